@@ -1,0 +1,90 @@
+"""The shape of koppelaar.toml, validated with pydantic. Secrets never live here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SecretBackendName(StrEnum):
+    AUTO = "auto"
+    KEYRING = "keyring"
+    FILE = "file"
+    ENV = "env"
+
+
+class AppSettings(Section):
+    language: Literal["nl", "en"] = "nl"
+    timezone: str = "Europe/Amsterdam"
+    secret_backend: SecretBackendName = SecretBackendName.AUTO
+    # Where the encrypted secret file and its key live; relative paths are relative to the home.
+    secret_file: str = "secrets.enc"
+    secret_key_file: str = "secrets.key"
+
+
+class FactuurSturenConnection(Section):
+    system: Literal["factuursturen"] = "factuursturen"
+    base_url: str = "https://www.factuursturen.nl/api/v1/"
+    username: str = ""  # the FactuurSturen login name; the API key is a secret
+
+
+class EBoekhoudenConnection(Section):
+    system: Literal["eboekhouden"] = "eboekhouden"
+    api: Literal["rest", "soap"] = "soap"
+    country: Literal["NL", "BE"] = "NL"
+    base_url: str = ""  # empty: the vendor's host for `api` and `country`
+    username: str = ""  # SOAP Gebruikersnaam; Beveiligingscode 1 and 2 (or the REST API token) are secrets
+    administratie: str = ""  # chosen at connect time
+    debiteuren_rekening: str = "1300"
+    crediteuren_rekening: str = "1600"
+    # e-Boekhouden publishes no quota; stay polite by default, raise for the sandbox benchmark.
+    rate_limit_per_second: float = Field(default=5.0, gt=0)
+    max_concurrency: int = Field(default=4, ge=1, le=64)
+
+
+Connection = Annotated[FactuurSturenConnection | EBoekhoudenConnection, Field(discriminator="system")]
+
+
+class Mapping(Section):
+    """How source values become target values. Keys are `verkoop:21`, `inkoop:9`, `verkoop:groep:Advies`."""
+
+    tegenrekening_verkoop: str = ""
+    tegenrekening_inkoop: str = ""
+    tegenrekening: dict[str, str] = Field(default_factory=dict)
+    btw_codes: dict[str, str] = Field(default_factory=dict)
+    kostenplaatsen: dict[str, str] = Field(default_factory=dict)
+    dagboeken: dict[str, str] = Field(default_factory=dict)
+
+
+class CurrencyPolicy(StrEnum):
+    CONVERT_ECB = "convert_ecb"  # book in EUR at the ECB rate of the invoice date
+    REFUSE = "refuse"  # park foreign-currency invoices as a foutmelding
+
+
+class Koppeling(Section):
+    source: str
+    target: str
+    schedule: str = "15 3 * * *"  # cron, in app.timezone; outside 02:00-02:59 (DST)
+    paused: bool = False
+    currency_policy: CurrencyPolicy = CurrencyPolicy.CONVERT_ECB
+    start_date: str = ""  # YYYY-MM-DD: invoices before this date are never booked
+    mapping: Mapping = Field(default_factory=Mapping)
+
+    @field_validator("schedule")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("schedule is a cron expression of 5 fields, e.g. '15 3 * * *'")
+        return value
+
+
+class Settings(Section):
+    app: AppSettings = Field(default_factory=AppSettings)
+    connections: dict[str, Connection] = Field(default_factory=dict)
+    koppelingen: dict[str, Koppeling] = Field(default_factory=dict)
