@@ -103,8 +103,8 @@ class BookingTarget(Protocol):
 
     async def find_booking(self, entry: JournalEntry) -> RemoteBooking | None: ...
 
-    async def ensure_relation(self, party: Party, kind: InvoiceKind) -> str:
-        """The target's relation id for this party, found by code/VAT number/name or created."""
+    async def ensure_relation(self, party: Party, kind: InvoiceKind, code: str) -> str:
+        """The target's relation id for this party: found by `code`, VAT number or name, else created."""
         ...
 
     async def create_booking(self, entry: JournalEntry, relation_id: str) -> CreateResult: ...
