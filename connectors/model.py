@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -100,7 +101,10 @@ class Invoice(Model):
 
     def totals_problems(self) -> list[str]:
         """Each way the invoice fails to add up, naming the difference."""
-        q = lambda amount: quantize(amount, self.currency)  # noqa: E731
+
+        def q(amount: Decimal) -> Decimal:
+            return quantize(amount, self.currency)
+
         problems: list[str] = []
 
         def differ(what: str, parts: Decimal, total: Decimal) -> None:
@@ -168,8 +172,8 @@ class JournalEntry(Model):
     reference: str
     kind: InvoiceKind
     credit_note: bool = False
-    date: date
-    due_date: date | None = None
+    date: _dt.date  # the module path: a field named `date` shadows the type for mypy
+    due_date: _dt.date | None = None
     invoice_number: str
     description: str
     relation: Party
