@@ -1,0 +1,696 @@
+"""The SQLite store: runs, outbox, foutmeldingen, audit log, cursors, leases and scheduled-run records.
+
+One file in WAL mode so the console can read while the daemon writes. Writers use BEGIN IMMEDIATE so
+two processes never interleave a read-modify-write. Migrations are numbered and tracked in
+PRAGMA user_version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        koppeling TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        dry_run INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        fetched INTEGER NOT NULL DEFAULT 0,
+        booked INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        uncertain INTEGER NOT NULL DEFAULT 0,
+        concurrency INTEGER NOT NULL DEFAULT 0,
+        message TEXT NOT NULL DEFAULT '',
+        pid INTEGER NOT NULL
+    );
+    CREATE INDEX runs_by_koppeling ON runs (koppeling, id);
+
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        koppeling TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        cursor_key TEXT NOT NULL,
+        invoice_number TEXT NOT NULL DEFAULT '',
+        invoice_json TEXT,
+        entry_json TEXT,
+        entry_sha256 TEXT,
+        state TEXT NOT NULL CHECK (state IN ('PENDING','SENDING','SENT','FAILED','UNKNOWN','PARKED')),
+        remote_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        run_id INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (koppeling, reference)
+    );
+    CREATE INDEX outbox_unfinished ON outbox (koppeling, state, cursor_key);
+
+    CREATE TABLE run_records (
+        run_id INTEGER NOT NULL,
+        reference TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        message TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (run_id, reference)
+    );
+
+    CREATE TABLE foutmeldingen (
+        id INTEGER PRIMARY KEY,
+        koppeling TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        code TEXT NOT NULL DEFAULT '',
+        title TEXT NOT NULL,
+        advice TEXT NOT NULL DEFAULT '',
+        retryable INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open','ignored','resolved')),
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (koppeling, fingerprint)
+    );
+    CREATE INDEX foutmeldingen_open ON foutmeldingen (koppeling, status, last_seen);
+
+    CREATE TABLE foutmelding_records (
+        foutmelding_id INTEGER NOT NULL REFERENCES foutmeldingen (id),
+        reference TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        exchange TEXT NOT NULL DEFAULT '',
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (foutmelding_id, reference)
+    );
+
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        koppeling TEXT NOT NULL DEFAULT '',
+        detail TEXT NOT NULL DEFAULT ''
+    );
+
+    CREATE TABLE cursors (
+        koppeling TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        acquired_at TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+
+    CREATE TABLE job_runs (
+        koppeling TEXT NOT NULL,
+        business_date TEXT NOT NULL,
+        status TEXT NOT NULL,
+        run_id INTEGER,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        PRIMARY KEY (koppeling, business_date)
+    );
+
+    CREATE TABLE connection_health (
+        connection TEXT PRIMARY KEY,
+        health TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        checked_at TEXT NOT NULL,
+        last_ok_at TEXT
+    );
+
+    CREATE TABLE run_requests (
+        id INTEGER PRIMARY KEY,
+        koppeling TEXT NOT NULL,
+        dry_run INTEGER NOT NULL DEFAULT 0,
+        requested_by TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        claimed_by TEXT,
+        run_id INTEGER
+    );
+    """,
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class OutboxState(StrEnum):
+    PENDING = "PENDING"
+    SENDING = "SENDING"
+    SENT = "SENT"
+    FAILED = "FAILED"  # the target refused it: parked as a foutmelding
+    UNKNOWN = "UNKNOWN"  # sent, outcome unknown: look it up before anything else
+    PARKED = "PARKED"  # never sent: a source or mapping problem, parked as a foutmelding
+
+
+FINISHED = (OutboxState.SENT, OutboxState.FAILED, OutboxState.PARKED)
+UNFINISHED = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    reference: str
+    record_id: str
+    cursor_key: str
+    invoice_number: str
+    invoice_json: str | None
+    entry_json: str | None
+    state: OutboxState
+    remote_id: str | None
+    attempts: int
+    last_error: str
+
+
+@dataclass(frozen=True)
+class Foutmelding:
+    id: int
+    koppeling: str
+    origin: str
+    code: str
+    title: str
+    advice: str
+    retryable: bool
+    status: str
+    first_seen: str
+    last_seen: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    koppeling: str
+    trigger: str
+    dry_run: bool
+    status: str
+    started_at: str
+    finished_at: str | None
+    fetched: int
+    booked: int
+    skipped: int
+    failed: int
+    uncertain: int
+    concurrency: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Lease:
+    name: str
+    owner: str
+    pid: int
+    host: str
+    acquired_at: str
+    expires_at: float
+
+
+def fingerprint(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+class Store:
+    """One connection to koppelaar.db. Not shared between threads; open one per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+        os.chmod(path, 0o600)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE: take the write lock up front so concurrent writers queue, not deadlock."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- runs ---------------------------------------------------------------------------------------
+
+    def start_run(self, koppeling: str, trigger: str, dry_run: bool) -> int:
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO runs (koppeling, trigger, dry_run, status, started_at, pid)"
+                " VALUES (?, ?, ?, 'running', ?, ?)",
+                (koppeling, trigger, int(dry_run), now_iso(), os.getpid()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def update_run(self, run_id: int, **counts: int | str) -> None:
+        allowed = {"status", "fetched", "booked", "skipped", "failed", "uncertain", "concurrency", "message"}
+        if not counts.keys() <= allowed:
+            raise ValueError(f"unknown run fields: {sorted(counts.keys() - allowed)}")
+        assignments = ", ".join(f"{key} = ?" for key in counts)
+        with self.transaction() as db:
+            db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*counts.values(), run_id))
+
+    def finish_run(self, run_id: int, status: str, message: str = "") -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, message = ?, finished_at = ? WHERE id = ?",
+                (status, message, now_iso(), run_id),
+            )
+
+    def record_outcome(self, run_id: int, reference: str, outcome: str, message: str = "") -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO run_records (run_id, reference, outcome, message) VALUES (?, ?, ?, ?)",
+                (run_id, reference, outcome, message),
+            )
+
+    def runs(self, koppeling: str | None = None, limit: int = 20) -> list[RunRow]:
+        query = "SELECT * FROM runs" + (" WHERE koppeling = ?" if koppeling else "") + " ORDER BY id DESC LIMIT ?"
+        params: tuple[object, ...] = (koppeling, limit) if koppeling else (limit,)
+        return [_run(row) for row in self._db.execute(query, params)]
+
+    def run_records(self, run_id: int) -> list[tuple[str, str, str]]:
+        rows = self._db.execute(
+            "SELECT reference, outcome, message FROM run_records WHERE run_id = ? ORDER BY reference", (run_id,)
+        )
+        return [(r["reference"], r["outcome"], r["message"]) for r in rows]
+
+    def close_stale_runs(self) -> None:
+        """Runs whose process is gone (killed) are marked as interrupted, not left 'running' forever."""
+        rows = self._db.execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall()
+        for row in rows:
+            if not _process_alive(int(row["pid"])):
+                self.finish_run(int(row["id"]), "interrupted", "het proces is gestopt tijdens de run")
+
+    # -- outbox -------------------------------------------------------------------------------------
+
+    def outbox_get(self, koppeling: str, reference: str) -> OutboxRow | None:
+        row = self._db.execute(
+            "SELECT * FROM outbox WHERE koppeling = ? AND reference = ?", (koppeling, reference)
+        ).fetchone()
+        return _outbox(row) if row else None
+
+    def outbox_put(
+        self,
+        koppeling: str,
+        *,
+        reference: str,
+        record_id: str,
+        cursor_key: str,
+        invoice_number: str,
+        invoice_json: str | None,
+        entry_json: str | None,
+        state: OutboxState,
+        run_id: int,
+        error: str = "",
+    ) -> OutboxRow:
+        """Insert or refresh a row that was never sent. A row that may have reached the target is kept."""
+        sha = hashlib.sha256(entry_json.encode()).hexdigest() if entry_json else None
+        stamp = now_iso()
+        with self.transaction() as db:
+            existing = db.execute(
+                "SELECT state FROM outbox WHERE koppeling = ? AND reference = ?", (koppeling, reference)
+            ).fetchone()
+            if existing is None:
+                db.execute(
+                    "INSERT INTO outbox (koppeling, reference, record_id, cursor_key, invoice_number,"
+                    " invoice_json, entry_json, entry_sha256, state, last_error, run_id, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (koppeling, reference, record_id, cursor_key, invoice_number, invoice_json, entry_json,
+                     sha, state, error, run_id, stamp, stamp),
+                )
+            elif existing["state"] in (OutboxState.PENDING, OutboxState.PARKED, OutboxState.FAILED):
+                db.execute(
+                    "UPDATE outbox SET cursor_key = ?, invoice_number = ?, invoice_json = ?, entry_json = ?,"
+                    " entry_sha256 = ?, state = ?, last_error = ?, run_id = ?, updated_at = ?"
+                    " WHERE koppeling = ? AND reference = ?",
+                    (cursor_key, invoice_number, invoice_json, entry_json, sha, state, error, run_id, stamp,
+                     koppeling, reference),
+                )
+        row = self.outbox_get(koppeling, reference)
+        assert row is not None
+        return row
+
+    def outbox_transition(
+        self,
+        row_id: int,
+        to: OutboxState,
+        *,
+        expect: tuple[OutboxState, ...],
+        remote_id: str | None = None,
+        error: str = "",
+    ) -> bool:
+        """Move a row between states only from an expected state; False if someone else moved it."""
+        placeholders = ",".join("?" for _ in expect)
+        with self.transaction() as db:
+            cur = db.execute(
+                f"UPDATE outbox SET state = ?, remote_id = COALESCE(?, remote_id), last_error = ?,"
+                f" attempts = attempts + ?, updated_at = ? WHERE id = ? AND state IN ({placeholders})",
+                (to, remote_id, error, int(to is OutboxState.SENDING), now_iso(), row_id, *expect),
+            )
+            return cur.rowcount == 1
+
+    def outbox_rows(self, koppeling: str, states: tuple[OutboxState, ...]) -> Iterator[OutboxRow]:
+        placeholders = ",".join("?" for _ in states)
+        rows = self._db.execute(
+            f"SELECT * FROM outbox WHERE koppeling = ? AND state IN ({placeholders}) ORDER BY cursor_key, id",
+            (koppeling, *states),
+        ).fetchall()
+        for row in rows:
+            yield _outbox(row)
+
+    def outbox_counts(self, koppeling: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT state, COUNT(*) AS n FROM outbox WHERE koppeling = ? GROUP BY state", (koppeling,)
+        )
+        return {r["state"]: int(r["n"]) for r in rows}
+
+    def earliest_unfinished_cursor(self, koppeling: str) -> str | None:
+        row = self._db.execute(
+            "SELECT MIN(cursor_key) FROM outbox WHERE koppeling = ? AND state IN (?, ?, ?)",
+            (koppeling, *UNFINISHED),
+        ).fetchone()
+        return str(row[0]) if row and row[0] is not None else None
+
+    # -- cursors ------------------------------------------------------------------------------------
+
+    def cursor(self, koppeling: str) -> str | None:
+        row = self._db.execute("SELECT value FROM cursors WHERE koppeling = ?", (koppeling,)).fetchone()
+        return str(row["value"]) if row else None
+
+    def set_cursor(self, koppeling: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO cursors (koppeling, value, updated_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (koppeling) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                (koppeling, value, now_iso()),
+            )
+
+    # -- foutmeldingen ------------------------------------------------------------------------------
+
+    def report_problem(
+        self,
+        koppeling: str,
+        *,
+        origin: str,
+        code: str,
+        title: str,
+        advice: str,
+        retryable: bool,
+        reference: str = "",
+        detail: str = "",
+        exchange: str = "",
+    ) -> int:
+        """Open or update the grouped foutmelding for this kind of problem; attach the record to it."""
+        key = fingerprint(origin, code, title)
+        stamp = now_iso()
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT id, status FROM foutmeldingen WHERE koppeling = ? AND fingerprint = ?", (koppeling, key)
+            ).fetchone()
+            if row is None:
+                cur = db.execute(
+                    "INSERT INTO foutmeldingen (koppeling, fingerprint, origin, code, title, advice, retryable,"
+                    " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (koppeling, key, origin, code, title, advice, int(retryable), stamp, stamp),
+                )
+                problem_id = int(cur.lastrowid or 0)
+            else:
+                problem_id = int(row["id"])
+                # A resolved problem that happens again is open again; an ignored one stays ignored.
+                db.execute(
+                    "UPDATE foutmeldingen SET last_seen = ?, count = count + 1, advice = ?,"
+                    " status = CASE status WHEN 'resolved' THEN 'open' ELSE status END WHERE id = ?",
+                    (stamp, advice, problem_id),
+                )
+            if reference:
+                db.execute(
+                    "INSERT OR REPLACE INTO foutmelding_records (foutmelding_id, reference, detail, exchange,"
+                    " seen_at) VALUES (?, ?, ?, ?, ?)",
+                    (problem_id, reference, detail, exchange, stamp),
+                )
+        return problem_id
+
+    def resolve_records(self, koppeling: str, reference: str) -> None:
+        """A record that got booked no longer belongs to any open foutmelding."""
+        with self.transaction() as db:
+            db.execute(
+                "DELETE FROM foutmelding_records WHERE reference = ? AND foutmelding_id IN"
+                " (SELECT id FROM foutmeldingen WHERE koppeling = ?)",
+                (reference, koppeling),
+            )
+            db.execute(
+                "UPDATE foutmeldingen SET status = 'resolved' WHERE koppeling = ? AND status = 'open'"
+                " AND origin IN ('bron', 'mapping', 'doel') AND NOT EXISTS"
+                " (SELECT 1 FROM foutmelding_records r WHERE r.foutmelding_id = foutmeldingen.id)",
+                (koppeling,),
+            )
+
+    def resolve_problems(self, koppeling: str, origin: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE foutmeldingen SET status = 'resolved' WHERE koppeling = ? AND origin = ? AND status = 'open'",
+                (koppeling, origin),
+            )
+
+    def foutmeldingen(self, koppeling: str | None = None, status: str | None = "open") -> list[Foutmelding]:
+        clauses, params = [], []
+        if koppeling:
+            clauses.append("koppeling = ?")
+            params.append(koppeling)
+        if status:
+            clauses.append("status = ?")
+            params.append(status)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self._db.execute(f"SELECT * FROM foutmeldingen{where} ORDER BY last_seen DESC, id DESC", params)
+        return [_foutmelding(r) for r in rows]
+
+    def problem_records(self, problem_id: int) -> list[tuple[str, str, str]]:
+        rows = self._db.execute(
+            "SELECT reference, detail, exchange FROM foutmelding_records WHERE foutmelding_id = ?"
+            " ORDER BY reference",
+            (problem_id,),
+        )
+        return [(r["reference"], r["detail"], r["exchange"]) for r in rows]
+
+    def open_problem_count(self, koppeling: str) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM foutmeldingen WHERE koppeling = ? AND status = 'open'", (koppeling,)
+        ).fetchone()
+        return int(row[0])
+
+    # -- connection health --------------------------------------------------------------------------
+
+    def record_health(self, connection: str, health: str, reason: str) -> str | None:
+        """Store the latest check; returns when the connection last worked (for 'worked before' advice)."""
+        stamp = now_iso()
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT last_ok_at FROM connection_health WHERE connection = ?", (connection,)
+            ).fetchone()
+            last_ok = row["last_ok_at"] if row else None
+            db.execute(
+                "INSERT INTO connection_health (connection, health, reason, checked_at, last_ok_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (connection) DO UPDATE SET health = excluded.health,"
+                " reason = excluded.reason, checked_at = excluded.checked_at, last_ok_at = excluded.last_ok_at",
+                (connection, health, reason, stamp, stamp if health == "ok" else last_ok),
+            )
+        return str(last_ok) if last_ok else None
+
+    def health(self, connection: str) -> tuple[str, str, str | None] | None:
+        row = self._db.execute(
+            "SELECT health, reason, last_ok_at FROM connection_health WHERE connection = ?", (connection,)
+        ).fetchone()
+        return (row["health"], row["reason"], row["last_ok_at"]) if row else None
+
+    def forget_health(self, connection: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM connection_health WHERE connection = ?", (connection,))
+
+    # -- audit --------------------------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, koppeling: str = "", detail: dict[str, object] | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO audit (at, actor, action, koppeling, detail) VALUES (?, ?, ?, ?, ?)",
+                (now_iso(), actor, action, koppeling, json.dumps(detail or {}, ensure_ascii=False, default=str)),
+            )
+
+    def audit_log(self, limit: int = 50) -> list[tuple[str, str, str, str, str]]:
+        rows = self._db.execute("SELECT at, actor, action, koppeling, detail FROM audit ORDER BY id DESC LIMIT ?",
+                                (limit,))
+        return [(r["at"], r["actor"], r["action"], r["koppeling"], r["detail"]) for r in rows]
+
+    # -- leases -------------------------------------------------------------------------------------
+
+    def acquire_lease(self, name: str, owner: str, ttl_seconds: float) -> bool:
+        """Take or renew a lease; succeeds when it is free, expired, or already ours."""
+        moment = time.time()
+        with self.transaction() as db:
+            row = db.execute("SELECT owner, pid, host, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
+            if (
+                row is not None
+                and row["owner"] != owner
+                and float(row["expires_at"]) > moment
+                # A holder on this machine whose process is gone (killed) cannot renew: take over now.
+                and not (row["host"] == socket.gethostname() and not _process_alive(int(row["pid"])))
+            ):
+                return False
+            db.execute(
+                "INSERT INTO leases (name, owner, pid, host, acquired_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, pid = excluded.pid,"
+                " host = excluded.host, expires_at = excluded.expires_at,"
+                " acquired_at = CASE WHEN leases.owner = excluded.owner THEN leases.acquired_at"
+                " ELSE excluded.acquired_at END",
+                (name, owner, os.getpid(), socket.gethostname(), now_iso(), moment + ttl_seconds),
+            )
+            return True
+
+    def release_lease(self, name: str, owner: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM leases WHERE name = ? AND owner = ?", (name, owner))
+
+    def lease(self, name: str) -> Lease | None:
+        row = self._db.execute("SELECT * FROM leases WHERE name = ?", (name,)).fetchone()
+        if row is None or float(row["expires_at"]) <= time.time():
+            return None
+        return Lease(row["name"], row["owner"], int(row["pid"]), row["host"], row["acquired_at"],
+                     float(row["expires_at"]))
+
+    # -- scheduled runs -----------------------------------------------------------------------------
+
+    def claim_business_date(self, koppeling: str, business_date: str) -> bool:
+        """True for the first claim of (koppeling, date); a duplicate fire or a second process gets False."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO job_runs (koppeling, business_date, status, started_at)"
+                " VALUES (?, ?, 'running', ?)",
+                (koppeling, business_date, now_iso()),
+            )
+            return cur.rowcount == 1
+
+    def finish_business_date(self, koppeling: str, business_date: str, status: str, run_id: int | None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE job_runs SET status = ?, run_id = ?, finished_at = ? WHERE koppeling = ? AND business_date = ?",
+                (status, run_id, now_iso(), koppeling, business_date),
+            )
+
+    def business_date_done(self, koppeling: str, business_date: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM job_runs WHERE koppeling = ? AND business_date = ?", (koppeling, business_date)
+        ).fetchone()
+        return row is not None
+
+    # -- run requests (console → daemon) ------------------------------------------------------------
+
+    def request_run(self, koppeling: str, dry_run: bool, requested_by: str) -> int:
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO run_requests (koppeling, dry_run, requested_by, requested_at) VALUES (?, ?, ?, ?)",
+                (koppeling, int(dry_run), requested_by, now_iso()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def claim_run_requests(self, owner: str) -> list[tuple[int, str, bool]]:
+        with self.transaction() as db:
+            rows = db.execute("SELECT id, koppeling, dry_run FROM run_requests WHERE claimed_by IS NULL").fetchall()
+            db.execute("UPDATE run_requests SET claimed_by = ? WHERE claimed_by IS NULL", (owner,))
+        return [(int(r["id"]), r["koppeling"], bool(r["dry_run"])) for r in rows]
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _outbox(row: sqlite3.Row) -> OutboxRow:
+    return OutboxRow(
+        id=int(row["id"]),
+        reference=row["reference"],
+        record_id=row["record_id"],
+        cursor_key=row["cursor_key"],
+        invoice_number=row["invoice_number"],
+        invoice_json=row["invoice_json"],
+        entry_json=row["entry_json"],
+        state=OutboxState(row["state"]),
+        remote_id=row["remote_id"],
+        attempts=int(row["attempts"]),
+        last_error=row["last_error"],
+    )
+
+
+def _foutmelding(row: sqlite3.Row) -> Foutmelding:
+    return Foutmelding(
+        id=int(row["id"]),
+        koppeling=row["koppeling"],
+        origin=row["origin"],
+        code=row["code"],
+        title=row["title"],
+        advice=row["advice"],
+        retryable=bool(row["retryable"]),
+        status=row["status"],
+        first_seen=row["first_seen"],
+        last_seen=row["last_seen"],
+        count=int(row["count"]),
+    )
+
+
+def _run(row: sqlite3.Row) -> RunRow:
+    return RunRow(
+        id=int(row["id"]),
+        koppeling=row["koppeling"],
+        trigger=row["trigger"],
+        dry_run=bool(row["dry_run"]),
+        status=row["status"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        fetched=int(row["fetched"]),
+        booked=int(row["booked"]),
+        skipped=int(row["skipped"]),
+        failed=int(row["failed"]),
+        uncertain=int(row["uncertain"]),
+        concurrency=int(row["concurrency"]),
+        message=row["message"],
+    )

@@ -1,0 +1,464 @@
+"""One run of one koppeling: preflight, reconcile, fetch, map, outbox, push, foutmeldingen, cursor.
+
+Nothing is lost: every fetched record ends booked, parked as a foutmelding, or still unfinished in the
+outbox (and then the cursor stays before it). Nothing is booked twice: a row is marked SENDING before
+its request leaves, and a row that may have reached the target is looked up by reference before it is
+ever posted again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from connectors.contract import BookingTarget, CheckResult, Health, InvoiceSource, SourceRecord
+from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, TransientError, UncertainError
+from connectors.model import InvoiceKind, JournalEntry
+from state.settings import Koppeling
+from state.store import FINISHED, OutboxRow, OutboxState, Store
+from sync.mapping import Mapper, MappingProblem, relation_code
+
+RUN_LEASE_SECONDS = 300.0
+
+
+class RunStatus(StrEnum):
+    OK = "ok"
+    PARTIAL = "partial"  # done, but some records are parked as foutmeldingen or still uncertain
+    FAILED = "failed"  # the koppeling could not run (credentials, connection, a bug)
+    BUSY = "busy"  # another process is running this koppeling
+
+
+@dataclass(frozen=True)
+class PlannedBooking:
+    reference: str
+    invoice_number: str
+    relation: str
+    gross: str
+    lines: tuple[tuple[str, str, str, str], ...]  # tegenrekening, btw-code, net, vat
+
+
+@dataclass
+class Progress:
+    phase: str = "voorbereiden"
+    fetched: int = 0
+    booked: int = 0
+    skipped: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    parked: int = 0
+    concurrency: int = 1
+
+
+@dataclass
+class RunReport:
+    koppeling: str
+    run_id: int
+    dry_run: bool
+    status: RunStatus = RunStatus.OK
+    message: str = ""
+    progress: Progress = field(default_factory=Progress)
+    planned: list[PlannedBooking] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+class ConcurrencyGovernor:
+    """How many creates may be in flight: grows while throughput is below the target's ceiling.
+
+    The rate limiter in the HTTP layer enforces the ceiling; this only makes sure latency does not
+    keep us under it, without flooding a vendor that asks for one request at a time.
+    """
+
+    def __init__(self, per_second: float, max_concurrency: int) -> None:
+        self.per_second = per_second
+        self.max = max(1, max_concurrency)
+        self.limit = 1
+        self._active = 0
+        self._cond = asyncio.Condition()
+        self._window_start = time.monotonic()
+        self._window_done = 0
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._active < self.limit)
+            self._active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self._active -= 1
+            self._window_done += 1
+            elapsed = time.monotonic() - self._window_start
+            if elapsed >= 1.0:
+                achieved = self._window_done / elapsed
+                if achieved < 0.9 * self.per_second and self.limit < self.max:
+                    self.limit = min(self.max, self.limit * 2)
+                self._window_start, self._window_done = time.monotonic(), 0
+            self._cond.notify_all()
+
+    async def throttled(self) -> None:
+        async with self._cond:
+            self.limit = max(1, self.limit // 2)
+
+
+class _Abort(Exception):
+    """Stop the run: nothing after this can succeed (e.g. the target rejected our credentials)."""
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        name: str,
+        koppeling: Koppeling,
+        source: InvoiceSource,
+        target: BookingTarget,
+        *,
+        on_progress: Callable[[Progress], None] | None = None,
+        mapper: Mapper | None = None,
+    ) -> None:
+        self.store = store
+        self.name = name
+        self.koppeling = koppeling
+        self.source = source
+        self.target = target
+        self.mapper = mapper or Mapper(koppeling, target)
+        self.on_progress = on_progress
+        self._owner = f"run-{uuid.uuid4().hex[:12]}"
+        self._relation_locks: dict[str, asyncio.Lock] = {}
+        self._abort: _Abort | None = None
+
+    # -- the run ------------------------------------------------------------------------------------
+
+    async def run(self, *, dry_run: bool = False, trigger: str = "manual") -> RunReport:
+        lease = f"run:{self.name}"
+        if not self.store.acquire_lease(lease, self._owner, RUN_LEASE_SECONDS):
+            holder = self.store.lease(lease)
+            who = f"proces {holder.pid} op {holder.host}" if holder else "een ander proces"
+            return RunReport(self.name, 0, dry_run, RunStatus.BUSY, f"{self.name} draait al ({who})")
+        self.store.close_stale_runs()
+        run_id = self.store.start_run(self.name, trigger, dry_run)
+        report = RunReport(self.name, run_id, dry_run)
+        try:
+            await self._run(report)
+        except Exception as exc:  # a bug of ours: record it, never lose the run's trace
+            report.status, report.message = RunStatus.FAILED, f"Interne fout: {type(exc).__name__}: {exc}"
+            self.store.report_problem(
+                self.name, origin=Origin.OURS, code=type(exc).__name__, title="Interne fout in Koppelaar",
+                advice="Meld dit bij de leverancier van Koppelaar met het tijdstip van de run.",
+                retryable=True, detail=str(exc),
+            )
+        finally:
+            p = report.progress
+            self.store.update_run(
+                run_id, fetched=p.fetched, booked=p.booked, skipped=p.skipped, failed=p.failed + p.parked,
+                uncertain=p.uncertain, concurrency=p.concurrency,
+            )
+            self.store.finish_run(run_id, "dry_run" if dry_run and report.status is RunStatus.OK
+                                  else report.status.value, report.message)
+            self.store.release_lease(lease, self._owner)
+        return report
+
+    async def _run(self, report: RunReport) -> None:
+        self._phase(report, "verbinding controleren")
+        if not await self._preflight(report):
+            report.status = RunStatus.FAILED
+            return
+        if not report.dry_run:
+            self._phase(report, "onzekere boekingen opzoeken")
+            await self._reconcile(report)
+        old_cursor = self.store.cursor(self.name)
+        since = max(filter(None, [old_cursor, self.koppeling.start_date]), default=None)
+        self._phase(report, "ophalen en boeken")
+        completed, max_seen = await self._pipeline(report, since)
+        if not report.dry_run:
+            if self._abort is None:
+                self._phase(report, "onzekere boekingen opzoeken")
+                await self._reconcile(report, only_unknown=True)
+            self._move_cursor(old_cursor, max_seen if completed else None)
+        p = report.progress
+        if self._abort is not None:
+            report.status, report.message = RunStatus.FAILED, str(self._abort)
+        elif p.failed or p.parked or p.uncertain:
+            report.status = RunStatus.PARTIAL
+            report.message = (
+                f"{p.booked} geboekt, {p.failed + p.parked} foutmelding(en), {p.uncertain} onzeker"
+            )
+        else:
+            report.message = f"{p.booked} geboekt, {p.skipped} al verwerkt"
+        self._phase(report, "klaar")
+
+    def _phase(self, report: RunReport, phase: str) -> None:
+        report.progress.phase = phase
+        if self.on_progress:
+            self.on_progress(report.progress)
+
+    # -- preflight ----------------------------------------------------------------------------------
+
+    async def _preflight(self, report: RunReport) -> bool:
+        ok = True
+        for role, connector, connection in (
+            (Origin.SOURCE, self.source, self.koppeling.source),
+            (Origin.TARGET, self.target, self.koppeling.target),
+        ):
+            try:
+                result = await connector.check()
+            except ConnectorError as exc:
+                result = CheckResult(Health.UNREACHABLE, exc.message, exc.advice)
+            last_ok = self.store.record_health(connection, result.health.value, result.reason)
+            if result.ok:
+                self.store.resolve_problems(self.name, f"{Origin.AUTH.value}:{connection}")
+                continue
+            ok = False
+            advice = result.advice
+            if result.health is Health.AUTH_FAILED and last_ok:
+                advice = (
+                    f"Deze inloggegevens werkten nog op {last_ok[:16].replace('T', ' ')} (UTC):"
+                    f" ze zijn sindsdien gewijzigd of ingetrokken. {advice}"
+                )
+            origin = f"{Origin.AUTH.value}:{connection}" if result.health is Health.AUTH_FAILED else role.value
+            title = f"{connection}: {result.reason}"
+            self.store.report_problem(
+                self.name, origin=origin, code=result.health.value, title=title, advice=advice,
+                retryable=result.health is Health.UNREACHABLE,
+            )
+            report.problems.append(f"{title} — {advice}")
+            report.message = title
+        return ok
+
+    # -- reconcile ----------------------------------------------------------------------------------
+
+    async def _reconcile(self, report: RunReport, *, only_unknown: bool = False) -> None:
+        """Look up every booking that may have reached the target before anything is posted again."""
+        states = (OutboxState.UNKNOWN,) if only_unknown else (OutboxState.SENDING, OutboxState.UNKNOWN)
+        for row in self.store.outbox_rows(self.name, states):
+            assert row.entry_json is not None
+            entry = JournalEntry.model_validate_json(row.entry_json)
+            try:
+                found = await self.target.find_booking(entry)
+            except AuthError as exc:
+                self._abort = _Abort(exc.message)
+                return
+            except ConnectorError:
+                continue  # still unknown: the cursor stays before it and the next run looks again
+            if found is not None:
+                if self.store.outbox_transition(row.id, OutboxState.SENT, expect=states, remote_id=found.remote_id):
+                    self.store.record_outcome(report.run_id, row.reference, "booked",
+                                              "gevonden bij het doel na een onzekere verzending")
+                    self.store.resolve_records(self.name, row.reference)
+                    if row.state is OutboxState.UNKNOWN and only_unknown:
+                        report.progress.uncertain -= 1
+                        report.progress.booked += 1
+            elif self.store.outbox_transition(row.id, OutboxState.PENDING, expect=states):
+                # Definitely not there: safe to post again, with the same payload.
+                if only_unknown:
+                    report.progress.uncertain -= 1
+                    report.progress.failed += 1
+                    self.store.report_problem(
+                        self.name, origin=Origin.TARGET, code="niet-aangekomen",
+                        title="Boeking kwam niet aan bij het doel",
+                        advice="Wordt bij de volgende run opnieuw verstuurd.",
+                        retryable=True, reference=row.reference, detail=row.last_error,
+                    )
+
+    # -- fetch, map, push ---------------------------------------------------------------------------
+
+    async def _pipeline(self, report: RunReport, since: str | None) -> tuple[bool, str | None]:
+        governor = ConcurrencyGovernor(self.target.rate_limit.per_second, self.target.rate_limit.max_concurrency)
+        queue: asyncio.Queue[OutboxRow | None] = asyncio.Queue(maxsize=2 * governor.max)
+        workers = [asyncio.create_task(self._worker(queue, governor, report)) for _ in range(governor.max)]
+        completed, max_seen = False, None
+        try:
+            if not report.dry_run:
+                # Rows left PENDING by an earlier run (or just reconciled as "not there") go first.
+                for row in self.store.outbox_rows(self.name, (OutboxState.PENDING,)):
+                    await queue.put(row)
+            queued = set[str]()
+            async for page in self.source.invoices_since(since):
+                for record in page:
+                    if self._abort is not None:
+                        return False, max_seen
+                    max_seen = max(max_seen or record.cursor_key, record.cursor_key)
+                    report.progress.fetched += 1
+                    row = self._prepare(record, report, queued)
+                    if row is not None:
+                        queued.add(row.reference)
+                        await queue.put(row)
+                self._renew_lease()
+                if self.on_progress:
+                    self.on_progress(report.progress)
+            completed = self._abort is None
+        except AuthError as exc:
+            self._abort = _Abort(exc.message)
+            self._report_connector_error(exc, Origin.SOURCE, "")
+        except ConnectorError as exc:
+            report.problems.append(exc.message)
+            self._report_connector_error(exc, Origin.SOURCE, "")
+            report.progress.failed += 1
+        finally:
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+            report.progress.concurrency = governor.limit
+        return completed, max_seen
+
+    def _prepare(self, record: SourceRecord, report: RunReport, queued: set[str]) -> OutboxRow | None:
+        """Decide what to do with a fetched record; returns an outbox row to push, or None."""
+        reference = f"{self.source.system}:{record.record_id}"
+        existing = self.store.outbox_get(self.name, reference)
+        if existing is not None and (existing.state in FINISHED or reference in queued):
+            report.progress.skipped += 1
+            return None
+        if existing is not None and existing.state in (OutboxState.SENDING, OutboxState.UNKNOWN):
+            report.progress.uncertain += 1  # could not be looked up: never post blindly
+            return None
+        invoice = record.invoice
+        if invoice is None:
+            problem = record.problem
+            assert problem is not None
+            self._park(report, record, reference, "", None, Origin.SOURCE, "bronrecord",
+                       f"Factuur in de bron is onleesbaar: {problem.message}",
+                       "Corrigeer de factuur in de bron; daarna 'opnieuw proberen'.",
+                       detail=f"veld {problem.field}: {problem.raw_excerpt}" if problem.field else problem.raw_excerpt)
+            return None
+        if self.koppeling.start_date and invoice.issue_date.isoformat() < self.koppeling.start_date:
+            report.progress.skipped += 1
+            return None
+        try:
+            entry = self.mapper.to_entry(invoice, reference)
+        except MappingProblem as problem:
+            self._park(report, record, reference, invoice.number, invoice.model_dump_json(), Origin.MAPPING,
+                       problem.key, problem.title, problem.advice, detail=f"factuur {invoice.number}")
+            return None
+        if report.dry_run:
+            report.planned.append(_plan(entry))
+            return None
+        return self.store.outbox_put(
+            self.name, reference=reference, record_id=record.record_id, cursor_key=record.cursor_key,
+            invoice_number=invoice.number, invoice_json=invoice.model_dump_json(),
+            entry_json=entry.model_dump_json(), state=OutboxState.PENDING, run_id=report.run_id,
+        )
+
+    def _park(
+        self, report: RunReport, record: SourceRecord, reference: str, number: str, invoice_json: str | None,
+        origin: Origin, code: str, title: str, advice: str, *, detail: str,
+    ) -> None:
+        report.progress.parked += 1
+        report.problems.append(f"{number or record.record_id}: {title}")
+        if report.dry_run:
+            return
+        self.store.outbox_put(
+            self.name, reference=reference, record_id=record.record_id, cursor_key=record.cursor_key,
+            invoice_number=number, invoice_json=invoice_json, entry_json=None, state=OutboxState.PARKED,
+            run_id=report.run_id, error=title,
+        )
+        self.store.report_problem(self.name, origin=origin, code=code, title=title, advice=advice,
+                                  retryable=False, reference=reference, detail=detail)
+        self.store.record_outcome(report.run_id, reference, "failed", title)
+
+    async def _worker(
+        self, queue: asyncio.Queue[OutboxRow | None], governor: ConcurrencyGovernor, report: RunReport
+    ) -> None:
+        while (row := await queue.get()) is not None:
+            if self._abort is not None:
+                continue  # drain: the row stays PENDING for the next run
+            async with governor:
+                await self._push(row, report, governor)
+
+    async def _push(self, row: OutboxRow, report: RunReport, governor: ConcurrencyGovernor) -> None:
+        assert row.entry_json is not None
+        entry = JournalEntry.model_validate_json(row.entry_json)
+        p = report.progress
+        try:
+            relation_id = await self._relation(entry)
+        except AuthError as exc:
+            self._abort = _Abort(exc.message)
+            self._report_connector_error(exc, Origin.TARGET, row.reference)
+            return
+        except ConnectorError as exc:
+            # Relations are looked up before they are created: nothing is half-done, the row stays PENDING.
+            p.failed += 1
+            self._report_connector_error(exc, Origin.TARGET, row.reference)
+            return
+        if not self.store.outbox_transition(row.id, OutboxState.SENDING, expect=(OutboxState.PENDING,)):
+            return
+        try:
+            result = await self.target.create_booking(entry, relation_id)
+        except UncertainError as exc:
+            self.store.outbox_transition(row.id, OutboxState.UNKNOWN, expect=(OutboxState.SENDING,), error=exc.message)
+            p.uncertain += 1
+            self.store.record_outcome(report.run_id, row.reference, "uncertain", exc.message)
+        except (AuthError, TransientError) as exc:
+            # Refused before processing (credentials, rate limit): it did not land, it may go again.
+            self.store.outbox_transition(row.id, OutboxState.PENDING, expect=(OutboxState.SENDING,), error=exc.message)
+            p.failed += 1
+            self._report_connector_error(exc, Origin.TARGET, row.reference)
+            if isinstance(exc, AuthError):
+                self._abort = _Abort(exc.message)
+            else:
+                await governor.throttled()
+        except RejectedError as exc:
+            self.store.outbox_transition(row.id, OutboxState.FAILED, expect=(OutboxState.SENDING,), error=exc.message)
+            p.failed += 1
+            self._report_connector_error(exc, Origin.TARGET, row.reference)
+            self.store.record_outcome(report.run_id, row.reference, "failed", exc.message)
+        except ConnectorError as exc:
+            self.store.outbox_transition(row.id, OutboxState.UNKNOWN, expect=(OutboxState.SENDING,), error=exc.message)
+            p.uncertain += 1
+            self.store.record_outcome(report.run_id, row.reference, "uncertain", exc.message)
+        else:
+            self.store.outbox_transition(
+                row.id, OutboxState.SENT, expect=(OutboxState.SENDING,), remote_id=result.remote_id
+            )
+            p.booked += 1
+            outcome = "duplicate" if result.already_existed else "booked"
+            self.store.record_outcome(report.run_id, row.reference, outcome, result.remote_id)
+            self.store.resolve_records(self.name, row.reference)
+        if self.on_progress and (p.booked + p.failed + p.uncertain) % 25 == 0:
+            self.on_progress(p)
+
+    async def _relation(self, entry: JournalEntry) -> str:
+        code = relation_code(self.source.system, entry.relation.source_id)
+        lock = self._relation_locks.setdefault(code, asyncio.Lock())
+        async with lock:  # two invoices of one new customer must not create it twice
+            return await self.target.ensure_relation(entry.relation, entry.kind, code)
+
+    def _report_connector_error(self, exc: ConnectorError, where: Origin, reference: str) -> None:
+        origin = exc.origin if exc.origin is not Origin.TARGET else where
+        if isinstance(exc, AuthError):
+            connection = self.koppeling.source if where is Origin.SOURCE else self.koppeling.target
+            origin = f"{Origin.AUTH.value}:{connection}"
+        self.store.report_problem(
+            self.name, origin=origin, code=exc.code or type(exc).__name__, title=exc.message,
+            advice=exc.advice, retryable=exc.retryable, reference=reference, exchange=exc.exchange,
+        )
+
+    # -- cursor -------------------------------------------------------------------------------------
+
+    def _move_cursor(self, old: str | None, max_seen: str | None) -> None:
+        """Past booked and parked records only: an unfinished row holds the cursor at its position."""
+        earliest_open = self.store.earliest_unfinished_cursor(self.name)
+        candidates = [c for c in (old, max_seen) if c is not None]
+        new = max(candidates) if candidates else None
+        if earliest_open is not None and (new is None or earliest_open < new):
+            new = earliest_open
+        if new is not None and new != old:
+            self.store.set_cursor(self.name, new)
+
+    def _renew_lease(self) -> None:
+        self.store.acquire_lease(f"run:{self.name}", self._owner, RUN_LEASE_SECONDS)
+
+
+def _plan(entry: JournalEntry) -> PlannedBooking:
+    kind = "verkoop" if entry.kind is InvoiceKind.SALES else "inkoop"
+    return PlannedBooking(
+        reference=entry.reference,
+        invoice_number=f"{entry.invoice_number} ({kind})",
+        relation=entry.relation.name,
+        gross=f"{entry.total_gross:.2f}",
+        lines=tuple((ln.account_code, ln.vat_code, f"{ln.net_amount:.2f}", f"{ln.vat_amount:.2f}")
+                    for ln in entry.lines),
+    )

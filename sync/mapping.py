@@ -1,0 +1,206 @@
+"""From a source invoice to a target booking: tegenrekening, btw-code, kostenplaats and EUR amounts.
+
+Every amount on the booking equals the invoice to the cent: VAT per rate is taken from the invoice's
+own breakdown and split over booking lines by largest remainder; foreign invoices are converted at the
+ECB rate of the invoice date, totals first, then split the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from connectors.contract import BookingTarget
+from connectors.model import (
+    BookingLine,
+    ForeignAmount,
+    Invoice,
+    InvoiceKind,
+    JournalEntry,
+    VatCategory,
+)
+from connectors.money import ZERO, quantize
+from state.settings import CurrencyPolicy, Koppeling
+from sync.fx import EcbRates, RateUnavailable
+
+CENT = Decimal("0.01")
+KIND_WORD = {InvoiceKind.SALES: "verkoop", InvoiceKind.PURCHASE: "inkoop"}
+# Relation codes in the target say where the relation came from, so two sources never collide.
+RELATION_PREFIX = {"factuursturen": "FS", "ubl": "UBL"}
+
+
+class MappingProblem(Exception):
+    """A value on the invoice has no mapping (or no sensible conversion). `key` is the mapping key."""
+
+    def __init__(self, title: str, *, key: str, advice: str) -> None:
+        super().__init__(title)
+        self.title = title
+        self.key = key
+        self.advice = advice
+
+
+def rate_key(rate: Decimal) -> str:
+    return format(rate.normalize(), "f")
+
+
+def allocate(total: Decimal, parts: Sequence[Decimal]) -> list[Decimal]:
+    """Round each part to cents so that together they are exactly `total` (largest remainder)."""
+    rounded = [quantize(part) for part in parts]
+    residual = total - sum(rounded, ZERO)
+    if not parts or residual == 0:
+        return rounded
+    step = CENT if residual > 0 else -CENT
+    # Give the cents to the parts that lost most in rounding, in the direction of the residual.
+    order = sorted(range(len(parts)), key=lambda i: (parts[i] - rounded[i]) * step, reverse=True)
+    for n in range(int(abs(residual) / CENT)):
+        rounded[order[n % len(order)]] += step
+    return rounded
+
+
+def relation_code(source_system: str, source_id: str) -> str:
+    return RELATION_PREFIX.get(source_system, source_system[:3].upper()) + source_id
+
+
+@dataclass(frozen=True)
+class _Group:
+    account: str
+    vat_code: str
+    rate: Decimal
+    cost_center: str
+
+
+class Mapper:
+    def __init__(self, koppeling: Koppeling, target: BookingTarget, rates: EcbRates | None = None) -> None:
+        self.koppeling = koppeling
+        self.mapping = koppeling.mapping
+        self.target = target
+        self.rates = rates or EcbRates()
+
+    def tegenrekening(self, kind: InvoiceKind, rate: Decimal, product_group: str) -> str:
+        word = KIND_WORD[kind]
+        candidates = [f"{word}:groep:{product_group}"] if product_group else []
+        candidates.append(f"{word}:{rate_key(rate)}")
+        for key in candidates:
+            if self.mapping.tegenrekening.get(key):
+                return self.mapping.tegenrekening[key]
+        default = (
+            self.mapping.tegenrekening_verkoop if kind is InvoiceKind.SALES else self.mapping.tegenrekening_inkoop
+        )
+        if default:
+            return default
+        facturen = "verkoopfacturen" if kind is InvoiceKind.SALES else "inkoopfacturen"
+        raise MappingProblem(
+            f"Geen tegenrekening gekozen voor {facturen}",
+            key=f"tegenrekening_{word}",
+            advice=f"Kies onder Mapping de tegenrekening waarop {facturen} geboekt worden"
+            f" (tegenrekening_{word} in koppelaar.toml).",
+        )
+
+    def btw_code(self, kind: InvoiceKind, rate: Decimal, category: VatCategory) -> str:
+        word = KIND_WORD[kind]
+        reverse = category is VatCategory.REVERSE_CHARGE
+        key = f"{word}:{rate_key(rate)}" + (":verlegd" if reverse else "")
+        mapped = self.mapping.btw_codes.get(key)
+        if mapped:
+            return mapped
+        default = self.target.default_vat_code(kind, rate, reverse)
+        if default:
+            return default
+        raise MappingProblem(
+            f"Onbekend btw-tarief {rate_key(rate)}% op {word}facturen",
+            key=key,
+            advice=f"Kies onder Mapping een btw-code voor '{key}' (btw_codes in koppelaar.toml),"
+            " of corrigeer het tarief in de bron.",
+        )
+
+    def to_entry(self, invoice: Invoice, reference: str) -> JournalEntry:
+        groups: dict[_Group, list[Decimal]] = {}
+        descriptions: dict[_Group, str] = {}
+        for line in invoice.lines:
+            group = _Group(
+                account=self.tegenrekening(invoice.kind, line.vat_rate, line.product_group),
+                vat_code=self.btw_code(invoice.kind, line.vat_rate, line.vat_category),
+                rate=line.vat_rate,
+                cost_center=self.mapping.kostenplaatsen.get(f"groep:{line.product_group}", "")
+                if line.product_group
+                else "",
+            )
+            groups.setdefault(group, []).append(line.net_amount)
+            descriptions.setdefault(group, line.description)
+        if not groups:
+            raise MappingProblem(
+                f"Factuur {invoice.number} heeft geen regels",
+                key="regels",
+                advice="Een factuur zonder regels kan niet geboekt worden; controleer de factuur in de bron.",
+            )
+
+        keys = list(groups)
+        nets = [sum(groups[g], ZERO) for g in keys]
+        vats = self._vat_per_group(invoice, keys, nets)
+        foreign = None
+        if invoice.currency != "EUR":
+            nets, vats, foreign = self._to_eur(invoice, nets, vats)
+
+        lines = tuple(
+            BookingLine(
+                account_code=g.account,
+                vat_code=g.vat_code,
+                vat_rate=g.rate,
+                net_amount=net,
+                vat_amount=vat,
+                description=descriptions[g][:200],
+                cost_center=g.cost_center,
+            )
+            for g, net, vat in zip(keys, nets, vats, strict=True)
+        )
+        soort = "Creditnota" if invoice.credit_note else "Factuur"
+        return JournalEntry(
+            reference=reference,
+            kind=invoice.kind,
+            credit_note=invoice.credit_note,
+            date=invoice.issue_date,
+            due_date=invoice.due_date,
+            invoice_number=invoice.number,
+            description=f"{soort} {invoice.number} {invoice.party.name}"[:200],
+            relation=invoice.party,
+            lines=lines,
+            payment_reference=invoice.payment_reference,
+            foreign=foreign,
+        )
+
+    def _vat_per_group(self, invoice: Invoice, keys: list[_Group], nets: list[Decimal]) -> list[Decimal]:
+        vats = [ZERO] * len(keys)
+        for rate in {g.rate for g in keys}:
+            idx = [i for i, g in enumerate(keys) if g.rate == rate]
+            subtotal = next((v.vat_amount for v in invoice.vat if v.rate == rate), None)
+            exact = [nets[i] * rate / 100 for i in idx]
+            # The invoice's own VAT per rate wins: that is what the customer was charged.
+            total = subtotal if subtotal is not None else quantize(sum(exact, ZERO), invoice.currency)
+            for i, amount in zip(idx, allocate(total, exact), strict=True):
+                vats[i] = amount
+        return vats
+
+    def _to_eur(
+        self, invoice: Invoice, nets: list[Decimal], vats: list[Decimal]
+    ) -> tuple[list[Decimal], list[Decimal], ForeignAmount]:
+        if self.koppeling.currency_policy is CurrencyPolicy.REFUSE:
+            raise MappingProblem(
+                f"Factuur in vreemde valuta ({invoice.currency})",
+                key="valuta",
+                advice="Deze koppeling boekt alleen euro's (currency_policy = 'refuse'); boek de factuur"
+                " handmatig of zet currency_policy op 'convert_ecb'.",
+            )
+        try:
+            rate, rate_date = self.rates.rate(invoice.currency, invoice.issue_date)
+        except RateUnavailable as exc:
+            raise MappingProblem(
+                f"Geen wisselkoers voor {invoice.currency}",
+                key="valuta",
+                advice=f"{exc}. Boek de factuur handmatig of werk Koppelaar bij.",
+            ) from None
+        net_eur = allocate(quantize(invoice.total_net / rate), [n / rate for n in nets])
+        vat_eur = allocate(quantize(invoice.total_vat / rate), [v / rate for v in vats])
+        return net_eur, vat_eur, ForeignAmount(
+            currency=invoice.currency, gross=invoice.total_gross, rate=rate, rate_date=rate_date
+        )

@@ -1,0 +1,135 @@
+"""The nightly schedule: APScheduler 3.x jobs rebuilt from koppelaar.toml, owned by one process at a time.
+
+The lease row in the database decides which process schedules (the daemon, or the console when no
+daemon runs). A `job_runs` row per koppeling and business date makes a duplicate fire (DST, two
+processes racing at the lease boundary) a no-op and lets a restarted process catch up a missed night.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from state.settings import Settings
+from state.store import Store
+
+LEASE = "scheduler"
+LEASE_SECONDS = 60.0
+RENEW_SECONDS = 20.0
+
+RunFunction = Callable[[str, str], Awaitable[object]]  # (koppeling, trigger) -> report
+
+
+def trigger_for(schedule: str, timezone: str) -> CronTrigger:
+    return CronTrigger.from_crontab(schedule, timezone=ZoneInfo(timezone))
+
+
+def next_fire_times(schedule: str, timezone: str, count: int, after: datetime | None = None) -> list[datetime]:
+    trigger = trigger_for(schedule, timezone)
+    moment = after or datetime.now(ZoneInfo(timezone))
+    times: list[datetime] = []
+    previous = None
+    while len(times) < count:
+        fire = trigger.get_next_fire_time(previous, moment)
+        if fire is None:
+            break
+        times.append(fire)
+        previous, moment = fire, fire + timedelta(seconds=1)
+    return times
+
+
+def previous_fire_time(schedule: str, timezone: str, now: datetime) -> datetime | None:
+    """The last time the schedule should have fired at or before `now` (looking back 8 days)."""
+    fires = next_fire_times(schedule, timezone, 200, after=now - timedelta(days=8))
+    past = [fire for fire in fires if fire <= now]
+    return past[-1] if past else None
+
+
+class NightlyScheduler:
+    def __init__(self, store: Store, settings: Settings, run: RunFunction, *, role: str) -> None:
+        self.store = store
+        self.settings = settings
+        self.run = run
+        self.owner = f"{role}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.tz = settings.app.timezone
+        self._scheduler: AsyncIOScheduler | None = None
+
+    @property
+    def holding(self) -> bool:
+        return self._scheduler is not None
+
+    async def tick(self) -> None:
+        """Take or renew the lease; start scheduling when we get it, stop when we lose it."""
+        if self.store.acquire_lease(LEASE, self.owner, LEASE_SECONDS):
+            if self._scheduler is None:
+                self._start()
+                await self.catch_up()
+        elif self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+
+    def _start(self) -> None:
+        scheduler = AsyncIOScheduler(
+            timezone=ZoneInfo(self.tz),
+            # Library defaults skip a job that is one second late; a nightly sync must not vanish.
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        )
+        for name, koppeling in self.settings.koppelingen.items():
+            if koppeling.paused:
+                continue
+            scheduler.add_job(
+                self.fire, trigger_for(koppeling.schedule, self.tz), args=[name], id=f"koppeling:{name}",
+                replace_existing=True,
+            )
+        scheduler.start()  # needs the running loop: only called from async code
+        self._scheduler = scheduler
+
+    async def fire(self, name: str, trigger: str = "schedule") -> None:
+        business_date = datetime.now(ZoneInfo(self.tz)).date().isoformat()
+        if not self.store.claim_business_date(name, business_date):
+            return  # this night was already run (a duplicate fire or another process)
+        report = await self.run(name, trigger)
+        status = getattr(report, "status", "done")
+        run_id = getattr(report, "run_id", None)
+        self.store.finish_business_date(name, business_date, str(status), run_id)
+
+    async def catch_up(self, now: datetime | None = None) -> list[str]:
+        """Run each koppeling whose last scheduled night was missed (the machine was off, say)."""
+        moment = now or datetime.now(ZoneInfo(self.tz))
+        caught: list[str] = []
+        for name, koppeling in self.settings.koppelingen.items():
+            if koppeling.paused or not self.store.runs(name, limit=1):
+                continue  # never ran: nothing was missed yet
+            fire = previous_fire_time(koppeling.schedule, self.tz, moment)
+            if fire is None:
+                continue
+            business_date = fire.date().isoformat()
+            if self.store.business_date_done(name, business_date):
+                continue
+            if self.store.claim_business_date(name, business_date):
+                report = await self.run(name, "catch_up")
+                self.store.finish_business_date(
+                    name, business_date, str(getattr(report, "status", "done")), getattr(report, "run_id", None)
+                )
+                caught.append(name)
+        return caught
+
+    def next_run(self, name: str) -> datetime | None:
+        koppeling = self.settings.koppelingen.get(name)
+        if koppeling is None or koppeling.paused:
+            return None
+        times = next_fire_times(koppeling.schedule, self.tz, 1)
+        return times[0] if times else None
+
+    def shutdown(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        self.store.release_lease(LEASE, self.owner)
