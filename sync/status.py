@@ -1,0 +1,91 @@
+"""Per koppeling, what an admin needs at a glance: status, last and next run, open foutmeldingen."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from state.secrets import SecretStore
+from state.settings import Settings
+from state.store import Store
+from sync.scheduler import LEASE, next_fire_times
+from sync.service import is_connected
+
+
+class KoppelingState(StrEnum):
+    NIET_VERBONDEN = "Niet verbonden"
+    ACTIEF = "Actief"
+    HERAUTORISATIE = "Herautorisatie nodig"
+    GEPAUZEERD = "Gepauzeerd"
+    FOUT = "Fout"
+
+
+@dataclass(frozen=True)
+class KoppelingStatus:
+    name: str
+    source: str
+    target: str
+    state: KoppelingState
+    reason: str
+    last_run_at: str | None
+    last_run_status: str | None
+    last_run_booked: int
+    last_run_failed: int
+    next_run_at: str | None
+    open_foutmeldingen: int
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        return data
+
+
+def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[KoppelingStatus]:
+    result = []
+    for name, koppeling in settings.koppelingen.items():
+        runs = store.runs(name, limit=1)
+        last = runs[0] if runs else None
+        state, reason = KoppelingState.ACTIEF, ""
+        for connection in (koppeling.source, koppeling.target):
+            conn = settings.connections.get(connection)
+            health = store.health(connection)
+            if conn is None or not is_connected(connection, conn, secrets):
+                state, reason = KoppelingState.NIET_VERBONDEN, f"{connection}: niet verbonden"
+                break
+            if health and health[0] == "auth_failed":
+                state, reason = KoppelingState.HERAUTORISATIE, f"{connection}: {health[1]}"
+                break
+        else:
+            if koppeling.paused:
+                state, reason = KoppelingState.GEPAUZEERD, "gepauzeerd"
+            elif last is not None and last.status == "failed":
+                state, reason = KoppelingState.FOUT, last.message
+        nxt = None
+        if not koppeling.paused:
+            fires = next_fire_times(koppeling.schedule, settings.app.timezone, 1)
+            nxt = fires[0].isoformat(timespec="minutes") if fires else None
+        result.append(
+            KoppelingStatus(
+                name=name,
+                source=koppeling.source,
+                target=koppeling.target,
+                state=state,
+                reason=reason,
+                last_run_at=last.started_at if last else None,
+                last_run_status=last.status if last else None,
+                last_run_booked=last.booked if last else 0,
+                last_run_failed=last.failed if last else 0,
+                next_run_at=nxt,
+                open_foutmeldingen=store.open_problem_count(name),
+            )
+        )
+    return result
+
+
+def scheduler_holder(store: Store) -> str:
+    lease = store.lease(LEASE)
+    if lease is None:
+        return "niemand (geen daemon of console plant de runs)"
+    role = lease.owner.split(":", 1)[0]
+    return f"{role} (pid {lease.pid} op {lease.host}, sinds {lease.acquired_at})"

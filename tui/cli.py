@@ -1,0 +1,376 @@
+"""The `koppelaar` command. Headless subcommands never import Textual.
+
+Exit codes, for scripts and monitoring:
+  0  done, nothing left to look at
+  1  done, but records are parked as foutmeldingen or uncertain (see `koppelaar errors NAME`)
+  2  the koppeling could not run (credentials, connection, not connected)
+  3  configuration or usage error (the message says what and where)
+  4  busy: another process is running this koppeling
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from pydantic import SecretStr
+
+from state.config import ConfigError, ConfigFile, load_settings
+from state.home import Home
+from state.secrets import SecretStore, SecretStoreError, open_secret_store
+from state.settings import EBoekhoudenConnection, FactuurSturenConnection, Settings
+from state.store import Store
+from sync.engine import Progress, RunReport, RunStatus
+from sync.service import NotConnected, UnknownKoppeling, build_source, build_target, secret_fields
+
+EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 3, 4
+EXIT_FOR_STATUS = {
+    RunStatus.OK: EXIT_OK,
+    RunStatus.PARTIAL: EXIT_PARTIAL,
+    RunStatus.FAILED: EXIT_FAILED,
+    RunStatus.BUSY: EXIT_BUSY,
+}
+
+Prompt = Callable[[str], str]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    home = Home.locate(args.home)
+    try:
+        result: int = args.func(home, args)
+        return result
+    except (ConfigError, UnknownKoppeling, SecretStoreError) as exc:
+        print(f"koppelaar: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except NotConnected as exc:
+        print(f"koppelaar: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("\nkoppelaar: afgebroken", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="koppelaar", description="Koppelingen tussen boekhoudpakketten.")
+    parser.add_argument("--home", help="map met koppelaar.toml en koppelaar.db (standaard $KOPPELAAR_HOME of ~/.koppelaar)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="voer een koppeling nu uit")
+    run.add_argument("name")
+    run.add_argument("--dry-run", action="store_true", help="laat zien wat geboekt zou worden, boek niets")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="status van alle koppelingen")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    errors = sub.add_parser("errors", help="foutmeldingen van een koppeling")
+    errors.add_argument("name")
+    errors.add_argument("--all", action="store_true", help="ook genegeerde en opgeloste")
+    errors.set_defaults(func=cmd_errors)
+
+    connect = sub.add_parser("connect", help="verbind een verbinding (vraagt de inloggegevens)")
+    connect.add_argument("name", help="naam van de verbinding in koppelaar.toml")
+    connect.set_defaults(func=cmd_connect)
+
+    disconnect = sub.add_parser("disconnect", help="verbreek een verbinding (wist de geheimen)")
+    disconnect.add_argument("name")
+    disconnect.add_argument("--yes", action="store_true", help="niet om bevestiging vragen")
+    disconnect.set_defaults(func=cmd_disconnect)
+
+    daemon = sub.add_parser("daemon", help="plan en draai de nachtelijke koppelingen (voor systemd)")
+    daemon.set_defaults(func=cmd_daemon)
+
+    demo = sub.add_parser("demo", help="sandbox-koppelingen met realistische gegevens in een tijdelijke map")
+    demo.add_argument("--keep", action="store_true", help="tijdelijke map na afloop laten staan")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+# -- run ----------------------------------------------------------------------------------------------
+
+
+def cmd_run(home: Home, args: argparse.Namespace) -> int:
+    from sync.service import run_koppeling
+
+    printer = _ProgressPrinter() if sys.stderr.isatty() else None
+    report = asyncio.run(
+        run_koppeling(home, args.name, dry_run=args.dry_run, on_progress=printer.update if printer else None)
+    )
+    if printer:
+        printer.done()
+    print_report(report)
+    return EXIT_FOR_STATUS[report.status]
+
+
+class _ProgressPrinter:
+    def update(self, p: Progress) -> None:
+        print(
+            f"\r{p.phase}: {p.fetched} opgehaald, {p.booked} geboekt, {p.failed + p.parked} fout,"
+            f" {p.uncertain} onzeker   ",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def done(self) -> None:
+        print(file=sys.stderr)
+
+
+def print_report(report: RunReport) -> None:
+    p = report.progress
+    label = "Dry-run" if report.dry_run else "Run"
+    print(f"{label} {report.koppeling}: {report.status.value} — {report.message}")
+    print(
+        f"  opgehaald {p.fetched}, geboekt {p.booked}, al verwerkt {p.skipped}, foutmeldingen {p.failed + p.parked},"
+        f" onzeker {p.uncertain}, gelijktijdig {p.concurrency}"
+    )
+    for planned in report.planned[:50]:
+        print(f"  zou boeken: {planned.invoice_number} {planned.relation} {planned.gross} EUR")
+        for account, vat_code, net, vat in planned.lines:
+            print(f"      tegenrekening {account}  btw-code {vat_code}  netto {net}  btw {vat}")
+    if len(report.planned) > 50:
+        print(f"  … en nog {len(report.planned) - 50}")
+    for problem in report.problems[:20]:
+        print(f"  ! {problem}")
+    if len(report.problems) > 20:
+        print(f"  … en nog {len(report.problems) - 20} problemen (koppelaar errors {report.koppeling})")
+
+
+# -- status and errors ----------------------------------------------------------------------------------
+
+
+def cmd_status(home: Home, args: argparse.Namespace) -> int:
+    from sync.status import overview, scheduler_holder
+
+    settings = load_settings(home.config)
+    secrets = open_secret_store(settings.app, home.root)
+    store = Store(home.database)
+    try:
+        rows = overview(settings, store, secrets)
+        holder = scheduler_holder(store)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"scheduler": holder, "koppelingen": [r.as_json() for r in rows]}, indent=2))
+        return EXIT_OK
+    print(f"Planner: {holder}")
+    print(f"Geheimen: {secrets.describe()}")
+    if not rows:
+        print("Nog geen koppelingen. Voeg er een toe in koppelaar.toml of probeer 'koppelaar demo'.")
+    for r in rows:
+        last = f"{r.last_run_at} {r.last_run_status} ({r.last_run_booked} geboekt, {r.last_run_failed} fout)" \
+            if r.last_run_at else "nog nooit"
+        print(f"{r.name}: {r.source} → {r.target}  [{r.state.value}]{'  ' + r.reason if r.reason else ''}")
+        print(f"    laatste run: {last}; volgende: {r.next_run_at or '—'}; foutmeldingen: {r.open_foutmeldingen}")
+    return EXIT_OK
+
+
+def cmd_errors(home: Home, args: argparse.Namespace) -> int:
+    settings = load_settings(home.config)
+    if args.name not in settings.koppelingen:
+        raise UnknownKoppeling(f"Onbekende koppeling '{args.name}'.")
+    store = Store(home.database)
+    try:
+        problems = store.foutmeldingen(args.name, status=None if args.all else "open")
+        if not problems:
+            print(f"Foutmeldingen (0): {args.name} heeft geen openstaande foutmeldingen.")
+            return EXIT_OK
+        print(f"Foutmeldingen ({len(problems)}) van {args.name}:")
+        for f in problems:
+            print(f"\n[{f.origin}] {f.title}  ({f.count}×, eerst {f.first_seen}, laatst {f.last_seen}, {f.status})")
+            if f.advice:
+                print(f"    Wat te doen: {f.advice}")
+            records = store.problem_records(f.id)
+            for reference, detail, _exchange in records[:10]:
+                print(f"    - {reference}{': ' + detail if detail else ''}")
+            if len(records) > 10:
+                print(f"    … en nog {len(records) - 10} records")
+    finally:
+        store.close()
+    return EXIT_PARTIAL
+
+
+# -- connect / disconnect ----------------------------------------------------------------------------
+
+
+class _WithPending:
+    """The real secret store plus not-yet-saved values: connect validates before anything is stored."""
+
+    def __init__(self, store: SecretStore, pending: dict[str, SecretStr]) -> None:
+        self._store, self._pending = store, pending
+
+    def get(self, name: str) -> SecretStr | None:
+        return self._pending.get(name) or self._store.get(name)
+
+    def set(self, name: str, value: SecretStr) -> None:
+        self._pending[name] = value
+
+    def delete(self, name: str) -> None:
+        self._pending.pop(name, None)
+
+    def describe(self) -> str:
+        return self._store.describe()
+
+
+def cmd_connect(home: Home, args: argparse.Namespace, ask: Prompt = input, ask_secret: Prompt = getpass.getpass) -> int:
+    return asyncio.run(connect(home, args.name, ask, ask_secret))
+
+
+SECRET_LABELS = {
+    "api_key": "API-sleutel",
+    "api_token": "API-token",
+    "beveiligingscode_1": "Beveiligingscode 1",
+    "beveiligingscode_2": "Beveiligingscode 2",
+}
+
+
+async def connect(home: Home, name: str, ask: Prompt, ask_secret: Prompt) -> int:
+    settings = load_settings(home.config)
+    connection = settings.connections.get(name)
+    if connection is None:
+        raise UnknownKoppeling(f"Onbekende verbinding '{name}' (bekend: {', '.join(settings.connections)}).")
+    secrets = open_secret_store(settings.app, home.root)
+    config = ConfigFile.open(home.config)
+    username = connection.username
+    label = "Gebruikersnaam" if isinstance(connection, EBoekhoudenConnection) else "Loginnaam"
+    if not (isinstance(connection, EBoekhoudenConnection) and connection.api == "rest"):
+        username = ask(f"{label} [{username}]: ").strip() or username
+        connection = connection.model_copy(update={"username": username})
+    pending = {f"{name}:{field}": SecretStr(ask_secret(f"{SECRET_LABELS[field]}: ")) for field in secret_fields(connection)}
+    candidate = _WithPending(secrets, pending)
+
+    print(f"Maak verbinding met {connection.system}…")
+    if isinstance(connection, FactuurSturenConnection):
+        source = build_source(name, connection, candidate)
+        try:
+            check = await source.check()
+        finally:
+            await source.aclose()
+        if not check.ok:
+            print(f"Niet verbonden: {check.reason}\n{check.advice}")
+            return EXIT_FAILED
+        config.set(("connections", name, "username"), username)
+    else:
+        status = await _connect_eboekhouden(settings, name, connection, candidate, config, ask)
+        if status != EXIT_OK:
+            return status
+        if connection.api != "rest":
+            config.set(("connections", name, "username"), username)
+    for key, value in pending.items():
+        secrets.set(key, value)
+    config.save()
+    store = Store(home.database)
+    try:
+        store.audit(getpass.getuser(), "connect", detail={"connection": name})
+        store.forget_health(name)
+    finally:
+        store.close()
+    print(f"Verbonden: {name}. Geheimen opgeslagen in {secrets.describe()}.")
+    return EXIT_OK
+
+
+async def _connect_eboekhouden(
+    settings: Settings,
+    name: str,
+    connection: EBoekhoudenConnection,
+    secrets: _WithPending,
+    config: ConfigFile,
+    ask: Prompt,
+) -> int:
+    target = build_target(name, connection, secrets)
+    try:
+        check = await target.check()
+        if not check.ok:
+            print(f"Niet verbonden: {check.reason}\n{check.advice}")
+            return EXIT_FAILED
+        administraties = await target.administraties()
+        chosen = _choose(
+            "Administratie", [(a.id, a.name) for a in administraties], connection.administratie, ask
+        )
+        config.set(("connections", name, "administratie"), chosen)
+        ledgers = await target.ledger_accounts()
+    finally:
+        await target.aclose()
+    options = [(ledger.code, ledger.name) for ledger in ledgers if ledger.category not in ("DEB", "CRED", "FIN")]
+    for kop_name, koppeling in settings.koppelingen.items():
+        if koppeling.target != name:
+            continue
+        for word, current in (("verkoop", koppeling.mapping.tegenrekening_verkoop),
+                              ("inkoop", koppeling.mapping.tegenrekening_inkoop)):
+            picked = _choose(f"Tegenrekening {word}facturen ({kop_name})", options, current, ask)
+            config.set(("koppelingen", kop_name, "mapping", f"tegenrekening_{word}"), picked)
+    return EXIT_OK
+
+
+def _choose(what: str, options: list[tuple[str, str]], current: str, ask: Prompt) -> str:
+    if not options:
+        raise ConfigError(f"{what}: de doeladministratie levert geen keuzes")
+    print(f"{what}:")
+    for index, (key, label) in enumerate(options, start=1):
+        print(f"  {index:>3}. {key}  {label}{'  (huidig)' if key == current else ''}")
+    while True:
+        answer = ask(f"Kies 1-{len(options)} of een code{f' [{current}]' if current else ''}: ").strip()
+        if not answer and current:
+            return current
+        if answer.isdigit() and 1 <= int(answer) <= len(options):
+            return options[int(answer) - 1][0]
+        if any(answer == key for key, _ in options):
+            return answer
+        print("  Geen geldige keuze.")
+
+
+def cmd_disconnect(home: Home, args: argparse.Namespace, ask: Prompt = input) -> int:
+    settings = load_settings(home.config)
+    connection = settings.connections.get(args.name)
+    if connection is None:
+        raise UnknownKoppeling(f"Onbekende verbinding '{args.name}'.")
+    users = [k for k, v in settings.koppelingen.items() if args.name in (v.source, v.target)]
+    if not args.yes:
+        answer = ask(
+            f"Verbinding '{args.name}' verbreken? De geheimen worden gewist; {', '.join(users) or 'geen koppeling'}"
+            " stopt tot u opnieuw verbindt. Typ 'ja' om te bevestigen: "
+        )
+        if answer.strip().lower() != "ja":
+            print("Niets veranderd.")
+            return EXIT_OK
+    secrets = open_secret_store(settings.app, home.root)
+    for field in secret_fields(connection):
+        secrets.delete(f"{args.name}:{field}")
+    store = Store(home.database)
+    try:
+        store.forget_health(args.name)
+        store.audit(getpass.getuser(), "disconnect", detail={"connection": args.name})
+    finally:
+        store.close()
+    print(f"Verbinding '{args.name}' verbroken: Niet verbonden.")
+    return EXIT_OK
+
+
+# -- daemon and demo -----------------------------------------------------------------------------------
+
+
+def cmd_daemon(home: Home, args: argparse.Namespace) -> int:
+    import logging
+
+    from sync.daemon import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve(home))
+    return EXIT_OK
+
+
+def cmd_demo(home: Home, args: argparse.Namespace) -> int:
+    from tui.demo import run_demo
+
+    return run_demo(keep=args.keep)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
