@@ -81,8 +81,9 @@ def decode_json(response: httpx.Response) -> Any:
 
 
 def require_json(response: httpx.Response) -> None:
-    """A `check` for JSON APIs: the 2xx body must parse."""
-    decode_json(response)
+    """A `check` for JSON APIs: a non-empty 2xx body must parse (204/empty is the caller's business)."""
+    if response.content.strip():
+        decode_json(response)
 
 
 # --- redaction ------------------------------------------------------------------------------------

@@ -1,0 +1,465 @@
+"""e-Boekhouden SOAP (legacy) as a booking target, for customers who cannot create an API token."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Union
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from pydantic import SecretStr
+
+from connectors.contract import CheckResult, CreateResult, Health, RateLimit, RemoteBooking
+from connectors.eboekhouden.common import (
+    AUTH_CODES,
+    DUPLICATE_CODES,
+    Country,
+    default_vat_code,
+    entry_description,
+    explain,
+    normalise_vat_number,
+    vat_row,
+    vat_table,
+)
+from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, UncertainError
+from connectors.http import Sleep, VendorClient
+from connectors.model import Administratie, InvoiceKind, JournalEntry, LedgerAccount, Party, VatCode
+from connectors.money import ZERO, parse_amount
+
+NS = "http://www.e-boekhouden.nl/soap"
+SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+DEFAULT_URL = "https://soap.e-boekhouden.nl/soap.asmx"
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+SOORT = {InvoiceKind.SALES: "FactuurVerstuurd", InvoiceKind.PURCHASE: "FactuurOntvangen"}
+DEFAULT_RATE_LIMIT = RateLimit(per_second=5.0, max_concurrency=1)
+
+ET.register_namespace("soap", SOAP_ENV)
+
+# A SOAP argument: text, or a nested element given as (name, value) pairs.
+Value = Union[str, Decimal, int, "Fields"]
+Fields = Sequence[tuple[str, Value]]
+
+
+def secure_url(url: str) -> str:
+    """Force https for the vendor (its WSDL advertises http); plain http only for a local sandbox."""
+    parts = urlsplit(url)
+    if parts.scheme == "http" and (parts.hostname or "") not in LOCAL_HOSTS:
+        parts = parts._replace(scheme="https")
+    return urlunsplit(parts)
+
+
+def envelope(operation: str, fields: Fields) -> bytes:
+    """A SOAP 1.1 request built with ElementTree, so every value is escaped."""
+    root = ET.Element(f"{{{SOAP_ENV}}}Envelope")
+    body = ET.SubElement(root, f"{{{SOAP_ENV}}}Body")
+    _add(ET.SubElement(body, f"{{{NS}}}{operation}"), fields)
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True, default_namespace=NS)
+    return data
+
+
+def _add(parent: ET.Element, fields: Fields) -> None:
+    for name, value in fields:
+        child = ET.SubElement(parent, f"{{{NS}}}{name}")
+        if isinstance(value, str | int | Decimal):
+            child.text = format(value, "f") if isinstance(value, Decimal) else str(value)
+        else:
+            _add(child, value)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(element: ET.Element, name: str) -> ET.Element | None:
+    """A direct child by local name: the vendor's namespaces are not relied upon."""
+    return next((c for c in element if _local(c.tag) == name), None)
+
+
+def _text(element: ET.Element, name: str) -> str:
+    found = _child(element, name)
+    return (found.text or "").strip() if found is not None else ""
+
+
+def _all(element: ET.Element, name: str) -> list[ET.Element]:
+    return [e for e in element.iter() if _local(e.tag) == name]
+
+
+def _parse(response: httpx.Response) -> ET.Element:
+    try:
+        return ET.fromstring(response.content)
+    except ET.ParseError as exc:
+        raise ValueError(f"geen geldige XML: {exc}") from None
+
+
+def _check_xml(response: httpx.Response) -> None:
+    _parse(response)
+
+
+class EBoekhoudenSoap:
+    """Books journal entries through the SOAP API (AddMutatie)."""
+
+    system = "e-boekhouden"
+
+    def __init__(
+        self,
+        username: str,
+        security_code_1: SecretStr,
+        security_code_2: SecretStr,
+        *,
+        country: Country = "NL",
+        base_url: str = DEFAULT_URL,
+        source: str = "Koppelaar",
+        debtors_ledger: str = "1300",
+        creditors_ledger: str = "1600",
+        rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
+        timeout: httpx.Timeout | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep | None = None,
+        max_pause: float = 120.0,
+    ) -> None:
+        self.country: Country = country
+        self.rate_limit = rate_limit
+        self.source = source
+        self.header_ledgers = {InvoiceKind.SALES: debtors_ledger, InvoiceKind.PURCHASE: creditors_ledger}
+        self._username = username
+        self._code1 = security_code_1
+        self._code2 = security_code_2
+        extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
+        self.url = secure_url(base_url)
+        self.client = VendorClient(
+            self.url,
+            vendor="e-Boekhouden",
+            headers={"Content-Type": "text/xml; charset=utf-8"},
+            timeout=timeout,
+            transport=transport,
+            rate_limit=rate_limit,
+            secrets=[security_code_1.get_secret_value(), security_code_2.get_secret_value()],
+            max_pause=max_pause,
+            **extra,
+        )
+        self._session: str | None = None
+        self._ledgers: list[LedgerAccount] | None = None
+        self._relations: dict[str, str] = {}  # our code → Rel_ID
+        self._relation_list: list[ET.Element] | None = None
+        self._relation_code_of_party: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        return f"EBoekhoudenSoap({self.url!r}, country={self.country!r})"
+
+    # --- transport
+
+    async def _call(self, operation: str, fields: Fields, *, idempotent: bool = True) -> ET.Element:
+        """POST one operation; returns its `<Operation>Result`. Business errors arrive in HTTP 200."""
+        response = await self.client.request(
+            "POST",
+            "",
+            content=envelope(operation, fields),
+            headers={"SOAPAction": f'"{NS}/{operation}"'},
+            idempotent=idempotent,
+            check=_check_xml,
+        )
+        if response.status_code >= 400:
+            fault = ""
+            try:
+                fault = " ".join(e.text or "" for e in _all(_parse(response), "faultstring"))
+            except ValueError:
+                fault = response.text[:200]
+            raise RejectedError(
+                f"e-Boekhouden weigert {operation} ({response.status_code}): {fault.strip()}",
+                advice="Meld dit bij Koppelaar; dit verzoek hoort te werken.",
+                code=str(response.status_code),
+                exchange=self.client.last_exchange,
+            )
+        root = _parse(response)
+        result = next(iter(_all(root, f"{operation}Result")), None)
+        if result is None:
+            if not idempotent:
+                raise UncertainError(
+                    f"onleesbaar antwoord op {operation}; onbekend of het is verwerkt",
+                    advice="De koppeling zoekt de boeking eerst op voordat ze opnieuw iets verstuurt.",
+                    exchange=self.client.last_exchange,
+                )
+            raise ConnectorError(
+                f"e-Boekhouden gaf geen {operation}Result", exchange=self.client.last_exchange
+            )
+        error = _child(result, "ErrorMsg")
+        code = _text(error, "LastErrorCode") if error is not None else ""
+        if code:
+            raise self._error(code, _text(error, "LastErrorDescription") if error is not None else "")
+        return result
+
+    def _error(self, code: str, description: str) -> ConnectorError:
+        message, advice = explain(code, description)
+        if code in AUTH_CODES:
+            return AuthError(message, advice=advice, code=code, exchange=self.client.last_exchange)
+        return RejectedError(message, advice=advice, code=code, exchange=self.client.last_exchange)
+
+    async def _session_fields(self) -> list[tuple[str, Value]]:
+        if self._session is None:
+            result = await self._call(
+                "OpenSession",
+                [
+                    ("Username", self._username),
+                    ("SecurityCode1", self._code1.get_secret_value()),
+                    ("SecurityCode2", self._code2.get_secret_value()),
+                    ("Source", self.source),
+                ],
+            )
+            session = _text(result, "SessionID")
+            if not session:
+                raise ConnectorError("e-Boekhouden gaf geen SessionID", exchange=self.client.last_exchange)
+            self.client.add_secret(session)
+            self._session = session
+        return [("SessionID", self._session), ("SecurityCode2", self._code2.get_secret_value())]
+
+    async def _op(self, operation: str, fields: Fields = (), *, idempotent: bool = True) -> ET.Element:
+        return await self._call(operation, [*await self._session_fields(), *fields], idempotent=idempotent)
+
+    async def aclose(self) -> None:
+        try:
+            if self._session is not None:
+                await self._call("CloseSession", [("SessionID", self._session)])
+        except ConnectorError:
+            pass  # sessions time out on their own
+        finally:
+            self._session = None
+            await self.client.aclose()
+
+    # --- health and reference data
+
+    async def check(self) -> CheckResult:
+        try:
+            await self._session_fields()
+        except AuthError as exc:
+            return CheckResult(Health.AUTH_FAILED, exc.message, exc.advice)
+        except RejectedError as exc:
+            return CheckResult(Health.MISCONFIGURED, exc.message, exc.advice)
+        except ConnectorError as exc:
+            return CheckResult(Health.UNREACHABLE, exc.message, exc.advice)
+        return CheckResult(Health.OK, "Verbonden met e-Boekhouden (SOAP)")
+
+    async def administraties(self) -> list[Administratie]:
+        result = await self._op("GetAdministraties")
+        return [
+            Administratie(id=_text(a, "Guid"), name=_text(a, "Bedrijf"))
+            for a in _all(result, "cAdministratie")
+        ]
+
+    async def ledger_accounts(self) -> list[LedgerAccount]:
+        if self._ledgers is None:
+            result = await self._op(
+                "GetGrootboekrekeningen", [("cFilter", [("ID", 0), ("Code", ""), ("Categorie", "")])]
+            )
+            self._ledgers = [
+                LedgerAccount(
+                    code=_text(g, "Code"),
+                    name=_text(g, "Omschrijving"),
+                    category=_text(g, "Categorie"),
+                    id=_text(g, "ID"),
+                )
+                for g in _all(result, "cGrootboekrekening")
+            ]
+        return list(self._ledgers)
+
+    async def _require_ledger(self, code: str, what: str) -> str:
+        if any(ledger.code == code for ledger in await self.ledger_accounts()):
+            return code
+        raise RejectedError(
+            f"Grootboekrekening {code} ({what}) bestaat niet in e-Boekhouden",
+            advice="Controleer de tegenrekening in de mapping.",
+            code="MUT_007",
+            origin=Origin.MAPPING,
+        )
+
+    async def vat_codes(self) -> list[VatCode]:
+        return list(vat_table(self.country, soap=True))
+
+    def default_vat_code(self, kind: InvoiceKind, rate: Decimal, reverse_charge: bool) -> str | None:
+        return default_vat_code(self.country, kind, rate, reverse_charge)
+
+    # --- relations
+
+    async def _relations_by_code(self, code: str) -> list[ET.Element]:
+        result = await self._op("GetRelaties", [("cFilter", [("Trefwoord", ""), ("Code", code), ("ID", 0)])])
+        return [r for r in _all(result, "cRelatie") if _text(r, "Code") == code]
+
+    async def _all_relations(self) -> list[ET.Element]:
+        if self._relation_list is None:
+            result = await self._op(
+                "GetRelaties", [("cFilter", [("Trefwoord", ""), ("Code", ""), ("ID", 0)])]
+            )
+            self._relation_list = _all(result, "cRelatie")
+        return self._relation_list
+
+    async def ensure_relation(self, party: Party, kind: InvoiceKind, code: str) -> str:
+        if code not in self._relations:
+            self._relations[code] = await self._find_or_create(party, code)
+        self._relation_code_of_party[party.source_id] = code
+        return self._relations[code]
+
+    async def _find_or_create(self, party: Party, code: str) -> str:
+        vat_number = normalise_vat_number(party.vat_number, party.country)
+        if found := await self._relations_by_code(code):
+            return _text(found[0], "ID")
+        # SOAP has no VAT/name filter: one full list per instance, matched here.
+        for relation in await self._all_relations():
+            their_vat = normalise_vat_number(_text(relation, "BTWNummer"), party.country)
+            if (vat_number and their_vat == vat_number) or _text(relation, "Bedrijf") == party.name:
+                return _text(relation, "ID")
+        fields: list[tuple[str, Value]] = [
+            ("ID", 0),
+            ("Code", code),
+            ("Bedrijf", party.name),
+            ("Adres", party.address),
+            ("Postcode", party.postal_code),
+            ("Plaats", party.city),
+            ("Land", party.country),
+            ("Email", party.email),
+            ("BTWNummer", vat_number),
+            ("KvkNummer", party.coc_number),
+            ("IBAN", party.iban),
+            ("BP", "B"),
+        ]
+        try:
+            result = await self._op("AddRelatie", [("oRel", fields)], idempotent=False)
+            if rel_id := _text(result, "Rel_ID"):
+                return rel_id
+        except RejectedError as exc:
+            if exc.code != "REL_049":
+                raise
+        except UncertainError:
+            pass  # look it up by code below: that is what the engine would do next anyway
+        if found := await self._relations_by_code(code):
+            return _text(found[0], "ID")
+        raise UncertainError(
+            f"Relatie {code} is misschien aangemaakt, maar is niet terug te vinden",
+            advice="De koppeling zoekt de relatie bij de volgende run opnieuw op.",
+            exchange=self.client.last_exchange,
+        )
+
+    async def _relation_code(self, relation_id: str) -> str:
+        """SOAP books by relation code while the contract hands us the id: map back, asking if needed."""
+        code = next((c for c, rid in self._relations.items() if rid == relation_id), None)
+        if code is not None:
+            return code
+        result = await self._op(
+            "GetRelaties", [("cFilter", [("Trefwoord", ""), ("Code", ""), ("ID", relation_id)])]
+        )
+        found = [r for r in _all(result, "cRelatie") if _text(r, "ID") == relation_id]
+        if not found or not _text(found[0], "Code"):
+            raise RejectedError(
+                f"Relatie {relation_id} bestaat niet (meer) in e-Boekhouden",
+                advice="Controleer of de relatie in e-Boekhouden is verwijderd; de koppeling maakt haar dan "
+                "bij de volgende run opnieuw aan.",
+                code="MUT_013",
+            )
+        self._relations[_text(found[0], "Code")] = relation_id
+        return _text(found[0], "Code")
+
+    # --- bookings
+
+    async def find_booking(self, entry: JournalEntry) -> RemoteBooking | None:
+        result = await self._op(
+            "GetMutaties",
+            [
+                (
+                    "cFilter",
+                    [
+                        ("MutatieNr", 0),
+                        ("MutatieNrVan", ""),
+                        ("MutatieNrTm", ""),
+                        ("Factuurnummer", entry.invoice_number),
+                        ("DatumVan", "1990-01-01T00:00:00"),
+                        ("DatumTm", "2099-12-31T00:00:00"),
+                    ],
+                )
+            ],
+        )
+        matches = [
+            m
+            for m in _all(result, "cMutatie")
+            if _text(m, "Factuurnummer") == entry.invoice_number and _text(m, "Soort") == SOORT[entry.kind]
+        ]
+        code = self._relation_code_of_party.get(entry.relation.source_id)
+        if len(matches) > 1 and code is not None:
+            matches = [m for m in matches if _text(m, "RelatieCode") == code]
+        if not matches:
+            return None
+        if len(matches) > 1:
+            raise UncertainError(
+                f"Factuur {entry.invoice_number} staat {len(matches)} keer in e-Boekhouden",
+                advice="Controleer in e-Boekhouden welke boeking bij deze factuur hoort.",
+                code="AMBIGUOUS",
+                exchange=self.client.last_exchange,
+            )
+        found = matches[0]
+        gross: Decimal | None = None
+        amounts = [_text(r, "BedragInclBTW") for r in _all(found, "cMutatieRegel")]
+        if amounts and all(amounts):
+            gross = sum((parse_amount(a, field="BedragInclBTW") for a in amounts), ZERO)
+        return RemoteBooking(
+            remote_id=_text(found, "MutatieNr"), invoice_number=entry.invoice_number, gross=gross
+        )
+
+    async def create_booking(self, entry: JournalEntry, relation_id: str) -> CreateResult:
+        code = await self._relation_code(relation_id)
+        regels: list[tuple[str, Value]] = []
+        for line in entry.lines:
+            row = vat_row(line, entry.kind, self.country, entry.invoice_number)
+            gross = line.net_amount + line.vat_amount
+            regels.append(
+                (
+                    "cMutatieRegel",
+                    [
+                        ("BedragInvoer", line.net_amount),
+                        ("BedragExclBTW", line.net_amount),
+                        ("BedragBTW", line.vat_amount),
+                        ("BedragInclBTW", gross),
+                        ("BTWCode", row.vat_code),
+                        ("BTWPercentage", line.vat_rate),
+                        ("TegenrekeningCode", await self._require_ledger(line.account_code, "tegenrekening")),
+                        ("KostenplaatsID", line.cost_center or "0"),
+                    ],
+                )
+            )
+        header = self.header_ledgers[entry.kind]
+        mutatie: list[tuple[str, Value]] = [
+            ("MutatieNr", 0),
+            ("Soort", SOORT[entry.kind]),
+            ("Datum", f"{entry.date.isoformat()}T00:00:00"),
+            ("Rekening", await self._require_ledger(header, "debiteuren/crediteuren")),
+            ("RelatieCode", code),
+            ("Factuurnummer", entry.invoice_number),
+            ("Boekstuk", ""),
+            ("Omschrijving", entry_description(entry)),
+            ("Betalingstermijn", max(0, (entry.due_date - entry.date).days) if entry.due_date else 0),
+            ("Betalingskenmerk", entry.payment_reference),
+            ("InExBTW", "EX"),
+            ("MutatieRegels", regels),
+        ]
+        self._relation_code_of_party[entry.relation.source_id] = code
+        try:
+            result = await self._op("AddMutatie", [("oMut", mutatie)], idempotent=False)
+        except RejectedError as exc:
+            if exc.code not in DUPLICATE_CODES:
+                raise
+            existing = await self.find_booking(entry)
+            if existing is None:
+                raise RejectedError(
+                    f"{exc.message}; maar die boeking is niet van deze factuur terug te vinden",
+                    advice="Het factuurnummer is al gebruikt in e-Boekhouden. Controleer daar de bestaande "
+                    "boeking en boek deze factuur zo nodig handmatig.",
+                    code=exc.code,
+                    exchange=exc.exchange,
+                ) from None
+            return CreateResult(remote_id=existing.remote_id, already_existed=True)
+        number = _text(result, "Mutatienummer")
+        if not number:
+            raise UncertainError(
+                "e-Boekhouden bevestigde de boeking zonder mutatienummer",
+                advice="De koppeling zoekt de boeking eerst op voordat ze opnieuw iets verstuurt.",
+                exchange=self.client.last_exchange,
+            )
+        return CreateResult(remote_id=number)
