@@ -45,9 +45,10 @@ class EBoekhoudenRest:
         country: Country = "NL",
         base_url: str | None = None,
         source: str = "Koppelaar",
-        administratie_id: str | None = None,
-        debtors_ledger: str = "1300",
-        creditors_ledger: str = "1600",
+        administratie: str = "",
+        verify_administratie: bool = False,
+        debiteuren_rekening: str = "1300",
+        crediteuren_rekening: str = "1600",
         rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
         timeout: httpx.Timeout | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -57,8 +58,12 @@ class EBoekhoudenRest:
         self.country: Country = country
         self.rate_limit = rate_limit
         self.source = source
-        self.administratie_id = administratie_id
-        self.header_ledgers = {InvoiceKind.SALES: debtors_ledger, InvoiceKind.PURCHASE: creditors_ledger}
+        self.administratie = administratie
+        self.verify_administratie = verify_administratie
+        self.header_ledgers = {
+            InvoiceKind.SALES: debiteuren_rekening,
+            InvoiceKind.PURCHASE: crediteuren_rekening,
+        }
         self._token = api_token
         extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
         self.client = VendorClient(
@@ -164,15 +169,19 @@ class EBoekhoudenRest:
     # --- health and reference data
 
     async def check(self) -> CheckResult:
-        """Open the session; verify the administratie only when one is configured (keeps a no-op run at 2)."""
+        """Open the session (proves token and host). The administratie is verified only on request.
+
+        A token belongs to exactly one administratie, so re-reading it on every run would only push a
+        run with nothing to book past its budget of two requests (open + close).
+        """
         try:
             await self._open_session()
-            if self.administratie_id:
+            if self.verify_administratie and self.administratie:
                 ids = {a.id for a in await self.administraties()}
-                if self.administratie_id not in ids:
+                if self.administratie not in ids:
                     return CheckResult(
                         Health.MISCONFIGURED,
-                        f"Administratie {self.administratie_id} hoort niet bij dit API-token",
+                        f"Administratie {self.administratie} hoort niet bij dit API-token",
                         "Maak het API-token aan in de juiste administratie, of kies die administratie.",
                     )
         except AuthError as exc:

@@ -109,10 +109,11 @@ class EBoekhoudenSoap:
         security_code_2: SecretStr,
         *,
         country: Country = "NL",
-        base_url: str = DEFAULT_URL,
+        base_url: str = "",
         source: str = "Koppelaar",
-        debtors_ledger: str = "1300",
-        creditors_ledger: str = "1600",
+        administratie: str = "",
+        debiteuren_rekening: str = "1300",
+        crediteuren_rekening: str = "1600",
         rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
         timeout: httpx.Timeout | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -122,12 +123,17 @@ class EBoekhoudenSoap:
         self.country: Country = country
         self.rate_limit = rate_limit
         self.source = source
-        self.header_ledgers = {InvoiceKind.SALES: debtors_ledger, InvoiceKind.PURCHASE: creditors_ledger}
+        # Kept for the settings screen; the session opens the login's own administratie (OpenSession).
+        self.administratie = administratie
+        self.header_ledgers = {
+            InvoiceKind.SALES: debiteuren_rekening,
+            InvoiceKind.PURCHASE: crediteuren_rekening,
+        }
         self._username = username
         self._code1 = security_code_1
         self._code2 = security_code_2
         extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        self.url = secure_url(base_url)
+        self.url = secure_url(base_url or DEFAULT_URL)
         self.client = VendorClient(
             self.url,
             vendor="e-Boekhouden",
