@@ -8,7 +8,7 @@ from typing import Literal
 
 from stdnum.eu import vat as eu_vat
 
-from connectors.errors import RejectedError
+from connectors.errors import Origin, RejectedError
 from connectors.model import BookingLine, InvoiceKind, JournalEntry, VatCategory, VatCode
 from connectors.money import vat_of
 
@@ -140,6 +140,7 @@ def vat_row(line: BookingLine, kind: InvoiceKind, country: Country, invoice_numb
             f"heeft {line.vat_rate.normalize()}% btw",
             advice="Controleer de btw-code voor dit tarief in de mapping.",
             code="VAT_MAPPING",
+            origin=Origin.MAPPING,
         )
     if vat_of(line.net_amount, line.vat_rate) == line.vat_amount:
         return VatRow(line, line.vat_code, None)
