@@ -1,12 +1,14 @@
-"""`koppelaar daemon`: hold the scheduler lease, run the nightly koppelingen and runs asked for by the console."""
+"""`koppelaar daemon`: hold the scheduler lease; run the nightly koppelingen and the console's requests."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
 from state.config import load_settings
+
 from state.home import Home
 from state.store import Store
 from sync.engine import RunReport
@@ -40,10 +42,8 @@ async def serve(home: Home, stop: asyncio.Event | None = None, *, poll_seconds: 
                 for _, name, dry_run in store.claim_run_requests(scheduler.owner):
                     report = await run_koppeling(home, name, dry_run=dry_run, trigger="console")
                     log.info("requested run %s: %s", name, report.status.value)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
-            except TimeoutError:
-                pass
     finally:
         scheduler.shutdown()
         store.close()

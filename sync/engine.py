@@ -9,7 +9,6 @@ ever posted again.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 import uuid
 from collections.abc import Callable
@@ -147,18 +146,30 @@ class Engine:
         except Exception as exc:  # a bug of ours: record it, never lose the run's trace
             report.status, report.message = RunStatus.FAILED, f"Interne fout: {type(exc).__name__}: {exc}"
             self.store.report_problem(
-                self.name, origin=Origin.OURS, code=type(exc).__name__, title="Interne fout in Koppelaar",
+                self.name,
+                origin=Origin.OURS,
+                code=type(exc).__name__,
+                title="Interne fout in Koppelaar",
                 advice="Meld dit bij de leverancier van Koppelaar met het tijdstip van de run.",
-                retryable=True, detail=str(exc),
+                retryable=True,
+                detail=str(exc),
             )
         finally:
             p = report.progress
             self.store.update_run(
-                run_id, fetched=p.fetched, booked=p.booked, skipped=p.skipped, failed=p.failed + p.parked,
-                uncertain=p.uncertain, concurrency=p.concurrency,
+                run_id,
+                fetched=p.fetched,
+                booked=p.booked,
+                skipped=p.skipped,
+                failed=p.failed + p.parked,
+                uncertain=p.uncertain,
+                concurrency=p.concurrency,
             )
-            self.store.finish_run(run_id, "dry_run" if dry_run and report.status is RunStatus.OK
-                                  else report.status.value, report.message)
+            self.store.finish_run(
+                run_id,
+                "dry_run" if dry_run and report.status is RunStatus.OK else report.status.value,
+                report.message,
+            )
             self.store.release_lease(lease, self._owner)
         return report
 
@@ -219,10 +230,16 @@ class Engine:
                     f"Deze inloggegevens werkten nog op {last_ok[:16].replace('T', ' ')} (UTC):"
                     f" ze zijn sindsdien gewijzigd of ingetrokken. {advice}"
                 )
-            origin = f"{Origin.AUTH.value}:{connection}" if result.health is Health.AUTH_FAILED else role.value
+            origin = (
+                f"{Origin.AUTH.value}:{connection}" if result.health is Health.AUTH_FAILED else role.value
+            )
             title = f"{connection}: {result.reason}"
             self.store.report_problem(
-                self.name, origin=origin, code=result.health.value, title=title, advice=advice,
+                self.name,
+                origin=origin,
+                code=result.health.value,
+                title=title,
+                advice=advice,
                 retryable=result.health is Health.UNREACHABLE,
             )
             report.problems.append(f"{title} — {advice}")
@@ -245,48 +262,61 @@ class Engine:
             except ConnectorError:
                 continue  # still unknown: the cursor stays before it and the next run looks again
             if found is not None:
-                if self.store.outbox_transition(row.id, OutboxState.SENT, expect=states, remote_id=found.remote_id):
-                    self.store.record_outcome(report.run_id, row.reference, "booked",
-                                              "gevonden bij het doel na een onzekere verzending")
+                if self.store.outbox_transition(
+                    row.id, OutboxState.SENT, expect=states, remote_id=found.remote_id
+                ):
+                    self.store.record_outcome(
+                        report.run_id,
+                        row.reference,
+                        "booked",
+                        "gevonden bij het doel na een onzekere verzending",
+                    )
                     self.store.resolve_records(self.name, row.reference)
                     if row.state is OutboxState.UNKNOWN and only_unknown:
                         report.progress.uncertain -= 1
                         report.progress.booked += 1
-            elif self.store.outbox_transition(row.id, OutboxState.PENDING, expect=states):
-                # Definitely not there: safe to post again, with the same payload.
-                if only_unknown:
-                    report.progress.uncertain -= 1
-                    report.progress.failed += 1
-                    self.store.report_problem(
-                        self.name, origin=Origin.TARGET, code="niet-aangekomen",
-                        title="Boeking kwam niet aan bij het doel",
-                        advice="Wordt bij de volgende run opnieuw verstuurd.",
-                        retryable=True, reference=row.reference, detail=row.last_error,
-                    )
+            # Definitely not there: safe to post again, with the same payload.
+            elif self.store.outbox_transition(row.id, OutboxState.PENDING, expect=states) and only_unknown:
+                report.progress.uncertain -= 1
+                report.progress.failed += 1
+                self.store.report_problem(
+                    self.name,
+                    origin=Origin.TARGET,
+                    code="niet-aangekomen",
+                    title="Boeking kwam niet aan bij het doel",
+                    advice="Wordt bij de volgende run opnieuw verstuurd.",
+                    retryable=True,
+                    reference=row.reference,
+                    detail=row.last_error,
+                )
 
     # -- fetch, map, push ---------------------------------------------------------------------------
 
     async def _pipeline(self, report: RunReport, since: str | None) -> tuple[bool, str | None]:
-        governor = ConcurrencyGovernor(self.target.rate_limit.per_second, self.target.rate_limit.max_concurrency)
+        governor = ConcurrencyGovernor(
+            self.target.rate_limit.per_second, self.target.rate_limit.max_concurrency
+        )
         queue: asyncio.Queue[OutboxRow | None] = asyncio.Queue(maxsize=2 * governor.max)
         workers = [asyncio.create_task(self._worker(queue, governor, report)) for _ in range(governor.max)]
         completed, max_seen = False, None
         try:
+            queued = set[str]()
             if not report.dry_run:
                 # Rows left PENDING by an earlier run (or just reconciled as "not there") go first.
-                for row in self.store.outbox_rows(self.name, (OutboxState.PENDING,)):
-                    await queue.put(row)
-            queued = set[str]()
+                for leftover in self.store.outbox_rows(self.name, (OutboxState.PENDING,)):
+                    queued.add(leftover.reference)
+                    await queue.put(leftover)
             async for page in self.source.invoices_since(since):
                 for record in page:
                     if self._abort is not None:
                         return False, max_seen
                     max_seen = max(max_seen or record.cursor_key, record.cursor_key)
                     report.progress.fetched += 1
-                    row = self._prepare(record, report, queued)
-                    if row is not None:
-                        queued.add(row.reference)
-                        await queue.put(row)
+                    prepared = self._prepare(record, report, queued)
+                    if prepared is not None:
+                        # Not remembered in `queued`: memory stays flat, and the SENDING
+                        # transition already stops a record seen twice from being posted twice.
+                        await queue.put(prepared)
                 self._renew_lease()
                 if self.on_progress:
                     self.on_progress(report.progress)
@@ -319,10 +349,20 @@ class Engine:
         if invoice is None:
             problem = record.problem
             assert problem is not None
-            self._park(report, record, reference, "", None, Origin.SOURCE, "bronrecord",
-                       f"Factuur in de bron is onleesbaar: {problem.message}",
-                       "Corrigeer de factuur in de bron; daarna 'opnieuw proberen'.",
-                       detail=f"veld {problem.field}: {problem.raw_excerpt}" if problem.field else problem.raw_excerpt)
+            self._park(
+                report,
+                record,
+                reference,
+                "",
+                None,
+                Origin.SOURCE,
+                "bronrecord",
+                f"Factuur in de bron is onleesbaar: {problem.message}",
+                "Corrigeer de factuur in de bron; daarna 'opnieuw proberen'.",
+                detail=f"veld {problem.field}: {problem.raw_excerpt}"
+                if problem.field
+                else problem.raw_excerpt,
+            )
             return None
         if self.koppeling.start_date and invoice.issue_date.isoformat() < self.koppeling.start_date:
             report.progress.skipped += 1
@@ -330,33 +370,74 @@ class Engine:
         try:
             entry = self.mapper.to_entry(invoice, reference)
         except MappingProblem as problem:
-            self._park(report, record, reference, invoice.number, invoice.model_dump_json(), Origin.MAPPING,
-                       problem.key, problem.title, problem.advice, detail=f"factuur {invoice.number}")
+            self._park(
+                report,
+                record,
+                reference,
+                invoice.number,
+                invoice.model_dump_json(),
+                Origin.MAPPING,
+                problem.key,
+                problem.title,
+                problem.advice,
+                detail=f"factuur {invoice.number}",
+            )
             return None
         if report.dry_run:
             report.planned.append(_plan(entry))
             return None
         return self.store.outbox_put(
-            self.name, reference=reference, record_id=record.record_id, cursor_key=record.cursor_key,
-            invoice_number=invoice.number, invoice_json=invoice.model_dump_json(),
-            entry_json=entry.model_dump_json(), state=OutboxState.PENDING, run_id=report.run_id,
+            self.name,
+            reference=reference,
+            record_id=record.record_id,
+            cursor_key=record.cursor_key,
+            invoice_number=invoice.number,
+            invoice_json=invoice.model_dump_json(),
+            entry_json=entry.model_dump_json(),
+            state=OutboxState.PENDING,
+            run_id=report.run_id,
         )
 
     def _park(
-        self, report: RunReport, record: SourceRecord, reference: str, number: str, invoice_json: str | None,
-        origin: Origin, code: str, title: str, advice: str, *, detail: str,
+        self,
+        report: RunReport,
+        record: SourceRecord,
+        reference: str,
+        number: str,
+        invoice_json: str | None,
+        origin: Origin,
+        code: str,
+        title: str,
+        advice: str,
+        *,
+        detail: str,
     ) -> None:
         report.progress.parked += 1
         report.problems.append(f"{number or record.record_id}: {title}")
         if report.dry_run:
             return
         self.store.outbox_put(
-            self.name, reference=reference, record_id=record.record_id, cursor_key=record.cursor_key,
-            invoice_number=number, invoice_json=invoice_json, entry_json=None, state=OutboxState.PARKED,
-            run_id=report.run_id, error=title,
+            self.name,
+            reference=reference,
+            record_id=record.record_id,
+            cursor_key=record.cursor_key,
+            invoice_number=number,
+            invoice_json=invoice_json,
+            entry_json=None,
+            state=OutboxState.PARKED,
+            run_id=report.run_id,
+            error=title,
         )
-        self.store.report_problem(self.name, origin=origin, code=code, title=title, advice=advice,
-                                  retryable=False, reference=reference, detail=detail)
+        self.store.report_problem(
+            self.name,
+            origin=origin,
+            code=code,
+            title=title,
+            advice=advice,
+            retryable=False,
+            reference=reference,
+            detail=detail,
+        )
         self.store.record_outcome(report.run_id, reference, "failed", title)
 
     async def _worker(
@@ -388,12 +469,16 @@ class Engine:
         try:
             result = await self.target.create_booking(entry, relation_id)
         except UncertainError as exc:
-            self.store.outbox_transition(row.id, OutboxState.UNKNOWN, expect=(OutboxState.SENDING,), error=exc.message)
+            self.store.outbox_transition(
+                row.id, OutboxState.UNKNOWN, expect=(OutboxState.SENDING,), error=exc.message
+            )
             p.uncertain += 1
             self.store.record_outcome(report.run_id, row.reference, "uncertain", exc.message)
         except (AuthError, TransientError) as exc:
             # Refused before processing (credentials, rate limit): it did not land, it may go again.
-            self.store.outbox_transition(row.id, OutboxState.PENDING, expect=(OutboxState.SENDING,), error=exc.message)
+            self.store.outbox_transition(
+                row.id, OutboxState.PENDING, expect=(OutboxState.SENDING,), error=exc.message
+            )
             p.failed += 1
             self._report_connector_error(exc, Origin.TARGET, row.reference)
             if isinstance(exc, AuthError):
@@ -401,12 +486,16 @@ class Engine:
             else:
                 await governor.throttled()
         except RejectedError as exc:
-            self.store.outbox_transition(row.id, OutboxState.FAILED, expect=(OutboxState.SENDING,), error=exc.message)
+            self.store.outbox_transition(
+                row.id, OutboxState.FAILED, expect=(OutboxState.SENDING,), error=exc.message
+            )
             p.failed += 1
             self._report_connector_error(exc, Origin.TARGET, row.reference)
             self.store.record_outcome(report.run_id, row.reference, "failed", exc.message)
         except ConnectorError as exc:
-            self.store.outbox_transition(row.id, OutboxState.UNKNOWN, expect=(OutboxState.SENDING,), error=exc.message)
+            self.store.outbox_transition(
+                row.id, OutboxState.UNKNOWN, expect=(OutboxState.SENDING,), error=exc.message
+            )
             p.uncertain += 1
             self.store.record_outcome(report.run_id, row.reference, "uncertain", exc.message)
         else:
@@ -427,13 +516,19 @@ class Engine:
             return await self.target.ensure_relation(entry.relation, entry.kind, code)
 
     def _report_connector_error(self, exc: ConnectorError, where: Origin, reference: str) -> None:
-        origin = exc.origin if exc.origin is not Origin.TARGET else where
+        origin: str = exc.origin if exc.origin is not Origin.TARGET else where
         if isinstance(exc, AuthError):
             connection = self.koppeling.source if where is Origin.SOURCE else self.koppeling.target
             origin = f"{Origin.AUTH.value}:{connection}"
         self.store.report_problem(
-            self.name, origin=origin, code=exc.code or type(exc).__name__, title=exc.message,
-            advice=exc.advice, retryable=exc.retryable, reference=reference, exchange=exc.exchange,
+            self.name,
+            origin=origin,
+            code=exc.code or type(exc).__name__,
+            title=exc.message,
+            advice=exc.advice,
+            retryable=exc.retryable,
+            reference=reference,
+            exchange=exc.exchange,
         )
 
     # -- cursor -------------------------------------------------------------------------------------
@@ -459,6 +554,8 @@ def _plan(entry: JournalEntry) -> PlannedBooking:
         invoice_number=f"{entry.invoice_number} ({kind})",
         relation=entry.relation.name,
         gross=f"{entry.total_gross:.2f}",
-        lines=tuple((ln.account_code, ln.vat_code, f"{ln.net_amount:.2f}", f"{ln.vat_amount:.2f}")
-                    for ln in entry.lines),
+        lines=tuple(
+            (ln.account_code, ln.vat_code, f"{ln.net_amount:.2f}", f"{ln.vat_amount:.2f}")
+            for ln in entry.lines
+        ),
     )

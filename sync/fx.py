@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import cached_property
+from functools import cache
 
 from currency_converter import CurrencyConverter, RateNotFoundError
 
@@ -16,13 +16,18 @@ class RateUnavailable(LookupError):
     pass
 
 
+@cache
+def _bundled() -> CurrencyConverter:
+    # Loading the bundled history takes a third of a second: pay it once, and only for a foreign invoice.
+    return CurrencyConverter(fallback_on_missing_rate=False, fallback_on_wrong_date=False)
+
+
 class EcbRates:
     """Rates from the ECB history bundled with the `currencyconverter` package (no network)."""
 
-    @cached_property
+    @property
     def _converter(self) -> CurrencyConverter:
-        # Loading the bundled history takes a third of a second: only pay it for a foreign invoice.
-        return CurrencyConverter(fallback_on_missing_rate=False, fallback_on_wrong_date=False)
+        return _bundled()
 
     def rate(self, currency: str, on: date) -> tuple[Decimal, date]:
         """Units of `currency` per 1 EUR, and the ECB publication date the rate is from."""

@@ -53,8 +53,9 @@ def allocate(total: Decimal, parts: Sequence[Decimal]) -> list[Decimal]:
     step = CENT if residual > 0 else -CENT
     # Give the cents to the parts that lost most in rounding, in the direction of the residual.
     order = sorted(range(len(parts)), key=lambda i: (parts[i] - rounded[i]) * step, reverse=True)
-    for n in range(int(abs(residual) / CENT)):
-        rounded[order[n % len(order)]] += step
+    whole, extra = divmod(int(abs(residual) / CENT), len(parts))
+    for position, index in enumerate(order):
+        rounded[index] += step * (whole + (1 if position < extra else 0))
     return rounded
 
 
@@ -85,7 +86,9 @@ class Mapper:
             if self.mapping.tegenrekening.get(key):
                 return self.mapping.tegenrekening[key]
         default = (
-            self.mapping.tegenrekening_verkoop if kind is InvoiceKind.SALES else self.mapping.tegenrekening_inkoop
+            self.mapping.tegenrekening_verkoop
+            if kind is InvoiceKind.SALES
+            else self.mapping.tegenrekening_inkoop
         )
         if default:
             return default
@@ -201,6 +204,10 @@ class Mapper:
             ) from None
         net_eur = allocate(quantize(invoice.total_net / rate), [n / rate for n in nets])
         vat_eur = allocate(quantize(invoice.total_vat / rate), [v / rate for v in vats])
-        return net_eur, vat_eur, ForeignAmount(
-            currency=invoice.currency, gross=invoice.total_gross, rate=rate, rate_date=rate_date
+        return (
+            net_eur,
+            vat_eur,
+            ForeignAmount(
+                currency=invoice.currency, gross=invoice.total_gross, rate=rate, rate_date=rate_date
+            ),
         )

@@ -31,7 +31,9 @@ def trigger_for(schedule: str, timezone: str) -> CronTrigger:
     return CronTrigger.from_crontab(schedule, timezone=ZoneInfo(timezone))
 
 
-def next_fire_times(schedule: str, timezone: str, count: int, after: datetime | None = None) -> list[datetime]:
+def next_fire_times(
+    schedule: str, timezone: str, count: int, after: datetime | None = None
+) -> list[datetime]:
     trigger = trigger_for(schedule, timezone)
     moment = after or datetime.now(ZoneInfo(timezone))
     times: list[datetime] = []
@@ -85,7 +87,10 @@ class NightlyScheduler:
             if koppeling.paused:
                 continue
             scheduler.add_job(
-                self.fire, trigger_for(koppeling.schedule, self.tz), args=[name], id=f"koppeling:{name}",
+                self.fire,
+                trigger_for(koppeling.schedule, self.tz),
+                args=[name],
+                id=f"koppeling:{name}",
                 replace_existing=True,
             )
         scheduler.start()  # needs the running loop: only called from async code
@@ -116,7 +121,10 @@ class NightlyScheduler:
             if self.store.claim_business_date(name, business_date):
                 report = await self.run(name, "catch_up")
                 self.store.finish_business_date(
-                    name, business_date, str(getattr(report, "status", "done")), getattr(report, "run_id", None)
+                    name,
+                    business_date,
+                    str(getattr(report, "status", "done")),
+                    getattr(report, "run_id", None),
                 )
                 caught.append(name)
         return caught

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pydantic import SecretStr
+from state.config import load_settings
+from state.secrets import SecretStore, open_secret_store
 
 from connectors.contract import BookingTarget, InvoiceSource, RateLimit
 from connectors.eboekhouden import EBoekhoudenRest, EBoekhoudenSoap
 from connectors.errors import Origin
 from connectors.factuursturen import FactuurSturenSource
-from state.config import load_settings
 from state.home import Home
-from state.secrets import SecretStore, open_secret_store
 from state.settings import Connection, EBoekhoudenConnection, FactuurSturenConnection, Settings
 from state.store import Store
 from sync.engine import Engine, Progress, RunReport, RunStatus
@@ -108,8 +108,12 @@ async def run_koppeling(
             target = build_target(koppeling.target, settings.connections[koppeling.target], secrets)
         except NotConnected as exc:
             store.report_problem(
-                name, origin=f"{Origin.AUTH.value}:{exc.connection}", code="niet-verbonden", title=str(exc),
-                advice=f"Voer 'koppelaar connect {exc.connection}' uit.", retryable=False,
+                name,
+                origin=f"{Origin.AUTH.value}:{exc.connection}",
+                code="niet-verbonden",
+                title=str(exc),
+                advice=f"Voer 'koppelaar connect {exc.connection}' uit.",
+                retryable=False,
             )
             return RunReport(name, 0, dry_run, RunStatus.FAILED, str(exc))
         try:

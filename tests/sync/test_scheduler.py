@@ -1,0 +1,111 @@
+"""The nightly schedule: one scheduling process, one run per night, missed nights caught up, DST-safe."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+
+from state.settings import Koppeling, Settings
+from state.store import Store
+from sync.scheduler import LEASE, NightlyScheduler, next_fire_times, previous_fire_time
+
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+def settings(schedule: str = "15 3 * * *") -> Settings:
+    return Settings.model_validate(
+        {
+            "connections": {
+                "factuursturen": {"system": "factuursturen"},
+                "boekhouding": {"system": "eboekhouden"},
+            },
+            "koppelingen": {
+                "facturen": {"source": "factuursturen", "target": "boekhouding", "schedule": schedule}
+            },
+        }
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "koppelaar.db")
+
+
+def test_a_schedule_inside_the_dst_hour_is_refused_with_a_reason() -> None:
+    with pytest.raises(ValidationError, match="02:00-02:59"):
+        Koppeling(source="a", target="b", schedule="30 2 * * *")
+
+
+def test_default_nightly_time_fires_once_on_both_dst_nights() -> None:
+    for start in (datetime(2026, 3, 27, 12, tzinfo=AMS), datetime(2026, 10, 23, 12, tzinfo=AMS)):
+        fires = next_fire_times(
+            Koppeling(source="a", target="b").schedule, "Europe/Amsterdam", 4, after=start
+        )
+        assert [f.date().day for f in fires] == [start.day + i for i in range(1, 5)]
+        assert all((f.hour, f.minute) == (3, 15) for f in fires)
+
+
+def test_previous_fire_time_is_last_night() -> None:
+    now = datetime(2026, 11, 21, 9, 0, tzinfo=AMS)
+    assert previous_fire_time("15 3 * * *", "Europe/Amsterdam", now) == datetime(
+        2026, 11, 21, 3, 15, tzinfo=AMS
+    )
+
+
+async def test_only_one_process_holds_the_scheduler_lease(store: Store, tmp_path: Path) -> None:
+    other = Store(tmp_path / "koppelaar.db")
+    runs: list[str] = []
+
+    async def run(name: str, trigger: str) -> None:
+        runs.append(trigger)
+
+    daemon = NightlyScheduler(store, settings(), run, role="daemon")
+    console = NightlyScheduler(other, settings(), run, role="console")
+    await daemon.tick()
+    await console.tick()
+    assert daemon.holding and not console.holding
+    lease = store.lease(LEASE)
+    assert lease is not None and lease.owner.startswith("daemon:")
+    daemon.shutdown()
+    await console.tick()
+    assert console.holding
+    console.shutdown()
+
+
+async def test_a_duplicate_fire_on_the_same_night_is_a_no_op(store: Store) -> None:
+    runs: list[str] = []
+
+    async def run(name: str, trigger: str) -> None:
+        runs.append(name)
+
+    scheduler = NightlyScheduler(store, settings(), run, role="daemon")
+    await scheduler.fire("facturen")
+    await scheduler.fire("facturen")
+    assert runs == ["facturen"]
+
+
+async def test_a_missed_night_is_caught_up_once(store: Store) -> None:
+    runs: list[str] = []
+
+    async def run(name: str, trigger: str) -> None:
+        runs.append(trigger)
+
+    store.start_run("facturen", "schedule", False)  # it ran before, so a missed night is real
+    scheduler = NightlyScheduler(store, settings(), run, role="daemon")
+    morning = datetime(2026, 11, 21, 9, 0, tzinfo=AMS)
+    assert await scheduler.catch_up(morning) == ["facturen"]
+    assert await scheduler.catch_up(morning) == []
+    assert runs == ["catch_up"]
+    assert store.business_date_done("facturen", "2026-11-21")
+
+
+async def test_a_koppeling_that_never_ran_is_not_caught_up(store: Store) -> None:
+    async def run(name: str, trigger: str) -> None:
+        raise AssertionError("must not run")
+
+    scheduler = NightlyScheduler(store, settings(), run, role="daemon")
+    assert await scheduler.catch_up(datetime(2026, 11, 21, 9, 0, tzinfo=AMS)) == []
