@@ -490,6 +490,14 @@ class ConfigFile:
         text = _rendered(self._path, self._doc, self.data())
         settings = _validate(self._path, text, self.data(), advice=self._edit_advice)
         new = text.encode("utf-8")
+        try:
+            self._write(new)
+        except OSError as exc:
+            raise _write_error(self._path, exc) from None
+        self._digest = hashlib.sha256(new).digest()
+        return settings
+
+    def _write(self, new: bytes) -> None:
         with exclusive_lock(self._path):
             current = _read(self._path)
             if hashlib.sha256(current).digest() != self._digest:
@@ -506,8 +514,6 @@ class ConfigFile:
             # Keep the owner when an admin edits as root, so the daemon's user can still read the file.
             with contextlib.suppress(PermissionError):
                 os.chown(self._path, stat.st_uid, stat.st_gid)
-        self._digest = hashlib.sha256(new).digest()
-        return settings
 
     @property
     def _edit_advice(self) -> str:
@@ -598,7 +604,17 @@ def write_new(path: Path | str, settings: Mapping[str, Any], header_comment: str
         atomic_write(path, text.encode("utf-8"), mode=NEW_FILE_MODE, exclusive=True)
     except FileExistsError:
         raise exists from None
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     return settings_model
+
+
+def _write_error(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"{path} kan niet worden geschreven ({exc.filename}: {exc.strerror}); er is niets veranderd. "
+        "Controleer de rechten op de map en de vrije schijfruimte.",
+        path=path,
+    )
 
 
 def _rendered(path: Path, doc: tomlkit.TOMLDocument, intended: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -153,12 +153,25 @@ def _parse_key(data: bytes, origin: str) -> bytes:
     return key
 
 
+def _io_error(exc: OSError) -> SecretStoreError:
+    return SecretStoreError(
+        f"{exc.filename}: {exc.strerror}. Controleer de rechten en of Koppelaar onder de juiste gebruiker draait"
+    )
+
+
 def load_key(key_file: Path, secret_file: Path, env: Mapping[str, str] = os.environ) -> tuple[bytes, str]:
     """The data key and where it came from: systemd credentials first, else a 0600 key file.
 
     A missing key file is created (0600), unless secrets already exist: they were encrypted with a key
     that is now gone, and a fresh key would hide that instead of saying so.
     """
+    try:
+        return _load_key(key_file, secret_file, env)
+    except OSError as exc:
+        raise _io_error(exc) from None
+
+
+def _load_key(key_file: Path, secret_file: Path, env: Mapping[str, str]) -> tuple[bytes, str]:
     credentials = env.get("CREDENTIALS_DIRECTORY")
     if credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
         origin = f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}"
@@ -237,7 +250,7 @@ class EncryptedFileStore:
     def set(self, name: str, value: SecretStr) -> None:
         secret = _check_value(value)
         _check_name(name)
-        with exclusive_lock(self._path):
+        with self._locked():
             entries = self._read()
             # Never mix keys in one file: if the others do not decrypt, this key is the wrong one.
             for other, token in entries.items():
@@ -250,7 +263,7 @@ class EncryptedFileStore:
 
     def delete(self, name: str) -> None:
         _check_name(name)
-        with exclusive_lock(self._path):
+        with self._locked():
             entries = self._read()
             if entries.pop(name, None) is not None:
                 self._write(entries)
@@ -259,11 +272,22 @@ class EncryptedFileStore:
         text = f"versleuteld bestand (AES-GCM) {self._path}, {self._key_origin}"
         return f"{text}; {self._reason}" if self._reason else text
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Read-modify-write under the lock; I/O failures become a SecretStoreError with advice."""
+        try:
+            with exclusive_lock(self._path):
+                yield
+        except OSError as exc:
+            raise _io_error(exc) from None
+
     def _read(self) -> dict[str, str]:
         try:
             raw = self._path.read_bytes()
         except FileNotFoundError:
             return {}
+        except OSError as exc:
+            raise _io_error(exc) from None
         try:
             entries = json.loads(raw)
         except ValueError:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import state.config
 from state.config import ConfigError, ConfigFile, load_settings, write_new
 from state.settings import CurrencyPolicy
 
@@ -380,3 +382,17 @@ def test_unreadable_path_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "koppelaar.toml").mkdir()
     with pytest.raises(ConfigError, match="kan niet gelezen"):
         load_settings(tmp_path / "koppelaar.toml")
+
+
+def test_disk_full_is_a_config_error_and_file_untouched(
+    config_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(path: Path, data: bytes, *, mode: int, exclusive: bool = False) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    edit = ConfigFile.open(config_path)
+    edit.set(("app", "language"), "en")
+    monkeypatch.setattr(state.config, "atomic_write", disk_full)
+    with pytest.raises(ConfigError, match="No space left on device"):
+        edit.save()
+    assert config_path.read_text(encoding="utf-8") == CONFIG

@@ -213,6 +213,12 @@ def test_lost_key_with_existing_secrets_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "secrets.key").exists()
 
 
+def test_unreadable_key_path_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "secrets.key").mkdir()
+    with pytest.raises(SecretStoreError, match="juiste gebruiker"):
+        file_store(tmp_path)
+
+
 def test_malformed_key_is_refused(tmp_path: Path) -> None:
     key_file = tmp_path / "secrets.key"
     key_file.write_text("te-kort\n")
