@@ -302,8 +302,8 @@ class VendorClient:
 
     def _observe_quota(self, response: httpx.Response) -> None:
         """FactuurSturen-style hourly quota: at 0 calls left, pause until the next full hour."""
-        if self._quota_header is None:
-            return
+        if self._quota_header is None or "retry-after" in response.headers:
+            return  # an explicit Retry-After is the better-informed wait
         raw = response.headers.get(self._quota_header)
         if raw is None:
             return
