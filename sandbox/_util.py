@@ -41,7 +41,7 @@ class RawNumber:
         self.text = text
 
 
-_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _encode(obj: Any, out: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -119,7 +120,9 @@ class SimBase:
 
     def _record(self, scope: Scope, status: int, fault: Fault | None, action: str | None) -> None:
         query = scope.get("query_string", b"").decode("latin-1")
-        rec = RequestRecord(scope["method"], scope["path"], query, status, fault.kind if fault else None, action)
+        rec = RequestRecord(
+            scope["method"], scope["path"], query, status, fault.kind if fault else None, action
+        )
         with self.lock:
             self._log.append(rec)
 
@@ -134,17 +137,19 @@ class SimBase:
         self._release_event().set()
 
     async def _hang(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._release_event().wait(), seconds)
-        except TimeoutError:
-            pass
 
     @staticmethod
     async def _drop(send: Send) -> None:
         # Headers then a partial chunked body, then an exception: uvicorn closes the transport, so
         # the client sees a protocol/transport error rather than a clean 500.
         await send(
-            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]}
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
         )
         await send({"type": "http.response.body", "body": b'{"', "more_body": True})
         raise ConnectionDropped()
@@ -244,14 +249,14 @@ class SimBase:
             return json_response({"removed": "all"})
 
         async def faults_get(request: Request) -> Response:
-            return json_response({"faults": [f.to_dict() for f in self.faults.list()]})
+            return json_response({"faults": [f.to_dict() for f in self.faults.active()]})
 
         async def state(request: Request) -> Response:
             with self.lock:
                 summary = {
                     "sim": self.name,
                     "requests": len(self._log),
-                    "faults": [f.to_dict() for f in self.faults.list()],
+                    "faults": [f.to_dict() for f in self.faults.active()],
                     **self.state_summary(),
                 }
             return json_response(summary)

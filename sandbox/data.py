@@ -107,7 +107,8 @@ class Invoice:
         for ln in self.lines:
             by_rate[ln.tax_rate] = by_rate.get(ln.tax_rate, ZERO) + ln.linetotal
         self.taxes = tuple(
-            (rate, round_cents(base * rate / HUNDRED), base) for rate, base in sorted(by_rate.items(), reverse=True)
+            (rate, round_cents(base * rate / HUNDRED), base)
+            for rate, base in sorted(by_rate.items(), reverse=True)
         )
         self.tax = sum((t[1] for t in self.taxes), ZERO)
         self.totalintax = self.subtotal + self.tax
@@ -188,8 +189,32 @@ _TRADE = (
     "Metaal", "Catering", "Interieur", "Software", "Zorg", "Elektro", "Dakwerken", "Fotografie",
 )  # fmt: skip
 _FORM = ("B.V.", "B.V.", "B.V.", "BV", "VOF", "V.O.F.", "Holding B.V.", "")
-_PERSON_FIRST = ("Jan", "Sanne", "Pieter", "Anouk", "Daan", "Fleur", "Bram", "Lotte", "Sem", "Eva", "Ruben", "Noor")
-_PERSON_LAST = ("de Vries", "Jansen", "Bakker", "Visser", "Smit", "Meijer", "de Boer", "Mulder", "Bos", "Peters")
+_PERSON_FIRST = (
+    "Jan",
+    "Sanne",
+    "Pieter",
+    "Anouk",
+    "Daan",
+    "Fleur",
+    "Bram",
+    "Lotte",
+    "Sem",
+    "Eva",
+    "Ruben",
+    "Noor",
+)
+_PERSON_LAST = (
+    "de Vries",
+    "Jansen",
+    "Bakker",
+    "Visser",
+    "Smit",
+    "Meijer",
+    "de Boer",
+    "Mulder",
+    "Bos",
+    "Peters",
+)
 _STREETS = (
     "Keizersgracht", "Prinsengracht", "Damrak", "Oudegracht", "Biltstraat", "Maliebaan", "Coolsingel",
     "Stationsplein", "Kerkstraat", "Dorpsstraat", "Industrieweg", "Handelsweg", "Nieuwegracht", "Vredenburg",
@@ -197,7 +222,11 @@ _STREETS = (
 _CITIES_NL = (("Amsterdam", 1011, 1109), ("Utrecht", 3511, 3585), ("Rotterdam", 3011, 3089),
               ("Den Haag", 2511, 2597), ("Eindhoven", 5611, 5658), ("Haarlem", 2011, 2037))  # fmt: skip
 _CITIES_BE = (("Antwerpen", 2000), ("Gent", 9000), ("Brussel", 1000), ("Leuven", 3000))
-_FOREIGN = ((GB, "London", "EC1A 1BB", "GBP"), (US, "New York", "NY 10001", "USD"), (DE, "Berlin", "10115", "EUR"))
+_FOREIGN = (
+    (GB, "London", "EC1A 1BB", "GBP"),
+    (US, "New York", "NY 10001", "USD"),
+    (DE, "Berlin", "10115", "EUR"),
+)
 
 # (description, price, tax rate, unit) — prices are shared Decimal objects to keep memory small.
 _PRODUCTS_21 = [
@@ -210,7 +239,9 @@ _PRODUCTS_9 = [
     ("Catering lunch", Decimal("12.45"), "p.p."), ("Boeken en tijdschriften", Decimal("29.99"), ""),
     ("Bloemen en planten", Decimal("17.50"), ""), ("Appels", Decimal("13.00"), "kist"),
 ]  # fmt: skip
-_AMOUNTS = [Decimal(x) for x in ("1", "1", "1", "2", "3", "4", "5", "8", "10", "12", "0.5", "2.5", "7.25", "40")]
+_AMOUNTS = [
+    Decimal(x) for x in ("1", "1", "1", "2", "3", "4", "5", "8", "10", "12", "0.5", "2.5", "7.25", "40")
+]
 _DISCOUNTS = [ZERO] * 8 + [Decimal("5"), Decimal("10"), Decimal("12.5")]
 
 
@@ -229,7 +260,9 @@ def make_client(rng: random.Random, clientnr: int) -> Client:
     street = f"{rng.choice(_STREETS)} {rng.randint(1, 250)}"
     if roll < 0.88:
         city, lo, hi = rng.choice(_CITIES_NL)
-        zipcode = f"{rng.randint(lo, hi)} {rng.choice('ABCDEGHJKLMNPRSTVWXZ')}{rng.choice('ABCDEGHJKLMNPRSTVWXZ')}"
+        zipcode = (
+            f"{rng.randint(lo, hi)} {rng.choice('ABCDEGHJKLMNPRSTVWXZ')}{rng.choice('ABCDEGHJKLMNPRSTVWXZ')}"
+        )
         return Client(clientnr, company, contact, street, zipcode, city, NL, f"info@{slug}.nl",
                       nl_vat_number(rng), kvk_number(rng), nl_iban(rng), f"0{rng.randint(100000000, 999999999)}")  # fmt: skip
     if roll < 0.95:
@@ -239,7 +272,9 @@ def make_client(rng: random.Random, clientnr: int) -> Client:
     country, city, zipcode, _cur = rng.choice(_FOREIGN)
     name = company.split(" B.V")[0] + (" Ltd" if country == GB else " Inc." if country == US else " GmbH")
     vat = de_vat_number(rng) if country == DE else ""
-    return Client(clientnr, name, contact, street, zipcode, city, country, f"accounts@{slug}.com", vat, "", "")
+    return Client(
+        clientnr, name, contact, street, zipcode, city, country, f"accounts@{slug}.com", vat, "", ""
+    )
 
 
 def _currency_for(client: Client) -> str | None:

@@ -39,7 +39,13 @@ FILTERS = ("paid", "open", "overdue")
 TAXES = [
     {"percentage": "21", "type": "high", "description": "BTW hoog", "default": "1", "country": "146"},
     {"percentage": "9", "type": "low", "description": "BTW laag", "default": "0", "country": "146"},
-    {"percentage": "0", "type": "zero", "description": "BTW 0% / verlegd / export", "default": "0", "country": "146"},
+    {
+        "percentage": "0",
+        "type": "zero",
+        "description": "BTW 0% / verlegd / export",
+        "default": "0",
+        "country": "146",
+    },
 ]
 
 
@@ -121,7 +127,9 @@ class FactuurSturenSim(SimBase):
         with self.lock:
             nr = clientnr if clientnr is not None else self._next_clientnr
             self._next_clientnr = max(self._next_clientnr, nr + 1)
-            client = Client(nr, company, contact, address, zipcode, city, country, email, taxnumber, kvk, iban, phone)
+            client = Client(
+                nr, company, contact, address, zipcode, city, country, email, taxnumber, kvk, iban, phone
+            )
             self._clients[nr] = client
             return client
 
@@ -282,10 +290,14 @@ class FactuurSturenSim(SimBase):
     def _window(self) -> int:
         return int(self.clock() // 3600)
 
-    def _respond(self, request: Request, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    def _respond(
+        self, request: Request, body: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
         if "application/json" in request.headers.get("accept", ""):
             return Response(dumps(body), status, headers, media_type="application/json")
-        return Response(_to_xml(body, _xml_root(request.url.path)), status, headers, media_type="application/xml")
+        return Response(
+            _to_xml(body, _xml_root(request.url.path)), status, headers, media_type="application/xml"
+        )
 
     def _auth(self, request: Request) -> tuple[str | None, Response | None]:
         """(login, None) when allowed; (None, error response) on bad credentials or quota."""
@@ -293,7 +305,9 @@ class FactuurSturenSim(SimBase):
         login = key = None
         if header[:6].lower() == "basic ":
             try:
-                login, _, key = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
+                login, _, key = (
+                    base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
+                )
             except (binascii.Error, UnicodeDecodeError):
                 login = None
         with self.lock:
@@ -432,7 +446,9 @@ def _xml_root(path: str) -> str:
 
 
 def _xml_item_name(root: str) -> str:
-    return {"invoices": "invoice", "clients": "client", "taxes": "tax", "countrylist": "country"}.get(root, "item")
+    return {"invoices": "invoice", "clients": "client", "taxes": "tax", "countrylist": "country"}.get(
+        root, "item"
+    )
 
 
 def _to_xml(body: Any, root: str) -> bytes:

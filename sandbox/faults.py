@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -129,9 +130,12 @@ class Faults:
         with self._lock:
             self._faults.clear()
 
-    def list(self) -> list[Fault]:
+    def active(self) -> list[Fault]:
         with self._lock:
             return list(self._faults)
+
+    def __iter__(self) -> Iterator[Fault]:
+        return iter(self.active())
 
     def select(self, method: str, path: str, action: str | None) -> tuple[list[Fault], Fault | None]:
         """Consume matching faults for one request: (latency faults, first other fault)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from types import TracebackType
 from typing import Any
@@ -114,10 +115,8 @@ class SandboxServer:
                 for srv in self._servers.values():
                     srv.should_exit = True
 
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
                 loop.call_soon_threadsafe(_shutdown)
-            except RuntimeError:  # loop already closed
-                pass
         if thread is not None:
             thread.join(timeout=10)
         self._thread = None

@@ -1,0 +1,49 @@
+"""Named seeds: the demo (``koppelaar demo``) and benchmark set-ups with fixed credentials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sandbox._util import Clock
+from sandbox.data import make_demo_invoices
+from sandbox.eboekhouden import EBoekhoudenSim
+from sandbox.factuursturen import FactuurSturenSim
+
+# Fixed demo credentials (not secrets: they only open the local sandbox).
+FS_LOGIN = "demo"
+FS_API_KEY = "fs-demo-key-0001"
+EB_API_TOKEN = "eb-demo-token-0001"
+EB_SOURCE = "Koppelaar"
+EB_SOAP_USER = "demo"
+EB_SOAP_CODE1 = "0123456789ABCDEF0123456789ABCDEF"
+EB_SOAP_CODE2 = "6F1D2C3B-4A5E-4F60-8A7B-9C0D1E2F3A4B"
+SEEDS = ("demo", "bench", "empty")
+
+
+@dataclass
+class SeededSims:
+    factuursturen: FactuurSturenSim
+    eboekhouden: EBoekhoudenSim
+
+
+def make_sims(
+    seed: str = "demo",
+    *,
+    invoices: int | None = None,
+    data_seed: int = 42,
+    quota_per_hour: int | None = None,
+    rate_limit: float | None = None,
+    clock: Clock | None = None,
+) -> SeededSims:
+    """``demo``: 150 invoices; ``bench``: 100,000 invoices, no quota; ``empty``: accounts only."""
+    if seed not in SEEDS:
+        raise ValueError(f"unknown seed {seed!r}; one of {', '.join(SEEDS)}")
+    count = invoices if invoices is not None else {"demo": 150, "bench": 100_000, "empty": 0}[seed]
+    quota = quota_per_hour if quota_per_hour is not None else (None if seed == "bench" else 1000)
+    fs = FactuurSturenSim({FS_LOGIN: FS_API_KEY}, quota_per_hour=quota, clock=clock)
+    if count:
+        fs.load(make_demo_invoices(count, data_seed))
+    eb = EBoekhoudenSim(rate_limit=rate_limit, clock=clock)
+    eb.add_api_token(EB_API_TOKEN)
+    eb.add_soap_user(EB_SOAP_USER, EB_SOAP_CODE1, EB_SOAP_CODE2)
+    return SeededSims(fs, eb)
