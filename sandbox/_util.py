@@ -57,6 +57,8 @@ def _encode(obj: Any, out: list[str]) -> None:
         out.append(str(obj))
     elif isinstance(obj, Decimal):
         out.append(format(obj, "f"))
+    elif isinstance(obj, float):  # control-endpoint settings only (seconds); money is never float
+        out.append(repr(obj))
     elif isinstance(obj, RawNumber):
         out.append(obj.text)
     elif isinstance(obj, dict):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+import httpx
 import stdnum.be.vat
 import stdnum.de.vat
 import stdnum.iban
 import stdnum.nl.btw
 
+from sandbox import FactuurSturenSim, SandboxServer
 from sandbox.data import BE, DE, NL, Invoice, Line, make_demo_invoices
 
 
@@ -62,7 +64,9 @@ def test_generated_mix_is_realistic_and_consistent() -> None:
 
 def test_deterministic_per_seed() -> None:
     a, b = make_demo_invoices(200, seed=5), make_demo_invoices(200, seed=5)
-    assert [(i.invoicenr, i.totalintax) for i in a.invoices] == [(i.invoicenr, i.totalintax) for i in b.invoices]
+    assert [(i.invoicenr, i.totalintax) for i in a.invoices] == [
+        (i.invoicenr, i.totalintax) for i in b.invoices
+    ]
 
 
 def test_scale_100k_is_fast_enough() -> None:
@@ -71,3 +75,15 @@ def test_scale_100k_is_fast_enough() -> None:
     elapsed = time.perf_counter() - start
     assert len(data.invoices) == 100_000
     assert elapsed < 15, elapsed  # ~3 s on a laptop; generous for CI
+    fs = FactuurSturenSim({"demo": "k"}, quota_per_hour=None)
+    fs.load(data)
+    since = data.invoices[-300].sent
+    with SandboxServer(factuursturen=fs) as srv, httpx.Client(auth=("demo", "k")) as c:
+        start = time.perf_counter()
+        r = c.get(
+            srv.factuursturen_url + "/api/v1/invoices",
+            params={"since": since, "count": 250, "offset": 0},
+            headers={"Accept": "application/json"},
+        )
+        assert time.perf_counter() - start < 1.0  # bisect on (sent, id), not a scan
+    assert r.status_code == 200 and len(r.json()) == 250 and r.json()[0]["sent"] == since

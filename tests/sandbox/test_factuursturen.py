@@ -116,7 +116,16 @@ def test_clients_taxes_countrylist(server: SandboxServer, fs: FactuurSturenSim) 
         clients = c.get("clients").json()
         assert len(clients) == len(fs.clients)
         one = c.get(f"clients/{clients[0]['clientnr']}").json()["client"]
-        assert set(one) >= {"clientnr", "company", "contact", "address", "zipcode", "city", "country", "email"}
+        assert set(one) >= {
+            "clientnr",
+            "company",
+            "contact",
+            "address",
+            "zipcode",
+            "city",
+            "country",
+            "email",
+        }
         assert set(one) >= {"taxnumber", "kvk", "iban"}
         assert c.get("clients/999999").status_code == 404
         assert {t["percentage"] for t in c.get("taxes").json()} == {"21", "9", "0"}
