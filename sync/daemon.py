@@ -8,7 +8,6 @@ import logging
 import signal
 
 from state.config import load_settings
-
 from state.home import Home
 from state.store import Store
 from sync.engine import RunReport

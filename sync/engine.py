@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from connectors.contract import BookingTarget, CheckResult, Health, InvoiceSource, SourceRecord
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, TransientError, UncertainError
-from connectors.model import InvoiceKind, JournalEntry
+from connectors.model import Invoice, InvoiceKind, JournalEntry
 from state.settings import Koppeling
 from state.store import FINISHED, OutboxRow, OutboxState, Store
 from sync.mapping import Mapper, MappingProblem, relation_code
@@ -30,6 +30,13 @@ class RunStatus(StrEnum):
     PARTIAL = "partial"  # done, but some records are parked as foutmeldingen or still uncertain
     FAILED = "failed"  # the koppeling could not run (credentials, connection, a bug)
     BUSY = "busy"  # another process is running this koppeling
+
+
+@dataclass(frozen=True)
+class _Key:
+    reference: str
+    record_id: str
+    cursor_key: str
 
 
 @dataclass(frozen=True)
@@ -129,10 +136,13 @@ class Engine:
         self._owner = f"run-{uuid.uuid4().hex[:12]}"
         self._relation_locks: dict[str, asyncio.Lock] = {}
         self._abort: _Abort | None = None
+        self._retry = False
 
     # -- the run ------------------------------------------------------------------------------------
 
-    async def run(self, *, dry_run: bool = False, trigger: str = "manual") -> RunReport:
+    async def run(self, *, dry_run: bool = False, trigger: str = "manual", retry: bool = False) -> RunReport:
+        """One run. `retry` also re-maps records parked as foutmeldingen (after a mapping fix)."""
+        self._retry = retry
         lease = f"run:{self.name}"
         if not self.store.acquire_lease(lease, self._owner, RUN_LEASE_SECONDS):
             holder = self.store.lease(lease)
@@ -303,7 +313,10 @@ class Engine:
             queued = set[str]()
             if not report.dry_run:
                 # Rows left PENDING by an earlier run (or just reconciled as "not there") go first.
-                for leftover in self.store.outbox_rows(self.name, (OutboxState.PENDING,)):
+                leftovers = list(self.store.outbox_rows(self.name, (OutboxState.PENDING,)))
+                if self._retry:
+                    leftovers += self._retry_parked(report)
+                for leftover in leftovers:
                     queued.add(leftover.reference)
                     await queue.put(leftover)
             async for page in self.source.invoices_since(since):
@@ -337,9 +350,9 @@ class Engine:
 
     def _prepare(self, record: SourceRecord, report: RunReport, queued: set[str]) -> OutboxRow | None:
         """Decide what to do with a fetched record; returns an outbox row to push, or None."""
-        reference = f"{self.source.system}:{record.record_id}"
-        existing = self.store.outbox_get(self.name, reference)
-        if existing is not None and (existing.state in FINISHED or reference in queued):
+        key = _Key(f"{self.source.system}:{record.record_id}", record.record_id, record.cursor_key)
+        existing = self.store.outbox_get(self.name, key.reference)
+        if existing is not None and (existing.state in FINISHED or key.reference in queued):
             report.progress.skipped += 1
             return None
         if existing is not None and existing.state in (OutboxState.SENDING, OutboxState.UNKNOWN):
@@ -351,35 +364,38 @@ class Engine:
             assert problem is not None
             self._park(
                 report,
-                record,
-                reference,
-                "",
-                None,
-                Origin.SOURCE,
-                "bronrecord",
-                f"Factuur in de bron is onleesbaar: {problem.message}",
-                "Corrigeer de factuur in de bron; daarna 'opnieuw proberen'.",
+                key,
+                number="",
+                invoice_json=None,
+                origin=Origin.SOURCE,
+                code="bronrecord",
+                title=f"Factuur in de bron is onleesbaar: {problem.message}",
+                advice="Corrigeer de factuur in de bron; de volgende run leest hem opnieuw als hij gewijzigd is.",
                 detail=f"veld {problem.field}: {problem.raw_excerpt}"
                 if problem.field
                 else problem.raw_excerpt,
             )
             return None
-        if self.koppeling.start_date and invoice.issue_date.isoformat() < self.koppeling.start_date:
-            report.progress.skipped += 1
+        too_early = self.koppeling.start_date and invoice.issue_date.isoformat() < self.koppeling.start_date
+        if too_early or (not invoice.lines and invoice.total_gross == 0):
+            report.progress.skipped += 1  # before the start date, or a zero invoice: nothing to book
             return None
+        return self._map(report, key, invoice)
+
+    def _map(self, report: RunReport, key: _Key, invoice: Invoice) -> OutboxRow | None:
+        """Map to a booking and commit it to the outbox as PENDING, or park it with a foutmelding."""
         try:
-            entry = self.mapper.to_entry(invoice, reference)
+            entry = self.mapper.to_entry(invoice, key.reference)
         except MappingProblem as problem:
             self._park(
                 report,
-                record,
-                reference,
-                invoice.number,
-                invoice.model_dump_json(),
-                Origin.MAPPING,
-                problem.key,
-                problem.title,
-                problem.advice,
+                key,
+                number=invoice.number,
+                invoice_json=invoice.model_dump_json(),
+                origin=Origin.MAPPING,
+                code=problem.key,
+                title=problem.title,
+                advice=problem.advice,
                 detail=f"factuur {invoice.number}",
             )
             return None
@@ -388,9 +404,9 @@ class Engine:
             return None
         return self.store.outbox_put(
             self.name,
-            reference=reference,
-            record_id=record.record_id,
-            cursor_key=record.cursor_key,
+            reference=key.reference,
+            record_id=key.record_id,
+            cursor_key=key.cursor_key,
             invoice_number=invoice.number,
             invoice_json=invoice.model_dump_json(),
             entry_json=entry.model_dump_json(),
@@ -401,26 +417,25 @@ class Engine:
     def _park(
         self,
         report: RunReport,
-        record: SourceRecord,
-        reference: str,
+        key: _Key,
+        *,
         number: str,
         invoice_json: str | None,
         origin: Origin,
         code: str,
         title: str,
         advice: str,
-        *,
         detail: str,
     ) -> None:
         report.progress.parked += 1
-        report.problems.append(f"{number or record.record_id}: {title}")
+        report.problems.append(f"{number or key.record_id}: {title}")
         if report.dry_run:
             return
         self.store.outbox_put(
             self.name,
-            reference=reference,
-            record_id=record.record_id,
-            cursor_key=record.cursor_key,
+            reference=key.reference,
+            record_id=key.record_id,
+            cursor_key=key.cursor_key,
             invoice_number=number,
             invoice_json=invoice_json,
             entry_json=None,
@@ -435,10 +450,22 @@ class Engine:
             title=title,
             advice=advice,
             retryable=False,
-            reference=reference,
+            reference=key.reference,
             detail=detail,
         )
-        self.store.record_outcome(report.run_id, reference, "failed", title)
+        self.store.record_outcome(report.run_id, key.reference, "failed", title)
+
+    def _retry_parked(self, report: RunReport) -> list[OutboxRow]:
+        """Map parked and refused records again (the mapping or the target was fixed); never re-fetch."""
+        rows = []
+        for row in self.store.outbox_rows(self.name, (OutboxState.PARKED, OutboxState.FAILED)):
+            if row.invoice_json is None:
+                continue  # unreadable at the source: only a corrected source record can fix it
+            invoice = Invoice.model_validate_json(row.invoice_json)
+            prepared = self._map(report, _Key(row.reference, row.record_id, row.cursor_key), invoice)
+            if prepared is not None:
+                rows.append(prepared)
+        return rows
 
     async def _worker(
         self, queue: asyncio.Queue[OutboxRow | None], governor: ConcurrencyGovernor, report: RunReport

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pydantic import SecretStr
-from state.config import load_settings
-from state.secrets import SecretStore, open_secret_store
 
 from connectors.contract import BookingTarget, InvoiceSource, RateLimit
 from connectors.eboekhouden import EBoekhoudenRest, EBoekhoudenSoap
 from connectors.errors import Origin
 from connectors.factuursturen import FactuurSturenSource
+from state.config import load_settings
 from state.home import Home
+from state.secrets import SecretStore, open_secret_store
 from state.settings import Connection, EBoekhoudenConnection, FactuurSturenConnection, Settings
 from state.store import Store
 from sync.engine import Engine, Progress, RunReport, RunStatus
@@ -95,6 +95,7 @@ async def run_koppeling(
     *,
     dry_run: bool = False,
     trigger: str = "manual",
+    retry: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunReport:
     settings = load_settings(home.config)
@@ -118,7 +119,7 @@ async def run_koppeling(
             return RunReport(name, 0, dry_run, RunStatus.FAILED, str(exc))
         try:
             engine = Engine(store, name, koppeling, source, target, on_progress=on_progress)
-            return await engine.run(dry_run=dry_run, trigger=trigger)
+            return await engine.run(dry_run=dry_run, trigger=trigger, retry=retry)
         finally:
             await source.aclose()
             await target.aclose()

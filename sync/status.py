@@ -7,7 +7,6 @@ from enum import StrEnum
 from typing import Any
 
 from state.secrets import SecretStore
-
 from state.settings import Settings
 from state.store import Store
 from sync.scheduler import LEASE, next_fire_times

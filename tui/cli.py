@@ -58,12 +58,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="koppelaar", description="Koppelingen tussen boekhoudpakketten.")
-    parser.add_argument("--home", help="map met koppelaar.toml en koppelaar.db (standaard $KOPPELAAR_HOME of ~/.koppelaar)")
+    parser.add_argument(
+        "--home", help="map met koppelaar.toml en koppelaar.db (standaard $KOPPELAAR_HOME of ~/.koppelaar)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="voer een koppeling nu uit")
     run.add_argument("name")
     run.add_argument("--dry-run", action="store_true", help="laat zien wat geboekt zou worden, boek niets")
+    run.add_argument(
+        "--retry", action="store_true", help="ook foutmeldingen opnieuw proberen (na een mapping-fix)"
+    )
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="status van alle koppelingen")
@@ -101,7 +106,13 @@ def cmd_run(home: Home, args: argparse.Namespace) -> int:
 
     printer = _ProgressPrinter() if sys.stderr.isatty() else None
     report = asyncio.run(
-        run_koppeling(home, args.name, dry_run=args.dry_run, on_progress=printer.update if printer else None)
+        run_koppeling(
+            home,
+            args.name,
+            dry_run=args.dry_run,
+            retry=args.retry,
+            on_progress=printer.update if printer else None,
+        )
     )
     if printer:
         printer.done()
@@ -147,6 +158,26 @@ def print_report(report: RunReport) -> None:
 
 
 def cmd_status(home: Home, args: argparse.Namespace) -> int:
+    if args.json:
+        from sync.status import overview, scheduler_holder
+
+        settings = load_settings(home.config)
+        secrets = open_secret_store(settings.app, home.root)
+        store = Store(home.database)
+        try:
+            data = {
+                "scheduler": scheduler_holder(store),
+                "koppelingen": [r.as_json() for r in overview(settings, store, secrets)],
+            }
+        finally:
+            store.close()
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print(status_text(home))
+    return EXIT_OK
+
+
+def status_text(home: Home) -> str:
     from sync.status import overview, scheduler_holder
 
     settings = load_settings(home.config)
@@ -154,47 +185,59 @@ def cmd_status(home: Home, args: argparse.Namespace) -> int:
     store = Store(home.database)
     try:
         rows = overview(settings, store, secrets)
-        holder = scheduler_holder(store)
+        out = [f"Planner: {scheduler_holder(store)}", f"Geheimen: {secrets.describe()}"]
     finally:
         store.close()
-    if args.json:
-        print(json.dumps({"scheduler": holder, "koppelingen": [r.as_json() for r in rows]}, indent=2))
-        return EXIT_OK
-    print(f"Planner: {holder}")
-    print(f"Geheimen: {secrets.describe()}")
     if not rows:
-        print("Nog geen koppelingen. Voeg er een toe in koppelaar.toml of probeer 'koppelaar demo'.")
+        out.append("Nog geen koppelingen. Voeg er een toe in koppelaar.toml of probeer 'koppelaar demo'.")
     for r in rows:
-        last = f"{r.last_run_at} {r.last_run_status} ({r.last_run_booked} geboekt, {r.last_run_failed} fout)" \
-            if r.last_run_at else "nog nooit"
-        print(f"{r.name}: {r.source} → {r.target}  [{r.state.value}]{'  ' + r.reason if r.reason else ''}")
-        print(f"    laatste run: {last}; volgende: {r.next_run_at or '—'}; foutmeldingen: {r.open_foutmeldingen}")
-    return EXIT_OK
+        last = (
+            f"{r.last_run_at} {r.last_run_status} ({r.last_run_booked} geboekt, {r.last_run_failed} fout)"
+            if r.last_run_at
+            else "nog nooit"
+        )
+        out.append(
+            f"{r.name}: {r.source} → {r.target}  [{r.state.value}]{'  ' + r.reason if r.reason else ''}"
+        )
+        out.append(
+            f"    laatste run: {last}; volgende: {r.next_run_at or '—'}; Foutmeldingen ({r.open_foutmeldingen})"
+        )
+    return "\n".join(out)
 
 
 def cmd_errors(home: Home, args: argparse.Namespace) -> int:
+    text, count = errors_text(home, args.name, include_closed=args.all)
+    print(text)
+    return EXIT_PARTIAL if count else EXIT_OK
+
+
+def cmd_errors_text(home: Home, name: str) -> str:
+    return errors_text(home, name)[0]
+
+
+def errors_text(home: Home, name: str, *, include_closed: bool = False) -> tuple[str, int]:
     settings = load_settings(home.config)
-    if args.name not in settings.koppelingen:
-        raise UnknownKoppeling(f"Onbekende koppeling '{args.name}'.")
+    if name not in settings.koppelingen:
+        raise UnknownKoppeling(f"Onbekende koppeling '{name}' (bekend: {', '.join(settings.koppelingen)}).")
     store = Store(home.database)
     try:
-        problems = store.foutmeldingen(args.name, status=None if args.all else "open")
+        problems = store.foutmeldingen(name, status=None if include_closed else "open")
         if not problems:
-            print(f"Foutmeldingen (0): {args.name} heeft geen openstaande foutmeldingen.")
-            return EXIT_OK
-        print(f"Foutmeldingen ({len(problems)}) van {args.name}:")
+            return f"Foutmeldingen (0): {name} heeft geen openstaande foutmeldingen.", 0
+        out = [f"Foutmeldingen ({len(problems)}) van {name}:"]
         for f in problems:
-            print(f"\n[{f.origin}] {f.title}  ({f.count}×, eerst {f.first_seen}, laatst {f.last_seen}, {f.status})")
+            out.append(
+                f"\n[{f.origin}] {f.title}  ({f.count}×, eerst {f.first_seen}, laatst {f.last_seen}, {f.status})"
+            )
             if f.advice:
-                print(f"    Wat te doen: {f.advice}")
+                out.append(f"    Wat te doen: {f.advice}")
             records = store.problem_records(f.id)
-            for reference, detail, _exchange in records[:10]:
-                print(f"    - {reference}{': ' + detail if detail else ''}")
+            out.extend(f"    - {ref}{': ' + detail if detail else ''}" for ref, detail, _ in records[:10])
             if len(records) > 10:
-                print(f"    … en nog {len(records) - 10} records")
+                out.append(f"    … en nog {len(records) - 10} records")
     finally:
         store.close()
-    return EXIT_PARTIAL
+    return "\n".join(out), len(problems)
 
 
 # -- connect / disconnect ----------------------------------------------------------------------------
@@ -219,7 +262,9 @@ class _WithPending:
         return self._store.describe()
 
 
-def cmd_connect(home: Home, args: argparse.Namespace, ask: Prompt = input, ask_secret: Prompt = getpass.getpass) -> int:
+def cmd_connect(
+    home: Home, args: argparse.Namespace, ask: Prompt = input, ask_secret: Prompt = getpass.getpass
+) -> int:
     return asyncio.run(connect(home, args.name, ask, ask_secret))
 
 
@@ -243,7 +288,10 @@ async def connect(home: Home, name: str, ask: Prompt, ask_secret: Prompt) -> int
     if not (isinstance(connection, EBoekhoudenConnection) and connection.api == "rest"):
         username = ask(f"{label} [{username}]: ").strip() or username
         connection = connection.model_copy(update={"username": username})
-    pending = {f"{name}:{field}": SecretStr(ask_secret(f"{SECRET_LABELS[field]}: ")) for field in secret_fields(connection)}
+    pending = {
+        f"{name}:{field}": SecretStr(ask_secret(f"{SECRET_LABELS[field]}: "))
+        for field in secret_fields(connection)
+    }
     candidate = _WithPending(secrets, pending)
 
     print(f"Maak verbinding met {connection.system}…")
@@ -298,12 +346,16 @@ async def _connect_eboekhouden(
         ledgers = await target.ledger_accounts()
     finally:
         await target.aclose()
-    options = [(ledger.code, ledger.name) for ledger in ledgers if ledger.category not in ("DEB", "CRED", "FIN")]
+    options = [
+        (ledger.code, ledger.name) for ledger in ledgers if ledger.category not in ("DEB", "CRED", "FIN")
+    ]
     for kop_name, koppeling in settings.koppelingen.items():
         if koppeling.target != name:
             continue
-        for word, current in (("verkoop", koppeling.mapping.tegenrekening_verkoop),
-                              ("inkoop", koppeling.mapping.tegenrekening_inkoop)):
+        for word, current in (
+            ("verkoop", koppeling.mapping.tegenrekening_verkoop),
+            ("inkoop", koppeling.mapping.tegenrekening_inkoop),
+        ):
             picked = _choose(f"Tegenrekening {word}facturen ({kop_name})", options, current, ask)
             config.set(("koppelingen", kop_name, "mapping", f"tegenrekening_{word}"), picked)
     return EXIT_OK
