@@ -83,7 +83,9 @@ class Koppeling(Section):
             raise ValueError("schedule is a cron expression of 5 fields, e.g. '15 3 * * *'")
         if "2" in value.split()[1].split(","):
             # Daylight saving: 02:xx happens twice in October and not at all in March.
-            raise ValueError("kies een tijd buiten 02:00-02:59 (zomer-/wintertijd), bijvoorbeeld '15 3 * * *'")
+            raise ValueError(
+                "kies een tijd buiten 02:00-02:59 (zomer-/wintertijd), bijvoorbeeld '15 3 * * *'"
+            )
         return value
 
 

@@ -301,13 +301,16 @@ class Store:
             )
 
     def runs(self, koppeling: str | None = None, limit: int = 20) -> list[RunRow]:
-        query = "SELECT * FROM runs" + (" WHERE koppeling = ?" if koppeling else "") + " ORDER BY id DESC LIMIT ?"
+        query = (
+            "SELECT * FROM runs" + (" WHERE koppeling = ?" if koppeling else "") + " ORDER BY id DESC LIMIT ?"
+        )
         params: tuple[object, ...] = (koppeling, limit) if koppeling else (limit,)
         return [_run(row) for row in self._db.execute(query, params)]
 
     def run_records(self, run_id: int) -> list[tuple[str, str, str]]:
         rows = self._db.execute(
-            "SELECT reference, outcome, message FROM run_records WHERE run_id = ? ORDER BY reference", (run_id,)
+            "SELECT reference, outcome, message FROM run_records WHERE run_id = ? ORDER BY reference",
+            (run_id,),
         )
         return [(r["reference"], r["outcome"], r["message"]) for r in rows]
 
@@ -352,16 +355,40 @@ class Store:
                     "INSERT INTO outbox (koppeling, reference, record_id, cursor_key, invoice_number,"
                     " invoice_json, entry_json, entry_sha256, state, last_error, run_id, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (koppeling, reference, record_id, cursor_key, invoice_number, invoice_json, entry_json,
-                     sha, state, error, run_id, stamp, stamp),
+                    (
+                        koppeling,
+                        reference,
+                        record_id,
+                        cursor_key,
+                        invoice_number,
+                        invoice_json,
+                        entry_json,
+                        sha,
+                        state,
+                        error,
+                        run_id,
+                        stamp,
+                        stamp,
+                    ),
                 )
             elif existing["state"] in (OutboxState.PENDING, OutboxState.PARKED, OutboxState.FAILED):
                 db.execute(
                     "UPDATE outbox SET cursor_key = ?, invoice_number = ?, invoice_json = ?, entry_json = ?,"
                     " entry_sha256 = ?, state = ?, last_error = ?, run_id = ?, updated_at = ?"
                     " WHERE koppeling = ? AND reference = ?",
-                    (cursor_key, invoice_number, invoice_json, entry_json, sha, state, error, run_id, stamp,
-                     koppeling, reference),
+                    (
+                        cursor_key,
+                        invoice_number,
+                        invoice_json,
+                        entry_json,
+                        sha,
+                        state,
+                        error,
+                        run_id,
+                        stamp,
+                        koppeling,
+                        reference,
+                    ),
                 )
         row = self.outbox_get(koppeling, reference)
         assert row is not None
@@ -442,7 +469,8 @@ class Store:
         stamp = now_iso()
         with self.transaction() as db:
             row = db.execute(
-                "SELECT id, status FROM foutmeldingen WHERE koppeling = ? AND fingerprint = ?", (koppeling, key)
+                "SELECT id, status FROM foutmeldingen WHERE koppeling = ? AND fingerprint = ?",
+                (koppeling, key),
             ).fetchone()
             if row is None:
                 cur = db.execute(
@@ -498,7 +526,9 @@ class Store:
             clauses.append("status = ?")
             params.append(status)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._db.execute(f"SELECT * FROM foutmeldingen{where} ORDER BY last_seen DESC, id DESC", params)
+        rows = self._db.execute(
+            f"SELECT * FROM foutmeldingen{where} ORDER BY last_seen DESC, id DESC", params
+        )
         return [_foutmelding(r) for r in rows]
 
     def problem_records(self, problem_id: int) -> list[tuple[str, str, str]]:
@@ -545,16 +575,25 @@ class Store:
 
     # -- audit --------------------------------------------------------------------------------------
 
-    def audit(self, actor: str, action: str, koppeling: str = "", detail: dict[str, object] | None = None) -> None:
+    def audit(
+        self, actor: str, action: str, koppeling: str = "", detail: dict[str, object] | None = None
+    ) -> None:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO audit (at, actor, action, koppeling, detail) VALUES (?, ?, ?, ?, ?)",
-                (now_iso(), actor, action, koppeling, json.dumps(detail or {}, ensure_ascii=False, default=str)),
+                (
+                    now_iso(),
+                    actor,
+                    action,
+                    koppeling,
+                    json.dumps(detail or {}, ensure_ascii=False, default=str),
+                ),
             )
 
     def audit_log(self, limit: int = 50) -> list[tuple[str, str, str, str, str]]:
-        rows = self._db.execute("SELECT at, actor, action, koppeling, detail FROM audit ORDER BY id DESC LIMIT ?",
-                                (limit,))
+        rows = self._db.execute(
+            "SELECT at, actor, action, koppeling, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+        )
         return [(r["at"], r["actor"], r["action"], r["koppeling"], r["detail"]) for r in rows]
 
     # -- leases -------------------------------------------------------------------------------------
@@ -563,7 +602,9 @@ class Store:
         """Take or renew a lease; succeeds when it is free, expired, or already ours."""
         moment = time.time()
         with self.transaction() as db:
-            row = db.execute("SELECT owner, pid, host, expires_at FROM leases WHERE name = ?", (name,)).fetchone()
+            row = db.execute(
+                "SELECT owner, pid, host, expires_at FROM leases WHERE name = ?", (name,)
+            ).fetchone()
             if (
                 row is not None
                 and row["owner"] != owner
@@ -590,8 +631,14 @@ class Store:
         row = self._db.execute("SELECT * FROM leases WHERE name = ?", (name,)).fetchone()
         if row is None or float(row["expires_at"]) <= time.time():
             return None
-        return Lease(row["name"], row["owner"], int(row["pid"]), row["host"], row["acquired_at"],
-                     float(row["expires_at"]))
+        return Lease(
+            row["name"],
+            row["owner"],
+            int(row["pid"]),
+            row["host"],
+            row["acquired_at"],
+            float(row["expires_at"]),
+        )
 
     # -- scheduled runs -----------------------------------------------------------------------------
 
@@ -605,7 +652,9 @@ class Store:
             )
             return cur.rowcount == 1
 
-    def finish_business_date(self, koppeling: str, business_date: str, status: str, run_id: int | None) -> None:
+    def finish_business_date(
+        self, koppeling: str, business_date: str, status: str, run_id: int | None
+    ) -> None:
         with self.transaction() as db:
             db.execute(
                 "UPDATE job_runs SET status = ?, run_id = ?, finished_at = ? WHERE koppeling = ? AND business_date = ?",
@@ -630,7 +679,9 @@ class Store:
 
     def claim_run_requests(self, owner: str) -> list[tuple[int, str, bool]]:
         with self.transaction() as db:
-            rows = db.execute("SELECT id, koppeling, dry_run FROM run_requests WHERE claimed_by IS NULL").fetchall()
+            rows = db.execute(
+                "SELECT id, koppeling, dry_run FROM run_requests WHERE claimed_by IS NULL"
+            ).fetchall()
             db.execute("UPDATE run_requests SET claimed_by = ? WHERE claimed_by IS NULL", (owner,))
         return [(int(r["id"]), r["koppeling"], bool(r["dry_run"])) for r in rows]
 
