@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -71,14 +71,24 @@ class CreateResult:
     already_existed: bool = False  # the target said "duplicate" and the lookup found ours
 
 
+def _nothing_known(record_id: str) -> bool:
+    return False
+
+
 @runtime_checkable
 class InvoiceSource(Protocol):
     system: str
 
     async def check(self) -> CheckResult: ...
 
-    def invoices_since(self, cursor: str | None) -> AsyncIterator[list[SourceRecord]]:
-        """Pages of records whose cursor_key >= cursor (inclusive: the engine de-duplicates)."""
+    def invoices_since(
+        self, cursor: str | None, known: Callable[[str], bool] = _nothing_known
+    ) -> AsyncIterator[list[SourceRecord]]:
+        """Pages of records whose cursor_key >= cursor (inclusive: the engine de-duplicates).
+
+        A record for which `known(record_id)` holds comes back bare (no invoice, no problem): the
+        engine has it already, so the source need not parse or enrich it (no extra requests).
+        """
         ...
 
     async def aclose(self) -> None: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -102,7 +102,9 @@ class FactuurSturenSource:
 
     # --- invoices
 
-    async def invoices_since(self, cursor: str | None) -> AsyncIterator[list[SourceRecord]]:
+    async def invoices_since(
+        self, cursor: str | None, known: Callable[[str], bool] = lambda record_id: False
+    ) -> AsyncIterator[list[SourceRecord]]:
         """Pages of invoices sent on or after `cursor` (YYYY-MM-DD), oldest first."""
         offset = 0
         while True:
@@ -119,13 +121,13 @@ class FactuurSturenSource:
                     origin=Origin.SOURCE,
                 )
             if page:
-                records = [await self._record(item, position=offset + i) for i, item in enumerate(page)]
+                records = [await self._record(item, offset + i, known) for i, item in enumerate(page)]
                 yield records
             if len(page) < self.page_size:
                 return
             offset += len(page)
 
-    async def _record(self, raw: object, *, position: int) -> SourceRecord:
+    async def _record(self, raw: object, position: int, known: Callable[[str], bool]) -> SourceRecord:
         if not isinstance(raw, Mapping):
             return _problem_record(
                 f"#{position}", "", "", f"geen factuurobject maar {type(raw).__name__}", raw
@@ -133,6 +135,9 @@ class FactuurSturenSource:
         record_id = _text(raw.get("id")) or _text(raw.get("invoicenr")) or f"#{position}"
         number = _text(raw.get("invoicenr_full")) or _text(raw.get("invoicenr")) or record_id
         cursor_key = _text(raw.get("sent"))
+        if known(record_id):
+            # Already in the engine's outbox: skip the parsing and the client lookups it would need.
+            return SourceRecord(record_id=record_id, cursor_key=cursor_key)
         try:
             invoice = await self._invoice(raw, record_id, number)
         except _Problem as exc:

@@ -19,7 +19,7 @@ from connectors.contract import BookingTarget, CheckResult, Health, InvoiceSourc
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, TransientError, UncertainError
 from connectors.model import Invoice, InvoiceKind, JournalEntry
 from state.settings import Koppeling
-from state.store import FINISHED, OutboxRow, OutboxState, Store
+from state.store import OutboxRow, OutboxState, Store
 from sync.mapping import Mapper, MappingProblem, relation_code
 
 RUN_LEASE_SECONDS = 300.0
@@ -310,25 +310,21 @@ class Engine:
         workers = [asyncio.create_task(self._worker(queue, governor, report)) for _ in range(governor.max)]
         completed, max_seen = False, None
         try:
-            queued = set[str]()
             if not report.dry_run:
                 # Rows left PENDING by an earlier run (or just reconciled as "not there") go first.
                 leftovers = list(self.store.outbox_rows(self.name, (OutboxState.PENDING,)))
                 if self._retry:
                     leftovers += self._retry_parked(report)
                 for leftover in leftovers:
-                    queued.add(leftover.reference)
                     await queue.put(leftover)
-            async for page in self.source.invoices_since(since):
+            async for page in self.source.invoices_since(since, self._known):
                 for record in page:
                     if self._abort is not None:
                         return False, max_seen
                     max_seen = max(max_seen or record.cursor_key, record.cursor_key)
                     report.progress.fetched += 1
-                    prepared = self._prepare(record, report, queued)
+                    prepared = self._prepare(record, report)
                     if prepared is not None:
-                        # Not remembered in `queued`: memory stays flat, and the SENDING
-                        # transition already stops a record seen twice from being posted twice.
                         await queue.put(prepared)
                 self._renew_lease()
                 if self.on_progress:
@@ -348,15 +344,15 @@ class Engine:
             report.progress.concurrency = governor.limit
         return completed, max_seen
 
-    def _prepare(self, record: SourceRecord, report: RunReport, queued: set[str]) -> OutboxRow | None:
+    def _prepare(self, record: SourceRecord, report: RunReport) -> OutboxRow | None:
         """Decide what to do with a fetched record; returns an outbox row to push, or None."""
         key = _Key(f"{self.source.system}:{record.record_id}", record.record_id, record.cursor_key)
         existing = self.store.outbox_get(self.name, key.reference)
-        if existing is not None and (existing.state in FINISHED or key.reference in queued):
-            report.progress.skipped += 1
-            return None
-        if existing is not None and existing.state in (OutboxState.SENDING, OutboxState.UNKNOWN):
-            report.progress.uncertain += 1  # could not be looked up: never post blindly
+        if existing is not None:
+            if existing.state in (OutboxState.SENDING, OutboxState.UNKNOWN):
+                report.progress.uncertain += 1  # could not be looked up: never post blindly
+            else:
+                report.progress.skipped += 1  # booked, parked, or already queued in this run
             return None
         invoice = record.invoice
         if invoice is None:
@@ -381,6 +377,9 @@ class Engine:
             report.progress.skipped += 1  # before the start date, or a zero invoice: nothing to book
             return None
         return self._map(report, key, invoice)
+
+    def _known(self, record_id: str) -> bool:
+        return self.store.outbox_get(self.name, f"{self.source.system}:{record_id}") is not None
 
     def _map(self, report: RunReport, key: _Key, invoice: Invoice) -> OutboxRow | None:
         """Map to a booking and commit it to the outbox as PENDING, or park it with a foutmelding."""

@@ -1,0 +1,215 @@
+"""Runs of the koppeling FactuurSturen → e-Boekhouden, over real HTTP against the simulators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from sandbox.data import NL
+from state.config import ConfigFile
+from state.store import OutboxState
+from sync.engine import RunStatus
+from tests.world import Api, World, sandbox_world
+
+D = Decimal
+
+
+@pytest.fixture(params=["soap", "rest"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    api: Api = request.param
+    with sandbox_world(tmp_path, api=api) as w:
+        yield w
+
+
+def add_client(world: World, name: str = "Bakkerij De Vries B.V.") -> int:
+    return world.fs.add_client(name, city="Utrecht", country=NL, taxnumber="NL004495445B01").clientnr
+
+
+async def test_a_full_run_books_every_invoice_once_with_tegenrekening_btw_code_and_relation(world: World) -> None:
+    report = await world.run()
+
+    assert report.status is RunStatus.OK, report.problems
+    booked = world.bookings_per_invoice()
+    assert set(booked) == world.bookable_invoice_numbers()
+    assert set(booked.values()) == {1}
+    ledger = {code: world.eb.ledger_id(code) for code in ("1300", "8000", "8010", "8020")}
+    relations = {r.id: r for r in world.eb.relations}
+    for invoice in world.fs.invoices:
+        if not invoice.lines:
+            continue
+        [mutation] = [m for m in world.eb.mutations if m.invoice_number == invoice.invoicenr_full]
+        assert mutation.type == 2 and mutation.ledger_id == ledger["1300"]
+        assert relations[mutation.relation_id or 0].code == f"FS{invoice.clientnr}"
+        for row in mutation.rows:
+            expected = {"HOOG_VERK_21": "8000", "LAAG_VERK_9": "8010"}.get(row.vat_code, "8020")
+            assert row.ledger_id == ledger[expected], (invoice.invoicenr_full, row)
+        if invoice.currency is None:  # in euros: the booking equals the invoice to the cent
+            assert sum((r.amount for r in mutation.rows), D(0)) == invoice.subtotal
+            assert sum((r.vat_amount for r in mutation.rows), D(0)) == invoice.tax
+
+
+async def test_a_second_run_books_nothing_and_costs_at_most_two_requests_per_connection(world: World) -> None:
+    await world.run()
+    before_fs, before_eb, mutations = world.fs.request_count(), world.eb.request_count(), len(world.eb.mutations)
+
+    report = await world.run()
+
+    assert report.status is RunStatus.OK
+    assert report.progress.booked == 0
+    assert len(world.eb.mutations) == mutations
+    assert world.fs.request_count() - before_fs <= 2
+    assert world.eb.request_count() - before_eb <= 2
+
+
+async def test_new_invoices_after_a_run_are_booked_by_the_next_run(world: World) -> None:
+    await world.run()
+    client = add_client(world)
+    later = world.fs.add_invoice(client, [(2, "95.00", 21, "Taarten voor de opening")], sent="2026-01-20")
+
+    report = await world.run()
+
+    assert report.progress.booked == 1
+    assert world.bookings_per_invoice()[later.invoicenr_full] == 1
+
+
+async def test_committed_but_response_lost_is_found_again_and_never_booked_twice(world: World) -> None:
+    world.fail_creates("lost_response", times=3)
+
+    first = await world.run()
+    await world.run()
+
+    assert first.status in (RunStatus.OK, RunStatus.PARTIAL)
+    assert set(world.bookings_per_invoice().values()) == {1}
+    assert set(world.bookings_per_invoice()) == world.bookable_invoice_numbers()
+
+
+async def test_a_reset_before_commit_is_posted_again_by_the_next_run(world: World) -> None:
+    world.fail_creates("reset", times=2)
+
+    first = await world.run()
+    assert first.status is RunStatus.PARTIAL
+    second = await world.run()
+
+    assert second.status is RunStatus.OK, second.problems
+    assert set(world.bookings_per_invoice().values()) == {1}
+    assert set(world.bookings_per_invoice()) == world.bookable_invoice_numbers()
+
+
+async def test_an_invoice_whose_totals_do_not_add_up_is_parked_and_the_rest_is_booked(world: World) -> None:
+    client = add_client(world)
+    broken = world.fs.add_invoice(client, [(3, "33.33", 21, "Visitekaartjes")], sent="2025-12-31")
+    broken.totalintax += D("0.01")
+
+    report = await world.run()
+
+    assert report.status is RunStatus.PARTIAL
+    assert broken.invoicenr_full not in world.bookings_per_invoice()
+    assert set(world.bookings_per_invoice()) == world.bookable_invoice_numbers() - {broken.invoicenr_full}
+    store = world.store()
+    [problem] = store.foutmeldingen("facturen")
+    assert broken.invoicenr_full in problem.title and "0.01" in problem.title
+    assert store.problem_records(problem.id)[0][0] == f"factuursturen:{broken.id}"
+    assert (await world.run()).progress.parked == 0  # parked once, not again every night
+
+
+async def test_an_unknown_vat_rate_is_a_mapping_foutmelding_and_is_booked_after_the_mapping_is_fixed(
+    world: World,
+) -> None:
+    client = add_client(world)
+    odd = world.fs.add_invoice(client, [(1, "250.00", 7, "Drukwerk")], sent="2025-12-31")
+
+    report = await world.run()
+
+    assert report.status is RunStatus.PARTIAL
+    [problem] = world.store().foutmeldingen("facturen")
+    assert "7%" in problem.title and "btw_codes" in problem.advice
+    assert odd.invoicenr_full not in world.bookings_per_invoice()
+
+    config = ConfigFile.open(world.home.config)
+    config.set(("koppelingen", "facturen", "mapping", "btw_codes", "verkoop:7"), "AFW_VERK")
+    config.save()
+    retried = await world.run(retry=True)
+
+    assert retried.status is RunStatus.OK, retried.problems
+    [mutation] = [m for m in world.eb.mutations if m.invoice_number == odd.invoicenr_full]
+    assert [(r.vat_code, r.amount, r.vat_amount) for r in mutation.rows] == [("AFW_VERK", D("250.00"), D("17.50"))]
+    assert world.store().foutmeldingen("facturen") == []
+
+
+async def test_an_unmapped_tegenrekening_books_nothing_and_loses_nothing(world: World) -> None:
+    config = ConfigFile.open(world.home.config)
+    config.set(("koppelingen", "facturen", "mapping", "tegenrekening_verkoop"), "")
+    config.delete(("koppelingen", "facturen", "mapping", "tegenrekening"))
+    config.save()
+
+    report = await world.run()
+
+    assert world.eb.mutations == []
+    [problem] = world.store().foutmeldingen("facturen")
+    assert problem.title == "Geen tegenrekening gekozen voor verkoopfacturen"
+    assert problem.count == report.progress.parked
+    store = world.store()
+    assert store.outbox_counts("facturen") == {OutboxState.PARKED: report.progress.parked}
+
+    config = ConfigFile.open(world.home.config)
+    config.set(("koppelingen", "facturen", "mapping", "tegenrekening_verkoop"), "8000")
+    config.save()
+    await world.run(retry=True)
+    assert set(world.bookings_per_invoice()) == world.bookable_invoice_numbers()
+
+
+async def test_dry_run_shows_what_would_be_booked_and_books_nothing(world: World) -> None:
+    report = await world.run(dry_run=True)
+
+    assert world.eb.mutations == []
+    assert {p.reference for p in report.planned} == {
+        f"factuursturen:{inv.id}" for inv in world.fs.invoices if inv.lines
+    }
+    assert all(line[0] in {"8000", "8010", "8020"} for p in report.planned for line in p.lines)
+    assert world.store().cursor("facturen") is None
+    assert (await world.run()).progress.booked == len(report.planned)
+
+
+async def test_a_foreign_invoice_is_booked_in_euros_with_the_original_amount_and_rate(world: World) -> None:
+    client = world.fs.add_client("Thames Bakery Ltd", country=223, taxnumber="GB980780684").clientnr
+    usd = world.fs.add_invoice(client, [(10, "100.00", 0, "Export broodmixen")], sent="2025-12-30", currency="USD")
+
+    await world.run()
+
+    [mutation] = [m for m in world.eb.mutations if m.invoice_number == usd.invoicenr_full]
+    assert mutation.rows[0].amount < D("1000.00")  # converted: 1 EUR buys more than 1 USD in 2025
+    assert "USD 1000.00" in mutation.description and "ECB" in mutation.description
+
+
+async def test_changed_password_says_beveiligingscode_1_changed(tmp_path: Path) -> None:
+    with sandbox_world(tmp_path, api="soap", invoices=3) as world:
+        assert (await world.run()).status is RunStatus.OK
+        world.eb.change_password("demo")
+
+        report = await world.run()
+
+        assert report.status is RunStatus.FAILED
+        [problem] = world.store().foutmeldingen("facturen")
+        assert "Beveiligingscode 1" in problem.advice
+        assert "werkten nog op" in problem.advice
+
+
+async def test_a_missing_secret_says_not_connected_and_what_to_do(tmp_path: Path) -> None:
+    with sandbox_world(tmp_path, invoices=3) as world:
+        from state.secrets import open_secret_store
+        from state.settings import AppSettings, SecretBackendName
+
+        open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), world.home.root).delete(
+            "boekhouding:beveiligingscode_2"
+        )
+
+        report = await world.run()
+
+        assert report.status is RunStatus.FAILED
+        assert "niet verbonden" in report.message
+        [problem] = world.store().foutmeldingen("facturen")
+        assert "koppelaar connect boekhouding" in problem.advice
+        assert world.eb.mutations == []
