@@ -67,7 +67,7 @@ def test_killed_runs_resume_without_losing_or_doubling_a_booking(tmp_path: Path,
             if attempt % 3 == 0:
                 # Kill at a moment, not a count: start-up, preflight, reconcile or fetch.
                 delay = rng.uniform(0.05, 1.5)
-                wait_until(lambda: False, proc, time.monotonic() + delay)  # noqa: B023
+                wait_until(lambda: False, proc, time.monotonic() + delay)
                 kill_points.append(f"t+{delay:.2f}s")
             else:
                 target = create_requests(world) + rng.randint(1, 6)

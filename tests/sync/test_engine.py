@@ -28,7 +28,9 @@ def add_client(world: World, name: str = "Bakkerij De Vries B.V.") -> int:
     return world.fs.add_client(name, city="Utrecht", country=NL, taxnumber="NL004495445B01").clientnr
 
 
-async def test_a_full_run_books_every_invoice_once_with_tegenrekening_btw_code_and_relation(world: World) -> None:
+async def test_a_full_run_books_every_invoice_once_with_tegenrekening_btw_code_and_relation(
+    world: World,
+) -> None:
     report = await world.run()
 
     assert report.status is RunStatus.OK, report.problems
@@ -53,7 +55,11 @@ async def test_a_full_run_books_every_invoice_once_with_tegenrekening_btw_code_a
 
 async def test_a_second_run_books_nothing_and_costs_at_most_two_requests_per_connection(world: World) -> None:
     await world.run()
-    before_fs, before_eb, mutations = world.fs.request_count(), world.eb.request_count(), len(world.eb.mutations)
+    before_fs, before_eb, mutations = (
+        world.fs.request_count(),
+        world.eb.request_count(),
+        len(world.eb.mutations),
+    )
 
     report = await world.run()
 
@@ -135,7 +141,9 @@ async def test_an_unknown_vat_rate_is_a_mapping_foutmelding_and_is_booked_after_
 
     assert retried.status is RunStatus.OK, retried.problems
     [mutation] = [m for m in world.eb.mutations if m.invoice_number == odd.invoicenr_full]
-    assert [(r.vat_code, r.amount, r.vat_amount) for r in mutation.rows] == [("AFW_VERK", D("250.00"), D("17.50"))]
+    assert [(r.vat_code, r.amount, r.vat_amount) for r in mutation.rows] == [
+        ("AFW_VERK", D("250.00"), D("17.50"))
+    ]
     assert world.store().foutmeldingen("facturen") == []
 
 
@@ -175,7 +183,9 @@ async def test_dry_run_shows_what_would_be_booked_and_books_nothing(world: World
 
 async def test_a_foreign_invoice_is_booked_in_euros_with_the_original_amount_and_rate(world: World) -> None:
     client = world.fs.add_client("Thames Bakery Ltd", country=223, taxnumber="GB980780684").clientnr
-    usd = world.fs.add_invoice(client, [(10, "100.00", 0, "Export broodmixen")], sent="2025-12-30", currency="USD")
+    usd = world.fs.add_invoice(
+        client, [(10, "100.00", 0, "Export broodmixen")], sent="2025-12-30", currency="USD"
+    )
 
     await world.run()
 
