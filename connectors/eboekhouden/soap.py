@@ -158,15 +158,17 @@ class EBoekhoudenSoap:
 
     async def _call(self, operation: str, fields: Fields, *, idempotent: bool = True) -> ET.Element:
         """POST one operation; returns its `<Operation>Result`. Business errors arrive in HTTP 200."""
+        # The exact endpoint URL: httpx would add a slash to a base URL ("soap.asmx/"), which ASMX
+        # does not serve.
         response = await self.client.request(
             "POST",
-            "",
+            self.url,
             content=envelope(operation, fields),
             headers={"SOAPAction": f'"{NS}/{operation}"'},
             idempotent=idempotent,
             check=_check_xml,
         )
-        if response.status_code >= 400:
+        if not 200 <= response.status_code < 300:
             fault = ""
             try:
                 fault = " ".join(e.text or "" for e in _all(_parse(response), "faultstring"))
