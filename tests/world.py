@@ -14,6 +14,7 @@ from sandbox import seed
 from sandbox.data import make_demo_invoices
 from sandbox.eboekhouden import EBoekhoudenSim
 from sandbox.factuursturen import FactuurSturenSim
+from sandbox.faults import FaultKind
 from sandbox.server import SandboxServer
 from state.home import Home
 from state.store import Store
@@ -32,7 +33,7 @@ class World:
     server: SandboxServer
     api: Api
 
-    def fail_creates(self, kind: str, times: int) -> None:
+    def fail_creates(self, kind: FaultKind, times: int) -> None:
         """Inject a fault into the next `times` bookings, in whichever dialect this world speaks."""
         if self.api == "soap":
             self.eb.faults.add(method="POST", path="/soap.asmx", action="AddMutatie", kind=kind, times=times)

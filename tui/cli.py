@@ -38,6 +38,10 @@ EXIT_FOR_STATUS = {
 Prompt = Callable[[str], str]
 
 
+class ConnectAborted(Exception):
+    """Connecting cannot continue; nothing has been saved."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -48,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, UnknownKoppeling, SecretStoreError) as exc:
         print(f"koppelaar: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except NotConnected as exc:
+    except (NotConnected, ConnectAborted) as exc:
         print(f"koppelaar: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
@@ -363,7 +367,7 @@ async def _connect_eboekhouden(
 
 def _choose(what: str, options: list[tuple[str, str]], current: str, ask: Prompt) -> str:
     if not options:
-        raise ConfigError(f"{what}: de doeladministratie levert geen keuzes")
+        raise ConnectAborted(f"{what}: e-Boekhouden levert niets om uit te kiezen; controleer de administratie.")
     print(f"{what}:")
     for index, (key, label) in enumerate(options, start=1):
         print(f"  {index:>3}. {key}  {label}{'  (huidig)' if key == current else ''}")
