@@ -1,0 +1,33 @@
+"""`koppelaar daemon`: it takes the scheduler lease and runs what the console asks for."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from state.store import Store
+from sync.daemon import serve
+from sync.scheduler import LEASE
+from tests.world import sandbox_world
+
+
+async def test_the_daemon_holds_the_lease_and_runs_a_requested_koppeling(tmp_path: Path) -> None:
+    with sandbox_world(tmp_path, api="rest", invoices=5) as world:
+        store = Store(world.home.database)
+        store.request_run("facturen", dry_run=False, requested_by="console:support")
+        stop = asyncio.Event()
+        daemon = asyncio.create_task(serve(world.home, stop, poll_seconds=0.05))
+
+        async def booked() -> None:
+            while len(world.eb.mutations) < len(world.bookable_invoice_numbers()):
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(booked(), timeout=30)
+        lease = store.lease(LEASE)
+        assert lease is not None and lease.owner.startswith("daemon:")
+        stop.set()
+        await asyncio.wait_for(daemon, timeout=10)
+
+        assert store.lease(LEASE) is None  # released on a clean stop
+        [run] = store.runs("facturen")
+        assert (run.trigger, run.status) == ("console", "ok")
