@@ -144,7 +144,9 @@ class FactuurSturenSource:
             return _problem_record(record_id, cursor_key, exc.field, f"Factuur {number}: {exc.message}", raw)
         except ValidationError as exc:
             field, message = _validation_message(exc)
-            return _problem_record(record_id, cursor_key, field, f"Factuur {number}: {message}", raw)
+            # The model's own totals message already names the invoice.
+            prefixed = message if message.startswith(f"Factuur {number}") else f"Factuur {number}: {message}"
+            return _problem_record(record_id, cursor_key, field, prefixed, raw)
         return SourceRecord(record_id=record_id, cursor_key=cursor_key, invoice=invoice)
 
     async def _invoice(self, raw: Mapping[str, Any], record_id: str, number: str) -> Invoice:

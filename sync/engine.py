@@ -364,12 +364,11 @@ class Engine:
                 number="",
                 invoice_json=None,
                 origin=Origin.SOURCE,
-                code="bronrecord",
-                title=f"Factuur in de bron is onleesbaar: {problem.message}",
+                code=f"bron:{problem.field}",
+                # One foutmelding per kind of defect; each record says what exactly is wrong with it.
+                title=f"Factuur uit de bron afgekeurd (veld '{problem.field or 'onbekend'}')",
                 advice="Corrigeer de factuur in de bron; de volgende run leest hem opnieuw als hij gewijzigd is.",
-                detail=f"veld {problem.field}: {problem.raw_excerpt}"
-                if problem.field
-                else problem.raw_excerpt,
+                detail=f"{problem.message}\nbrongegevens: {problem.raw_excerpt}",
             )
             return None
         too_early = self.koppeling.start_date and invoice.issue_date.isoformat() < self.koppeling.start_date
@@ -427,7 +426,7 @@ class Engine:
         detail: str,
     ) -> None:
         report.progress.parked += 1
-        report.problems.append(f"{number or key.record_id}: {title}")
+        report.problems.append(f"{number or key.record_id}: {title}: {detail.splitlines()[0]}")
         if report.dry_run:
             return
         self.store.outbox_put(

@@ -236,12 +236,20 @@ def errors_text(home: Home, name: str, *, include_closed: bool = False) -> tuple
             if f.advice:
                 out.append(f"    Wat te doen: {f.advice}")
             records = store.problem_records(f.id)
-            out.extend(f"    - {ref}{': ' + detail if detail else ''}" for ref, detail, _ in records[:10])
+            out.extend(
+                f"    - {ref}{': ' + _first_line(detail) if detail else ''}"
+                for ref, detail, _ in records[:10]
+            )
             if len(records) > 10:
                 out.append(f"    … en nog {len(records) - 10} records")
     finally:
         store.close()
     return "\n".join(out), len(problems)
+
+
+def _first_line(text: str, limit: int = 160) -> str:
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 # -- connect / disconnect ----------------------------------------------------------------------------
@@ -367,7 +375,9 @@ async def _connect_eboekhouden(
 
 def _choose(what: str, options: list[tuple[str, str]], current: str, ask: Prompt) -> str:
     if not options:
-        raise ConnectAborted(f"{what}: e-Boekhouden levert niets om uit te kiezen; controleer de administratie.")
+        raise ConnectAborted(
+            f"{what}: e-Boekhouden levert niets om uit te kiezen; controleer de administratie."
+        )
     print(f"{what}:")
     for index, (key, label) in enumerate(options, start=1):
         print(f"  {index:>3}. {key}  {label}{'  (huidig)' if key == current else ''}")

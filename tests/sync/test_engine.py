@@ -116,8 +116,10 @@ async def test_an_invoice_whose_totals_do_not_add_up_is_parked_and_the_rest_is_b
     assert set(world.bookings_per_invoice()) == world.bookable_invoice_numbers() - {broken.invoicenr_full}
     store = world.store()
     [problem] = store.foutmeldingen("facturen")
-    assert broken.invoicenr_full in problem.title and "0.01" in problem.title
-    assert store.problem_records(problem.id)[0][0] == f"factuursturen:{broken.id}"
+    assert problem.title == "Factuur uit de bron afgekeurd (veld 'totalen')"
+    [(reference, detail, _)] = store.problem_records(problem.id)
+    assert reference == f"factuursturen:{broken.id}"
+    assert broken.invoicenr_full in detail and "verschil 0.01" in detail
     assert (await world.run()).progress.parked == 0  # parked once, not again every night
 
 
