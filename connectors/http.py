@@ -36,6 +36,7 @@ log = logging.getLogger("koppelaar.http")
 
 Sleep = Callable[[float], Awaitable[None]]
 Check = Callable[[httpx.Response], None]
+Reveals = Callable[[httpx.Response], Iterable[str]]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MASKED_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
@@ -186,8 +187,10 @@ class VendorClient:
         return self.exchanges[-1] if self.exchanges else ""
 
     def add_secret(self, secret: str) -> None:
-        """Register a secret learnt later (a session token) for redaction."""
+        """Register a secret learnt later (a session token) for redaction, also in the kept exchanges."""
         self._redact.add(secret)
+        for i, text in enumerate(self.exchanges):
+            self.exchanges[i] = self._redact(text)
 
     def redact(self, text: str) -> str:
         return self._redact(text)
@@ -206,11 +209,13 @@ class VendorClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         check: Check | None = None,
+        reveals: Reveals | None = None,
     ) -> httpx.Response:
         """Send with the retry policy above. Non-429 4xx responses are returned for the vendor code to map.
 
         `check` validates a 2xx body (raises ValueError when malformed): retried on reads, uncertain
-        on creates.
+        on creates. `reveals` names the secrets a response carries (a new session token); they are
+        registered before the exchange is logged, so the log never holds them.
         """
         method = method.upper()
         safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
@@ -252,7 +257,14 @@ class VendorClient:
                     TransientError, f"{self.vendor} {what} ({type(exc).__name__})", attempt
                 ) from None
 
-            self._record(response, time.monotonic() - started)
+            hide_body = False
+            if reveals is not None and 200 <= response.status_code < 300:
+                try:
+                    for secret in reveals(response):
+                        self._redact.add(secret)
+                except ValueError:
+                    hide_body = True  # unreadable, so its secrets are unknown: keep none of it
+            self._record(response, time.monotonic() - started, hide_body=hide_body)
             self._observe_quota(response)
             status = response.status_code
             if status == 429:
@@ -375,14 +387,16 @@ class VendorClient:
         self.exchanges.append(text)
         log.debug("%s exchange\n%s", self.vendor, text)
 
-    def _record(self, response: httpx.Response, seconds: float) -> None:
+    def _record(self, response: httpx.Response, seconds: float, *, hide_body: bool = False) -> None:
         lines = self._request_text(response.request)
         lines.append(f"→ {response.status_code} {response.reason_phrase} ({seconds * 1000:.0f} ms)")
         for name in ("content-type", "retry-after", "x-ratelimit-remaining"):
             if name in response.headers:
                 lines.append(f"{name}: {response.headers[name]}")
         if response.content:
-            lines.append(_truncate(response.content))
+            lines.append(
+                f"({len(response.content)} bytes, niet getoond)" if hide_body else _truncate(response.content)
+            )
         self._keep("\n".join(lines))
 
     def _record_failure(self, exc: httpx.TransportError, method: str, url: str) -> None:

@@ -95,6 +95,7 @@ class EBoekhoudenRest:
             json={"accessToken": self._token.get_secret_value(), "source": self.source},
             idempotent=True,  # a second session is harmless
             check=require_json,
+            reveals=_session_token_in,
         )
         if response.status_code >= 400:
             raise self._error(response)
@@ -381,6 +382,12 @@ class EBoekhoudenRest:
                 exchange=self.client.last_exchange,
             )
         return CreateResult(remote_id=str(body["id"]))
+
+
+def _session_token_in(response: httpx.Response) -> list[str]:
+    body = decode_json(response)
+    token = body.get("token") if isinstance(body, Mapping) else None
+    return [str(token)] if token else []
 
 
 def _items(body: object) -> list[Mapping[str, Any]]:

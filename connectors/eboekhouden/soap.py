@@ -24,7 +24,7 @@ from connectors.eboekhouden.common import (
     vat_table,
 )
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, UncertainError
-from connectors.http import Sleep, VendorClient
+from connectors.http import Reveals, Sleep, VendorClient
 from connectors.model import Administratie, InvoiceKind, JournalEntry, LedgerAccount, Party, VatCode
 from connectors.money import ZERO, parse_amount
 
@@ -97,6 +97,10 @@ def _check_xml(response: httpx.Response) -> None:
     _parse(response)
 
 
+def _session_id_in(response: httpx.Response) -> list[str]:
+    return [e.text.strip() for e in _all(_parse(response), "SessionID") if e.text and e.text.strip()]
+
+
 class EBoekhoudenSoap:
     """Books journal entries through the SOAP API (AddMutatie)."""
 
@@ -156,7 +160,9 @@ class EBoekhoudenSoap:
 
     # --- transport
 
-    async def _call(self, operation: str, fields: Fields, *, idempotent: bool = True) -> ET.Element:
+    async def _call(
+        self, operation: str, fields: Fields, *, idempotent: bool = True, reveals: Reveals | None = None
+    ) -> ET.Element:
         """POST one operation; returns its `<Operation>Result`. Business errors arrive in HTTP 200."""
         # The exact endpoint URL: httpx would add a slash to a base URL ("soap.asmx/"), which ASMX
         # does not serve.
@@ -167,6 +173,7 @@ class EBoekhoudenSoap:
             headers={"SOAPAction": f'"{NS}/{operation}"'},
             idempotent=idempotent,
             check=_check_xml,
+            reveals=reveals,
         )
         if not 200 <= response.status_code < 300:
             fault = ""
@@ -214,6 +221,7 @@ class EBoekhoudenSoap:
                     ("SecurityCode2", self._code2.get_secret_value()),
                     ("Source", self.source),
                 ],
+                reveals=_session_id_in,
             )
             session = _text(result, "SessionID")
             if not session:
