@@ -531,6 +531,44 @@ class Store:
         )
         return [_foutmelding(r) for r in rows]
 
+    def foutmeldingen_page(
+        self,
+        koppeling: str,
+        *,
+        status: str | None = "open",
+        text: str = "",
+        offset: int = 0,
+        limit: int = 200,
+    ) -> tuple[list[Foutmelding], int]:
+        """One page of a koppeling's foutmeldingen, newest first, filtered in SQL; and the total matching."""
+        clauses, params = ["koppeling = ?"], [koppeling]
+        if status:
+            clauses.append("status = ?")
+            params.append(status)
+        if text:
+            clauses.append(
+                "(title LIKE ? ESCAPE '\\' OR advice LIKE ? ESCAPE '\\' OR code LIKE ? ESCAPE '\\')"
+            )
+            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            params += [like, like, like]
+        where = " AND ".join(clauses)
+        total = int(
+            self._db.execute(f"SELECT COUNT(*) FROM foutmeldingen WHERE {where}", params).fetchone()[0]
+        )
+        rows = self._db.execute(
+            f"SELECT * FROM foutmeldingen WHERE {where} ORDER BY last_seen DESC, id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [_foutmelding(r) for r in rows], total
+
+    def set_problem_status(self, problem_id: int, status: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE foutmeldingen SET status = ? WHERE id = ?", (status, problem_id))
+
+    def foutmelding(self, problem_id: int) -> Foutmelding | None:
+        row = self._db.execute("SELECT * FROM foutmeldingen WHERE id = ?", (problem_id,)).fetchone()
+        return _foutmelding(row) if row else None
+
     def problem_records(self, problem_id: int) -> list[tuple[str, str, str]]:
         rows = self._db.execute(
             "SELECT reference, detail, exchange FROM foutmelding_records WHERE foutmelding_id = ?"

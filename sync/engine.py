@@ -136,12 +136,14 @@ class Engine:
         self._owner = f"run-{uuid.uuid4().hex[:12]}"
         self._relation_locks: dict[str, asyncio.Lock] = {}
         self._abort: _Abort | None = None
-        self._retry = False
+        self._retry: bool | frozenset[str] = False
 
     # -- the run ------------------------------------------------------------------------------------
 
-    async def run(self, *, dry_run: bool = False, trigger: str = "manual", retry: bool = False) -> RunReport:
-        """One run. `retry` also re-maps records parked as foutmeldingen (after a mapping fix)."""
+    async def run(
+        self, *, dry_run: bool = False, trigger: str = "manual", retry: bool | frozenset[str] = False
+    ) -> RunReport:
+        """One run. `retry` also re-maps parked records (all, or these references) after a fix."""
         self._retry = retry
         lease = f"run:{self.name}"
         if not self.store.acquire_lease(lease, self._owner, RUN_LEASE_SECONDS):
@@ -457,6 +459,8 @@ class Engine:
         """Map parked and refused records again (the mapping or the target was fixed); never re-fetch."""
         rows = []
         for row in self.store.outbox_rows(self.name, (OutboxState.PARKED, OutboxState.FAILED)):
+            if isinstance(self._retry, frozenset) and row.reference not in self._retry:
+                continue
             if row.invoice_json is None:
                 continue  # unreadable at the source: only a corrected source record can fix it
             invoice = Invoice.model_validate_json(row.invoice_json)

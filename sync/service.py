@@ -83,6 +83,13 @@ def build_target(name: str, connection: Connection, secrets: SecretStore) -> Boo
     )
 
 
+def build_connector(name: str, connection: Connection, secrets: SecretStore) -> InvoiceSource | BookingTarget:
+    """Whichever side this connection plays, for a connection check."""
+    if isinstance(connection, FactuurSturenConnection):
+        return build_source(name, connection, secrets)
+    return build_target(name, connection, secrets)
+
+
 def koppeling_or_fail(settings: Settings, name: str) -> None:
     if name not in settings.koppelingen:
         known = ", ".join(sorted(settings.koppelingen)) or "geen"
@@ -95,7 +102,7 @@ async def run_koppeling(
     *,
     dry_run: bool = False,
     trigger: str = "manual",
-    retry: bool = False,
+    retry: bool | frozenset[str] = False,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunReport:
     settings = load_settings(home.config)

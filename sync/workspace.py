@@ -1,0 +1,191 @@
+"""Everything the console does, without Textual: read state, run, edit mappings, manage foutmeldingen.
+
+Blocking calls (SQLite, the secret store) are plain methods: the console calls them from thread workers.
+Network calls are coroutines: the console awaits them in async workers. Each call opens its own Store,
+so calls from different threads never share a SQLite connection.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+from connectors.contract import CheckResult
+from connectors.model import LedgerAccount, VatCode
+from state.config import ConfigFile, load_settings
+from state.home import Home
+from state.secrets import SecretStore, open_secret_store
+from state.settings import Settings
+from state.store import Foutmelding, RunRow, Store
+from sync.engine import Progress, RunReport
+from sync.scheduler import LEASE, next_fire_times
+from sync.service import build_connector, build_target, run_koppeling
+from sync.status import KoppelingStatus, overview, scheduler_holder
+
+
+class ReadOnlyError(PermissionError):
+    """The console runs in read-only mode (support staff): nothing may be written or run."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"Alleen-lezen: {what} is niet toegestaan (start zonder --read-only).")
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The target's live chart of accounts and VAT codes, for the mapping editor."""
+
+    ledger_accounts: list[LedgerAccount]
+    vat_codes: list[VatCode]
+
+
+@dataclass(frozen=True)
+class RunRequested:
+    """The daemon holds the scheduler lease: the run was queued for it instead of run here."""
+
+    request_id: int
+    holder: str
+
+
+class Workspace:
+    def __init__(self, home: Home, *, read_only: bool = False, actor: str | None = None) -> None:
+        self.home = home
+        self.read_only = read_only
+        self.actor = actor or getpass.getuser()
+        self.settings: Settings = load_settings(home.config)
+        self.secrets: SecretStore = open_secret_store(self.settings.app, home.root)
+
+    def reload(self) -> Settings:
+        self.settings = load_settings(self.home.config)
+        return self.settings
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        store = Store(self.home.database)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def _writable(self, what: str) -> None:
+        if self.read_only:
+            raise ReadOnlyError(what)
+
+    # -- overview -----------------------------------------------------------------------------------
+
+    def overview(self) -> tuple[list[KoppelingStatus], str]:
+        with self.store() as store:
+            return overview(self.settings, store, self.secrets), scheduler_holder(store)
+
+    def next_fire_times(self, koppeling: str, count: int = 5) -> list[datetime]:
+        return next_fire_times(
+            self.settings.koppelingen[koppeling].schedule, self.settings.app.timezone, count
+        )
+
+    # -- foutmeldingen ------------------------------------------------------------------------------
+
+    def foutmeldingen(
+        self,
+        koppeling: str,
+        *,
+        status: str | None = "open",
+        text: str = "",
+        offset: int = 0,
+        limit: int = 200,
+    ) -> tuple[list[Foutmelding], int]:
+        with self.store() as store:
+            return store.foutmeldingen_page(koppeling, status=status, text=text, offset=offset, limit=limit)
+
+    def problem_records(self, problem_id: int) -> list[tuple[str, str, str]]:
+        with self.store() as store:
+            return store.problem_records(problem_id)
+
+    def set_problem_status(self, problem: Foutmelding, status: str) -> None:
+        self._writable("een foutmelding wijzigen")
+        with self.store() as store:
+            store.set_problem_status(problem.id, status)
+            store.audit(self.actor, f"foutmelding {status}", problem.koppeling, {"title": problem.title})
+
+    # -- runs ---------------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        koppeling: str,
+        *,
+        dry_run: bool = False,
+        retry: bool | frozenset[str] = False,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> RunReport | RunRequested:
+        """Run here, unless the daemon schedules: then queue the run for it (it owns the vendors)."""
+        if not dry_run:
+            self._writable("een koppeling draaien")
+        with self.store() as store:
+            lease = store.lease(LEASE)
+            if lease is not None and lease.owner.startswith("daemon:") and not retry:
+                request_id = store.request_run(koppeling, dry_run, f"console:{self.actor}")
+                return RunRequested(request_id, f"daemon (pid {lease.pid} op {lease.host})")
+        return await run_koppeling(
+            self.home, koppeling, dry_run=dry_run, retry=retry, on_progress=on_progress
+        )
+
+    def runs(self, koppeling: str, limit: int = 50) -> list[RunRow]:
+        with self.store() as store:
+            return store.runs(koppeling, limit)
+
+    def run_records(self, run_id: int) -> list[tuple[str, str, str]]:
+        with self.store() as store:
+            return store.run_records(run_id)
+
+    # -- mapping ------------------------------------------------------------------------------------
+
+    async def directory(self, koppeling: str) -> Directory:
+        """Live ledger accounts and VAT codes from the koppeling's target."""
+        name = self.settings.koppelingen[koppeling].target
+        target = build_target(name, self.settings.connections[name], self.secrets)
+        try:
+            return Directory(await target.ledger_accounts(), await target.vat_codes())
+        finally:
+            await target.aclose()
+
+    def unmapped_values(self, koppeling: str) -> list[str]:
+        """Mapping keys that parked records are waiting for (from open mapping foutmeldingen)."""
+        with self.store() as store:
+            problems = store.foutmeldingen(koppeling, status="open")
+        return sorted({p.code for p in problems if p.origin == "mapping"})
+
+    def save_mapping(self, koppeling: str, keys: tuple[str, ...], value: str) -> None:
+        """Write one mapping value into koppelaar.toml (comments kept) and audit old → new."""
+        self._writable("de mapping wijzigen")
+        path = ("koppelingen", koppeling, "mapping", *keys)
+        config = ConfigFile.open(self.home.config)
+        old: object = config.data()
+        for key in path:
+            old = old.get(key, "") if isinstance(old, dict) else ""
+        if value:
+            config.set(path, value)
+        else:
+            config.delete(path)
+        config.save()
+        self.reload()
+        with self.store() as store:
+            store.audit(self.actor, "mapping", koppeling, {"key": ".".join(keys), "old": old, "new": value})
+
+    def set_paused(self, koppeling: str, paused: bool) -> None:
+        self._writable("pauzeren of hervatten")
+        config = ConfigFile.open(self.home.config)
+        config.set(("koppelingen", koppeling, "paused"), paused)
+        config.save()
+        self.reload()
+        with self.store() as store:
+            store.audit(self.actor, "gepauzeerd" if paused else "hervat", koppeling)
+
+    # -- connections --------------------------------------------------------------------------------
+
+    async def check(self, connection: str) -> CheckResult:
+        connector = build_connector(connection, self.settings.connections[connection], self.secrets)
+        try:
+            return await connector.check()
+        finally:
+            await connector.aclose()
