@@ -26,6 +26,8 @@ class AppSettings(Section):
     # Where the encrypted secret file and its key live; relative paths are relative to the home.
     secret_file: str = "secrets.enc"
     secret_key_file: str = "secrets.key"
+    # Console key bindings by binding id, e.g. {"run-now" = "ctrl+r"}; see `?` in the console for ids.
+    keymap: dict[str, str] = Field(default_factory=dict)
 
 
 class FactuurSturenConnection(Section):

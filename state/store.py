@@ -577,6 +577,15 @@ class Store:
         )
         return [(r["reference"], r["detail"], r["exchange"]) for r in rows]
 
+    def unmapped_codes(self, koppeling: str) -> list[str]:
+        """Mapping keys that open mapping foutmeldingen are waiting for."""
+        rows = self._db.execute(
+            "SELECT DISTINCT code FROM foutmeldingen WHERE koppeling = ? AND status = 'open' AND origin = 'mapping'"
+            " ORDER BY code",
+            (koppeling,),
+        )
+        return [r["code"] for r in rows]
+
     def open_problem_count(self, koppeling: str) -> int:
         row = self._db.execute(
             "SELECT COUNT(*) FROM foutmeldingen WHERE koppeling = ? AND status = 'open'", (koppeling,)

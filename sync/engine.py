@@ -329,6 +329,16 @@ class Engine:
                     if prepared is not None:
                         await queue.put(prepared)
                 self._renew_lease()
+                p = report.progress
+                # Live progress for a console in another process (the daemon runs, the console watches).
+                self.store.update_run(
+                    report.run_id,
+                    fetched=p.fetched,
+                    booked=p.booked,
+                    skipped=p.skipped,
+                    failed=p.failed + p.parked,
+                    uncertain=p.uncertain,
+                )
                 if self.on_progress:
                     self.on_progress(report.progress)
             completed = self._abort is None

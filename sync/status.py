@@ -34,6 +34,8 @@ class KoppelingStatus:
     last_run_failed: int
     next_run_at: str | None
     open_foutmeldingen: int
+    unmapped: int  # mapping values that parked records are waiting for
+    running: bool
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -78,6 +80,8 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
                 last_run_failed=last.failed if last else 0,
                 next_run_at=nxt,
                 open_foutmeldingen=store.open_problem_count(name),
+                unmapped=len(store.unmapped_codes(name)),
+                running=last is not None and last.status == "running",
             )
         )
     return result

@@ -152,8 +152,7 @@ class Workspace:
     def unmapped_values(self, koppeling: str) -> list[str]:
         """Mapping keys that parked records are waiting for (from open mapping foutmeldingen)."""
         with self.store() as store:
-            problems = store.foutmeldingen(koppeling, status="open")
-        return sorted({p.code for p in problems if p.origin == "mapping"})
+            return store.unmapped_codes(koppeling)
 
     def save_mapping(self, koppeling: str, keys: tuple[str, ...], value: str) -> None:
         """Write one mapping value into koppelaar.toml (comments kept) and audit old → new."""
