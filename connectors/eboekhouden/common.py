@@ -228,6 +228,10 @@ ERRORS: dict[str, tuple[str, str]] = {
     "SECURITY_010": ("Niet (meer) aangemeld bij e-Boekhouden", NEW_TOKEN_ADVICE),
     "SECURITY_011": ("Het API-token is geregistreerd bij het andere land (NL/BE)", DOMAIN_ADVICE),
     "ERR_LOGIN": ("e-Boekhouden weigert gebruikersnaam of beveiligingscodes", SOAP_LOGIN_ADVICE),
+    "ERR_SESSION": (
+        "De sessie bij e-Boekhouden is verlopen",
+        "Tijdelijk probleem: de koppeling meldt zich bij de volgende run opnieuw aan.",
+    ),
     "PAGE_001": ("Ongeldige paginagrootte", "Meld dit bij Koppelaar."),
     "PAGE_002": ("Ongeldige offset", "Meld dit bij Koppelaar."),
     "MUT_002": ("Het factuurnummer ontbreekt", "Controleer het factuurnummer in de bron."),

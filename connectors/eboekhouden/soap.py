@@ -34,6 +34,7 @@ DEFAULT_URL = "https://soap.e-boekhouden.nl/soap.asmx"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SOORT = {InvoiceKind.SALES: "FactuurVerstuurd", InvoiceKind.PURCHASE: "FactuurOntvangen"}
 DEFAULT_RATE_LIMIT = RateLimit(per_second=5.0, max_concurrency=1)
+SESSION_EXPIRED = "ERR_SESSION"
 
 ET.register_namespace("soap", SOAP_ENV)
 
@@ -231,6 +232,18 @@ class EBoekhoudenSoap:
         return [("SessionID", self._session), ("SecurityCode2", self._code2.get_secret_value())]
 
     async def _op(self, operation: str, fields: Fields = (), *, idempotent: bool = True) -> ET.Element:
+        """One call in the session; an expired session (ERR_SESSION) is re-opened once.
+
+        ERR_SESSION is refused before anything is processed, so even AddMutatie is safe to resend.
+        """
+        try:
+            return await self._call(
+                operation, [*await self._session_fields(), *fields], idempotent=idempotent
+            )
+        except RejectedError as exc:
+            if exc.code != SESSION_EXPIRED:
+                raise
+        self._session = None
         return await self._call(operation, [*await self._session_fields(), *fields], idempotent=idempotent)
 
     async def aclose(self) -> None:
@@ -246,6 +259,8 @@ class EBoekhoudenSoap:
     # --- health and reference data
 
     async def check(self) -> CheckResult:
+        """Open a new session: that proves gebruikersnaam and both codes now, not when we last looked."""
+        self._session = None
         try:
             await self._session_fields()
         except AuthError as exc:
@@ -347,6 +362,9 @@ class EBoekhoudenSoap:
                 raise
         except UncertainError:
             pass  # look it up by code below: that is what the engine would do next anyway
+        finally:
+            # The list changed (or may have): a later party must see this relation, not a stale list.
+            self._relation_list = None
         if found := await self._relations_by_code(code):
             return _text(found[0], "ID")
         raise UncertainError(
@@ -393,9 +411,10 @@ class EBoekhoudenSoap:
                 )
             ],
         )
+        # GetMutaties answers with cMutatieList items (rows: cMutatieListRegel), not AddMutatie's cMutatie.
         matches = [
             m
-            for m in _all(result, "cMutatie")
+            for m in [*_all(result, "cMutatieList"), *_all(result, "cMutatie")]
             if _text(m, "Factuurnummer") == entry.invoice_number and _text(m, "Soort") == SOORT[entry.kind]
         ]
         code = self._relation_code_of_party.get(entry.relation.source_id)
@@ -412,7 +431,8 @@ class EBoekhoudenSoap:
             )
         found = matches[0]
         gross: Decimal | None = None
-        amounts = [_text(r, "BedragInclBTW") for r in _all(found, "cMutatieRegel")]
+        rows = [*_all(found, "cMutatieListRegel"), *_all(found, "cMutatieRegel")]
+        amounts = [_text(r, "BedragInclBTW") for r in rows]
         if amounts and all(amounts):
             gross = sum((parse_amount(a, field="BedragInclBTW") for a in amounts), ZERO)
         return RemoteBooking(
