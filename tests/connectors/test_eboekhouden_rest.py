@@ -1,5 +1,8 @@
 """EBoekhoudenRest over real HTTP against the e-Boekhouden simulator (sandbox/).
 
+The invoice data and helpers here are shared with test_eboekhouden_soap.py: both dialects must book
+the same invoices the same way.
+
 Each test describes what a bookkeeper would notice: the right relation, the right mutation to the
 cent, exactly one booking per invoice whatever the network does, and advice in Dutch when it fails.
 """
@@ -10,6 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from decimal import Decimal
+from typing import Protocol
 
 import httpx
 import pytest
@@ -18,6 +22,7 @@ from pydantic import SecretStr
 from connectors.contract import BookingTarget, CreateResult, Health, RateLimit
 from connectors.eboekhouden import EBoekhoudenRest
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, UncertainError
+from connectors.http import VendorClient
 from connectors.model import BookingLine, ForeignAmount, InvoiceKind, JournalEntry, Party
 from sandbox.base import RequestRecord
 from sandbox.eb_store import Mutation
@@ -162,7 +167,11 @@ def only_mutation(eb: EBoekhoudenSim) -> Mutation:
     return eb.mutations[0]
 
 
-async def seen(eb: EBoekhoudenSim, *connectors: EBoekhoudenRest) -> list[RequestRecord]:
+class Connected(Protocol):
+    client: VendorClient
+
+
+async def seen(eb: EBoekhoudenSim, *connectors: Connected) -> list[RequestRecord]:
     """The simulator's request log once it holds every request these connectors sent.
 
     The simulator logs a request just after its response went out, so the client can be a request
