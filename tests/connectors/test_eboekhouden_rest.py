@@ -531,6 +531,19 @@ async def test_a_later_run_posting_the_same_purchase_invoice_books_it_once(
     assert len(eb.mutations) == 1
 
 
+async def test_same_number_from_another_supplier_is_its_own_booking(
+    rest: EBoekhoudenRest, eb: EBoekhoudenSim
+) -> None:
+    # Purchase invoice numbers are only unique per supplier.
+    await book(rest, purchase_invoice("2026-001"), code="CRED0007")
+    other = purchase_invoice("2026-001").model_copy(update={"relation": BAKKERIJ})
+    result = await book(rest, other, code="CRED0042")
+    assert not result.already_existed
+    assert len(eb.mutations) == 2
+    found = await rest.find_booking(other)
+    assert found is not None and found.remote_id == result.remote_id
+
+
 async def test_lost_response_on_create_is_uncertain_and_the_booking_is_found(
     rest: EBoekhoudenRest, eb: EBoekhoudenSim
 ) -> None:
