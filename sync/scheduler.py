@@ -84,7 +84,7 @@ class NightlyScheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         )
         for name, koppeling in self.settings.koppelingen.items():
-            if koppeling.paused:
+            if koppeling.paused or koppeling.deactivated:
                 continue
             scheduler.add_job(
                 self.fire,
@@ -110,11 +110,12 @@ class NightlyScheduler:
         moment = now or datetime.now(ZoneInfo(self.tz))
         caught: list[str] = []
         for name, koppeling in self.settings.koppelingen.items():
-            if koppeling.paused or not self.store.runs(name, limit=1):
-                continue  # never ran: nothing was missed yet
-            fire = previous_fire_time(koppeling.schedule, self.tz, moment)
-            if fire is None:
+            if koppeling.paused or koppeling.deactivated:
                 continue
+            fire = previous_fire_time(koppeling.schedule, self.tz, moment)
+            runs = self.store.runs(name, limit=1)
+            if fire is None or not runs or datetime.fromisoformat(runs[0].started_at) >= fire:
+                continue  # nothing missed: it never ran before that night, or it ran since
             business_date = fire.date().isoformat()
             if self.store.business_date_done(name, business_date):
                 continue
@@ -131,7 +132,7 @@ class NightlyScheduler:
 
     def next_run(self, name: str) -> datetime | None:
         koppeling = self.settings.koppelingen.get(name)
-        if koppeling is None or koppeling.paused:
+        if koppeling is None or koppeling.paused or koppeling.deactivated:
             return None
         times = next_fire_times(koppeling.schedule, self.tz, 1)
         return times[0] if times else None

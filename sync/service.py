@@ -108,6 +108,8 @@ async def run_koppeling(
     settings = load_settings(home.config)
     koppeling_or_fail(settings, name)
     koppeling = settings.koppelingen[name]
+    if koppeling.deactivated:
+        return RunReport(name, 0, dry_run, RunStatus.FAILED, f"{name} is gedeactiveerd: activeer hem eerst.")
     secrets = open_secret_store(settings.app, home.root)
     store = Store(home.database)
     try:

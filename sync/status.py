@@ -18,6 +18,7 @@ class KoppelingState(StrEnum):
     ACTIEF = "Actief"
     HERAUTORISATIE = "Herautorisatie nodig"
     GEPAUZEERD = "Gepauzeerd"
+    GEDEACTIVEERD = "Gedeactiveerd"
     FOUT = "Fout"
 
 
@@ -59,12 +60,14 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
                 state, reason = KoppelingState.HERAUTORISATIE, f"{connection}: {health[1]}"
                 break
         else:
-            if koppeling.paused:
+            if koppeling.deactivated:
+                state, reason = KoppelingState.GEDEACTIVEERD, "gedeactiveerd"
+            elif koppeling.paused:
                 state, reason = KoppelingState.GEPAUZEERD, "gepauzeerd"
             elif last is not None and last.status == "failed":
                 state, reason = KoppelingState.FOUT, last.message
         nxt = None
-        if not koppeling.paused:
+        if not (koppeling.paused or koppeling.deactivated):
             fires = next_fire_times(koppeling.schedule, settings.app.timezone, 1)
             nxt = fires[0].isoformat(timespec="minutes") if fires else None
         result.append(

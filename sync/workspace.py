@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from connectors.contract import CheckResult
 from connectors.model import LedgerAccount, VatCode
@@ -171,14 +172,24 @@ class Workspace:
         with self.store() as store:
             store.audit(self.actor, "mapping", koppeling, {"key": ".".join(keys), "old": old, "new": value})
 
-    def set_paused(self, koppeling: str, paused: bool) -> None:
-        self._writable("pauzeren of hervatten")
+    def save_setting(self, koppeling: str, keys: tuple[str, ...], value: str | bool) -> None:
+        """One koppeling setting into koppelaar.toml (validated before writing; audited)."""
+        self._writable("instellingen wijzigen")
         config = ConfigFile.open(self.home.config)
-        config.set(("koppelingen", koppeling, "paused"), paused)
+        old: object = config.settings().koppelingen[koppeling].model_dump(mode="json")
+        for key in keys:
+            old = old.get(key, "") if isinstance(old, dict) else ""
+        config.set(("koppelingen", koppeling, *keys), value)
         config.save()
         self.reload()
         with self.store() as store:
-            store.audit(self.actor, "gepauzeerd" if paused else "hervat", koppeling)
+            store.audit(
+                self.actor, "instelling", koppeling, {"key": ".".join(keys), "old": old, "new": value}
+            )
+
+    def set_flag(self, koppeling: str, flag: Literal["paused", "deactivated"], on: bool) -> None:
+        """Pause/resume or deactivate/activate a koppeling."""
+        self.save_setting(koppeling, (flag,), on)
 
     # -- connections --------------------------------------------------------------------------------
 

@@ -65,7 +65,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--home", help="map met koppelaar.toml en koppelaar.db (standaard $KOPPELAAR_HOME of ~/.koppelaar)"
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.set_defaults(func=cmd_console, read_only=False, lang=None)
+    sub = parser.add_subparsers(dest="command")
+
+    console = sub.add_parser("console", help="open de console (standaard als er geen opdracht is)")
+    console.add_argument(
+        "--read-only", action="store_true", help="alleen kijken: niets wijzigen, niets draaien"
+    )
+    console.add_argument(
+        "--lang", choices=["nl", "en"], help="taal van de console (standaard uit koppelaar.toml)"
+    )
+    console.set_defaults(func=cmd_console)
 
     run = sub.add_parser("run", help="voer een koppeling nu uit")
     run.add_argument("name")
@@ -98,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="sandbox-koppelingen met realistische gegevens in een tijdelijke map")
     demo.add_argument("--keep", action="store_true", help="tijdelijke map na afloop laten staan")
+    demo.add_argument(
+        "--headless", action="store_true", help="geen console: draai en toon de status als tekst"
+    )
     demo.set_defaults(func=cmd_demo)
     return parser
 
@@ -435,7 +448,15 @@ def cmd_daemon(home: Home, args: argparse.Namespace) -> int:
 def cmd_demo(home: Home, args: argparse.Namespace) -> int:
     from tui.demo import run_demo
 
-    return run_demo(keep=args.keep)
+    return run_demo(keep=args.keep, headless=args.headless)
+
+
+def cmd_console(home: Home, args: argparse.Namespace) -> int:
+    from tui.app import KoppelaarApp
+
+    load_settings(home.config)  # a broken or missing file: a clear message before the screen opens
+    KoppelaarApp(home, read_only=args.read_only, language=args.lang).run()
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ def add_demo_failures(fs: FactuurSturenSim, eb: EBoekhoudenSim) -> None:
     eb.revoke_token("eb-demo-token-revoked")
 
 
-def run_demo(*, keep: bool = False) -> int:
+def run_demo(*, keep: bool = False, headless: bool = False) -> int:
     from sync.service import run_koppeling
     from tui.cli import EXIT_OK, cmd_errors_text, print_report, status_text
 
@@ -133,10 +133,15 @@ def run_demo(*, keep: bool = False) -> int:
             report = asyncio.run(run_koppeling(home, name))
             print_report(report)
             print()
-        print(status_text(home))
-        print(cmd_errors_text(home, "facturen"))
-        booked = len(sims.eboekhouden.mutations)
-        print(f"\nIn e-Boekhouden (sandbox) staan nu {booked} mutaties.")
+        if headless:
+            print(status_text(home))
+            print(cmd_errors_text(home, "facturen"))
+            print(f"\nIn e-Boekhouden (sandbox) staan nu {len(sims.eboekhouden.mutations)} mutaties.")
+        else:
+            from tui.app import KoppelaarApp
+
+            # The sandbox keeps serving while the console is open: runs, checks and mapping are live.
+            KoppelaarApp(home).run()
     if keep:
         print(f"De demo-map blijft staan: koppelaar --home {root} status")
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -96,11 +96,20 @@ async def test_a_missed_night_is_caught_up_once(store: Store) -> None:
 
     store.start_run("facturen", "schedule", False)  # it ran before, so a missed night is real
     scheduler = NightlyScheduler(store, settings(), run, role="daemon")
-    morning = datetime(2026, 11, 21, 9, 0, tzinfo=AMS)
+    morning = (datetime.now(AMS) + timedelta(days=2)).replace(hour=9, minute=0)
     assert await scheduler.catch_up(morning) == ["facturen"]
     assert await scheduler.catch_up(morning) == []
     assert runs == ["catch_up"]
-    assert store.business_date_done("facturen", "2026-11-21")
+    assert store.business_date_done("facturen", morning.date().isoformat())
+
+
+async def test_a_koppeling_that_ran_after_last_nights_slot_is_not_caught_up(store: Store) -> None:
+    async def run(name: str, trigger: str) -> None:
+        raise AssertionError("must not run")
+
+    store.start_run("facturen", "manual", False)  # e.g. set up and run by hand this afternoon
+    scheduler = NightlyScheduler(store, settings(), run, role="daemon")
+    assert await scheduler.catch_up(datetime.now(AMS) + timedelta(minutes=1)) == []
 
 
 async def test_a_koppeling_that_never_ran_is_not_caught_up(store: Store) -> None:

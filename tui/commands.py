@@ -1,0 +1,66 @@
+"""The command palette (ctrl+p): open a koppeling or its tabs, run it, dry-run it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+from typing import TYPE_CHECKING, cast
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from tui.i18n import _
+
+if TYPE_CHECKING:
+    from tui.app import KoppelaarApp
+
+
+class KoppelaarCommands(Provider):
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        from tui.screens.koppeling import KoppelingScreen
+
+        app = cast("KoppelaarApp", self.app)
+        commands: list[tuple[str, Callable[[], object], str]] = []
+        for name in app.workspace.settings.koppelingen:
+            for tab in ("status", "foutmeldingen", "mapping", "runs", "instellingen"):
+                label = {
+                    "status": _("Status"),
+                    "foutmeldingen": _("Foutmeldingen"),
+                    "mapping": _("Mapping"),
+                    "runs": _("Runs"),
+                    "instellingen": _("Instellingen"),
+                }[tab]
+                commands.append(
+                    (
+                        f"{name}: {label}",
+                        partial(app.push_screen, KoppelingScreen(name, tab)),
+                        f"{_('Koppeling')} {name}",
+                    )
+                )
+            if not app.read_only:
+                commands.append(
+                    (
+                        f"{name}: {_('Nu synchroniseren')}",
+                        partial(app.push_screen, KoppelingScreen(name, "status", run=True)),
+                        _("boekt nu, met voortgang"),
+                    )
+                )
+            commands.append(
+                (
+                    f"{name}: {_('Dry-run')}",
+                    partial(app.push_screen, KoppelingScreen(name, "status", dry_run=True)),
+                    _("laat zien wat geboekt zou worden"),
+                )
+            )
+        commands.append((_("Help"), app.action_help, _("toetsen van dit scherm")))
+        return commands
+
+    async def discover(self) -> Hits:
+        for title, callback, help_text in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> AsyncIterator[Hit]:
+        matcher = self.matcher(query)
+        for title, callback, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

@@ -1,0 +1,158 @@
+"""Overzicht: every koppeling at a glance, live, with who schedules the nightly runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from sync.status import KoppelingState, KoppelingStatus
+from tui.i18n import _
+
+if TYPE_CHECKING:
+    from tui.app import KoppelaarApp
+
+REFRESH_SECONDS = 2.0
+# ANSI colour names: they survive a 16-colour terminal (TERM=linux) where theme colours would not.
+STATE_STYLE = {
+    KoppelingState.ACTIEF: "green",
+    KoppelingState.GEPAUZEERD: "dim",
+    KoppelingState.GEDEACTIVEERD: "dim",
+    KoppelingState.NIET_VERBONDEN: "yellow",
+    KoppelingState.HERAUTORISATIE: "bold red",
+    KoppelingState.FOUT: "bold red",
+}
+
+
+def last_run_text(row: KoppelingStatus) -> str:
+    if row.running:
+        return f"{_('Bezig')}: {row.last_run_booked} {_('geboekt')}"
+    if row.last_run_at is None:
+        return _("nog nooit")
+    when = row.last_run_at[:16].replace("T", " ")
+    return f"{when} {row.last_run_status} ({row.last_run_booked}/{row.last_run_failed})"
+
+
+class OverviewScreen(Screen[None]):
+    AUTO_FOCUS = "#koppelingen"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "open", _("Openen"), id="open-koppeling"),
+        Binding("slash", "filter", _("Filter"), id="filter"),
+        Binding("r", "refresh", _("Vernieuwen"), id="refresh"),
+        Binding("escape", "clear_filter", _("Filter wissen"), show=False, id="clear-filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[KoppelingStatus] = []
+        self.holder = ""
+        self.filter_text = ""
+
+    @property
+    def koppelaar(self) -> KoppelaarApp:
+        return cast("KoppelaarApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="scheduler-line")
+        box = Input(placeholder=_("Filter op naam, bron, doel of status"), id="filter")
+        box.display = False  # shown by `/`
+        yield box
+        table: DataTable[str] = DataTable(id="koppelingen", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static(
+            _("Er zijn nog geen koppelingen.") + " " + _("Voeg er een toe in koppelaar.toml."), id="empty"
+        )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#koppelingen", DataTable)
+        table.add_columns(
+            _("Koppeling"),
+            _("Bron → doel"),
+            _("Status"),
+            _("Laatste run"),
+            _("Volgende run"),
+            _("Foutmeldingen"),
+            _("Niet gekoppeld"),
+        )
+        self.query_one("#empty").display = False
+        self.action_refresh()
+        self.set_interval(REFRESH_SECONDS, self.action_refresh)
+
+    @work(thread=True, exclusive=True, group="overview")
+    def action_refresh(self) -> None:
+        rows, holder = self.koppelaar.workspace.overview()
+        self.app.call_from_thread(self._show, rows, holder)
+
+    def _show(self, rows: list[KoppelingStatus], holder: str) -> None:
+        self.rows, self.holder = rows, holder
+        who = _("deze console") if self.koppelaar.holds_scheduler else holder
+        self.query_one("#scheduler-line", Static).update(f"{_('Planner')}: {who}")
+        table = self.query_one("#koppelingen", DataTable)
+        selected = self.selected_name()
+        table.clear()
+        visible = [r for r in rows if self._matches(r)]
+        for r in visible:
+            state = Text(_(r.state.value), style=STATE_STYLE.get(r.state, ""))
+            table.add_row(
+                r.name,
+                f"{r.source} → {r.target}",
+                state,
+                last_run_text(r),
+                (r.next_run_at or "—").replace("T", " ")[:16],
+                str(r.open_foutmeldingen),
+                str(r.unmapped),
+                key=r.name,
+            )
+        if selected is not None and selected in {r.name for r in visible}:
+            table.move_cursor(row=table.get_row_index(selected))
+        self.query_one("#empty").display = not rows
+
+    def _matches(self, row: KoppelingStatus) -> bool:
+        needle = self.filter_text.lower()
+        haystack = f"{row.name} {row.source} {row.target} {_(row.state.value)}".lower()
+        return not needle or needle in haystack
+
+    def selected_name(self) -> str | None:
+        table = self.query_one("#koppelingen", DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return str(key.value) if key.value is not None else None
+
+    def action_open(self) -> None:
+        from tui.screens.koppeling import KoppelingScreen
+
+        name = self.selected_name()
+        if name is not None:
+            self.app.push_screen(KoppelingScreen(name))
+
+    @on(DataTable.RowSelected, "#koppelingen")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        self.query_one("#koppelingen").focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._show(self.rows, self.holder)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one("#koppelingen").focus()

@@ -1,0 +1,97 @@
+"""Runs tab: the history of runs, and per run what happened to each record."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from state.store import RunRow
+from tui.i18n import _
+
+if TYPE_CHECKING:
+    from tui.app import KoppelaarApp
+
+OUTCOME = {
+    "booked": "geboekt",
+    "duplicate": "al aanwezig (dubbel voorkomen)",
+    "failed": "fout",
+    "uncertain": "onzeker",
+}
+
+
+class RunsTab(Vertical):
+    def __init__(self, koppeling: str) -> None:
+        super().__init__(id="runs-tab")
+        self.koppeling = koppeling
+
+    @property
+    def koppelaar(self) -> KoppelaarApp:
+        return cast("KoppelaarApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        runs: DataTable[str] = DataTable(id="runs", cursor_type="row")
+        yield runs
+        yield Static(_("Kies een run voor de uitkomst per record."), id="run-detail-title")
+        records: DataTable[str] = DataTable(id="run-records", cursor_type="row")
+        yield records
+
+    def on_mount(self) -> None:
+        self.query_one("#runs", DataTable).add_columns(
+            "#",
+            _("Start"),
+            _("Aanleiding"),
+            _("Status"),
+            _("opgehaald"),
+            _("geboekt"),
+            _("fout"),
+            _("onzeker"),
+            _("Melding"),
+        )
+        self.query_one("#run-records", DataTable).add_columns(_("Record"), _("Uitkomst"), _("Melding"))
+        self.load()
+
+    @work(thread=True, exclusive=True, group="runs")
+    def load(self) -> None:
+        runs = self.koppelaar.workspace.runs(self.koppeling)
+        self.app.call_from_thread(self._show, runs)
+
+    def _show(self, runs: list[RunRow]) -> None:
+        table = self.query_one("#runs", DataTable)
+        table.clear()
+        if not runs:
+            self.query_one("#run-detail-title", Static).update(_("Nog geen runs."))
+        for r in runs:
+            table.add_row(
+                str(r.id),
+                r.started_at[:16].replace("T", " "),
+                r.trigger,
+                r.status,
+                str(r.fetched),
+                str(r.booked),
+                str(r.failed),
+                str(r.uncertain),
+                r.message,
+                key=str(r.id),
+            )
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self.load_records(int(event.row_key.value))
+
+    @work(thread=True, exclusive=True, group="run-records")
+    def load_records(self, run_id: int) -> None:
+        records = self.koppelaar.workspace.run_records(run_id)
+        self.app.call_from_thread(self._show_records, run_id, records)
+
+    def _show_records(self, run_id: int, records: list[tuple[str, str, str]]) -> None:
+        self.query_one("#run-detail-title", Static).update(f"Run {run_id}: {len(records)} records")
+        table = self.query_one("#run-records", DataTable)
+        table.clear()
+        for reference, outcome, message in records[:2000]:
+            table.add_row(Text(reference), _(OUTCOME.get(outcome, outcome)), Text(message))

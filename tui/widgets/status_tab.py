@@ -1,0 +1,187 @@
+"""Status tab: connection checks with their reasons, and the actions on a koppeling with live progress."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Static
+
+from connectors.contract import CheckResult, Health
+from sync.engine import Progress, RunReport
+from sync.workspace import RunRequested
+from tui.i18n import _
+from tui.screens.confirm import ConfirmScreen
+
+if TYPE_CHECKING:
+    from tui.app import KoppelaarApp
+
+
+def progress_text(p: Progress) -> str:
+    return (
+        f"{p.phase}: {p.fetched} {_('opgehaald')}, {p.booked} {_('geboekt')}, {p.failed + p.parked} {_('fout')},"
+        f" {p.uncertain} {_('onzeker')}, {p.skipped} {_('al verwerkt')}"
+    )
+
+
+def report_text(report: RunReport) -> str:
+    lines = [f"{'Dry-run' if report.dry_run else 'Run'}: {report.status.value} — {report.message}"]
+    for planned in report.planned[:200]:
+        lines.append(f"  {planned.invoice_number}  {planned.relation}  {planned.gross} EUR")
+        lines.extend(f"      {acc}  {code}  {net} + {vat}" for acc, code, net, vat in planned.lines)
+    if len(report.planned) > 200:
+        lines.append(f"  … +{len(report.planned) - 200}")
+    lines.extend(f"  ! {problem}" for problem in report.problems[:50])
+    return "\n".join(lines)
+
+
+class StatusTab(Vertical):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "run", _("Nu synchroniseren"), id="run-now"),
+        Binding("d", "dry_run", _("Dry-run"), id="dry-run"),
+        Binding("p", "toggle_pause", _("Pauzeren") + "/" + _("Hervatten"), id="pause"),
+        Binding("x", "toggle_active", _("Deactiveren"), id="deactivate"),
+        Binding("c", "check", _("Verbindingen controleren"), id="check"),
+    ]
+
+    def __init__(self, koppeling: str) -> None:
+        super().__init__(id="status-tab")
+        self.koppeling = koppeling
+        self.running = False
+
+    @property
+    def koppelaar(self) -> KoppelaarApp:
+        return cast("KoppelaarApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="connections")
+        with Horizontal(id="actions"):
+            yield Button(_("Nu synchroniseren") + " (n)", id="run", variant="primary")
+            yield Button(_("Dry-run") + " (d)", id="dry")
+            yield Button(_("Pauzeren") + " (p)", id="pause")
+            yield Button(_("Deactiveren") + " (x)", id="deactivate")
+            yield Button(_("Controleren") + " (c)", id="check")
+        yield Static("", id="progress")
+        yield Static("", id="report")
+
+    def on_mount(self) -> None:
+        if self.koppelaar.read_only:
+            for button_id in ("run", "pause", "deactivate"):
+                self.query_one(f"#{button_id}", Button).disabled = True
+        self._show_flags()
+        self.action_check()
+
+    def _show_flags(self) -> None:
+        koppeling = self.koppelaar.workspace.settings.koppelingen[self.koppeling]
+        self.query_one("#pause", Button).label = (
+            _("Hervatten") if koppeling.paused else _("Pauzeren")
+        ) + " (p)"
+        self.query_one("#deactivate", Button).label = (
+            _("Activeren") if koppeling.deactivated else _("Deactiveren")
+        ) + " (x)"
+
+    # -- checks -------------------------------------------------------------------------------------
+
+    @work(exclusive=True, group="check")
+    async def action_check(self) -> None:
+        koppeling = self.koppelaar.workspace.settings.koppelingen[self.koppeling]
+        box = self.query_one("#connections", Static)
+        box.update(_("Verbindingen controleren…"))
+        lines = []
+        for role, name in ((_("Bron"), koppeling.source), (_("Doel"), koppeling.target)):
+            try:
+                result = await asyncio.wait_for(self.koppelaar.workspace.check(name), timeout=60)
+            except Exception as exc:  # shown, not raised: a check is diagnosis
+                result = CheckResult(Health.UNREACHABLE, str(exc))
+            mark = "[$success]✓[/]" if result.ok else "[$error]✗[/]"
+            lines.append(f"{mark} {role} {name}: {result.reason}")
+            if result.advice:
+                lines.append(f"    {_('Wat te doen')}: {result.advice}")
+        box.update("\n".join(lines))
+
+    # -- runs ---------------------------------------------------------------------------------------
+
+    def action_run(self) -> None:
+        self.start_run(dry_run=False)
+
+    def action_dry_run(self) -> None:
+        self.start_run(dry_run=True)
+
+    def start_run(self, *, dry_run: bool) -> None:
+        if self.koppelaar.read_only and not dry_run:
+            self.app.notify(_("Alleen-lezen: synchroniseren is niet toegestaan."), severity="warning")
+            return
+        if self.running:
+            self.app.notify(_("Er loopt al een run."), severity="warning")
+            return
+        self.running = True
+        self.query_one("#progress", Static).update(_("Starten…"))
+        self._run(dry_run)
+
+    @work(thread=True, exclusive=True, group="run")
+    def _run(self, dry_run: bool) -> None:
+        # Its own event loop in a thread: SQLite writes and HTTP never stall the interface.
+        def progress(p: Progress) -> None:
+            self.app.call_from_thread(self.query_one("#progress", Static).update, progress_text(p))
+
+        try:
+            result = asyncio.run(
+                self.koppelaar.workspace.run(self.koppeling, dry_run=dry_run, on_progress=progress)
+            )
+        finally:
+            self.running = False
+        self.app.call_from_thread(self._finished, result)
+
+    def _finished(self, result: RunReport | RunRequested) -> None:
+        if isinstance(result, RunRequested):
+            text = _("De daemon plant de runs; de run is aan hem doorgegeven") + f" ({result.holder})."
+            self.query_one("#progress", Static).update(text)
+            return
+        self.query_one("#progress", Static).update(progress_text(result.progress))
+        self.query_one("#report", Static).update(report_text(result))
+        severity = "information" if result.status.value == "ok" else "warning"
+        self.app.notify(result.message, title=self.koppeling, severity=severity)
+
+    # -- flags --------------------------------------------------------------------------------------
+
+    def action_toggle_pause(self) -> None:
+        paused = self.koppelaar.workspace.settings.koppelingen[self.koppeling].paused
+        self._set_flag("paused", not paused)
+
+    def action_toggle_active(self) -> None:
+        deactivated = self.koppelaar.workspace.settings.koppelingen[self.koppeling].deactivated
+        if deactivated:
+            self._set_flag("deactivated", False)
+            return
+        question = _("Koppeling deactiveren? Er draait niets meer tot u hem weer activeert.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._set_flag("deactivated", True)
+
+        self.app.push_screen(ConfirmScreen(f"{self.koppeling}: {question}"), answered)
+
+    def _set_flag(self, flag: str, on: bool) -> None:
+        try:
+            self.koppelaar.workspace.set_flag(self.koppeling, flag, on)  # type: ignore[arg-type]
+        except PermissionError as exc:
+            self.app.notify(str(exc), severity="warning")
+            return
+        self._show_flags()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        actions = {
+            "run": self.action_run,
+            "dry": self.action_dry_run,
+            "pause": self.action_toggle_pause,
+            "deactivate": self.action_toggle_active,
+            "check": self.action_check,
+        }
+        action = actions.get(event.button.id or "")
+        if action is not None:
+            action()
