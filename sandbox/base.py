@@ -167,14 +167,13 @@ class SimBase:
         for lat in latency:
             await asyncio.sleep(lat.ms / 1000)
         if fault is None:
-            status = await self._serve(scope, receive, send)
-            self._record(scope, status, None, action)
+            await self._serve(scope, receive, send, action)
             return
         kind = fault.kind
         if kind == "status":
             resp = self.error_response(fault.status, fault.retry_after, scope)
-            await resp(scope, receive, send)
             self._record(scope, fault.status, fault, action)
+            await resp(scope, receive, send)
         elif kind == "timeout":
             self._record(scope, 0, fault, action)
             await self._hang(fault.seconds)
@@ -196,13 +195,12 @@ class SimBase:
             resp = Response(cut, status_code=200, headers={"content-type": ctype.decode("latin-1")})
             await resp(scope, receive, send)
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> int:
-        status = 0
-
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, action: str | None) -> None:
         async def send_spy(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                # Log before the client can see the answer: a test that counts requests right after
+                # a response must find this one in the log.
+                self._record(scope, int(message["status"]), None, action)
             await send(message)
 
         gated = await self.gate(scope)
@@ -210,7 +208,6 @@ class SimBase:
             await gated(scope, receive, send_spy)
         else:
             await self._app(scope, receive, send_spy)
-        return status
 
     async def _capture(self, scope: Scope, receive: Receive) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """Run the vendor app (committing its effect) but keep the response from the client."""
