@@ -73,7 +73,8 @@ class Koppeling(Section):
     source: str
     target: str
     schedule: str = "15 3 * * *"  # cron, in app.timezone; outside 02:00-02:59 (DST)
-    paused: bool = False
+    paused: bool = False  # temporarily: no scheduled runs, manual runs still allowed
+    deactivated: bool = False  # switched off: no runs at all until activated again
     currency_policy: CurrencyPolicy = CurrencyPolicy.CONVERT_ECB
     start_date: str = ""  # YYYY-MM-DD: invoices before this date are never booked
     mapping: Mapping = Field(default_factory=Mapping)
