@@ -37,6 +37,8 @@ log = logging.getLogger("koppelaar.http")
 Sleep = Callable[[float], Awaitable[None]]
 Check = Callable[[httpx.Response], None]
 Reveals = Callable[[httpx.Response], Iterable[str]]
+Observe = Callable[[httpx.Response], None]
+RetryWait = Callable[[httpx.Response, float], float | None]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MASKED_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
@@ -111,8 +113,12 @@ class Redactor:
 
 
 def _truncate(data: bytes) -> str:
-    text = data[:BODY_LIMIT].decode("utf-8", errors="replace")
-    return text + f"… ({len(data)} bytes)" if len(data) > BODY_LIMIT else text
+    # A body with a UTF-16 byte-order mark (Twinfield answers some calls in UTF-16LE) is decoded as
+    # such: read as UTF-8 it would be unreadable, and the redactor would not see a secret in it.
+    codec = "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
+    limit = BODY_LIMIT * 2 if codec == "utf-16" else BODY_LIMIT
+    text = data[:limit].decode(codec, errors="replace")
+    return text + f"… ({len(data)} bytes)" if len(data) > limit else text
 
 
 def _masked_url(url: httpx.URL) -> str:
@@ -148,7 +154,12 @@ class VendorClient:
         hourly_quota_header: str | None = None,
         log_size: int = 50,
         rng: random.Random | None = None,
+        observe: Observe | None = None,
+        retry_wait: RetryWait | None = None,
     ) -> None:
+        """`observe` sees every response (also 429s that are retried here), e.g. to read quota headers;
+        `retry_wait(response, now)` says how long to wait after a 429 (None: Retry-After, else backoff).
+        """
         self.vendor = vendor
         self._client = httpx.AsyncClient(
             base_url=base_url,
@@ -165,6 +176,8 @@ class VendorClient:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._quota_header = hourly_quota_header
+        self._observe = observe
+        self._retry_wait = retry_wait
         self._rng = rng or random.Random()
         self._limiter: AsyncLimiter | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -210,12 +223,15 @@ class VendorClient:
         idempotent: bool | None = None,
         check: Check | None = None,
         reveals: Reveals | None = None,
+        definitive: Callable[[httpx.Response], bool] | None = None,
     ) -> httpx.Response:
         """Send with the retry policy above. Non-429 4xx responses are returned for the vendor code to map.
 
         `check` validates a 2xx body (raises ValueError when malformed): retried on reads, uncertain
         on creates. `reveals` names the secrets a response carries (a new session token); they are
-        registered before the exchange is logged, so the log never holds them.
+        registered before the exchange is logged, so the log never holds them. `definitive` marks a
+        5xx that is the vendor's considered refusal, made before anything was processed (a SOAP
+        Fault for an invalid token): it is returned to the caller, neither retried nor uncertain.
         """
         method = method.upper()
         safe_to_repeat = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
@@ -266,9 +282,13 @@ class VendorClient:
                     hide_body = True  # unreadable, so its secrets are unknown: keep none of it
             self._record(response, time.monotonic() - started, hide_body=hide_body)
             self._observe_quota(response)
+            if self._observe is not None:
+                self._observe(response)
             status = response.status_code
             if status == 429:
-                wait = _retry_after(response, self._clock())
+                wait = None if self._retry_wait is None else self._retry_wait(response, self._clock())
+                if wait is None:
+                    wait = _retry_after(response, self._clock())
                 if wait is None:
                     wait = self._backoff_delay(attempt)
                 if wait > self._max_pause:
@@ -280,6 +300,8 @@ class VendorClient:
                 raise self._error(
                     TransientError, f"{self.vendor} blijft 'te veel verzoeken' melden (429)", attempt
                 )
+            if status >= 500 and definitive is not None and definitive(response):
+                return response
             if status >= 500:
                 if not safe_to_repeat:
                     raise self._uncertain(f"{self.vendor} gaf een serverfout ({status})")
