@@ -45,14 +45,18 @@ SCOPE_ADVICE = (
 
 @dataclass(frozen=True)
 class TokenSet:
-    """What the token endpoint returned. `refresh_token` is None when the response carried none."""
+    """What the token endpoint returned; the same fields as `connectors.oauth.TokenResponse`.
+
+    Twinfield does not rotate refresh tokens: when a refresh response carries none, the one used is
+    kept, so `refresh_token` is always set.
+    """
 
     access_token: SecretStr
-    refresh_token: SecretStr | None
-    expires_at: float  # epoch seconds
+    refresh_token: SecretStr
+    expires_in: float  # seconds
 
-    def valid_for(self, now: float) -> float:
-        return self.expires_at - now
+    def __repr__(self) -> str:
+        return f"TokenSet(expires_in={self.expires_in:g})"
 
 
 @dataclass(frozen=True)
@@ -68,13 +72,12 @@ class TokenInfo:
 
 
 class AccessTokens(Protocol):
-    """Hands out a valid Twinfield access token (one hour). Production: a TokenVault adapter.
-
-    ``refused`` is the token Twinfield just refused (SOAP fault code 354): return another one,
-    refreshing if this one is still what you hold.
+    """Hands out a valid Twinfield access token (one hour): the shape of `connectors.oauth.TokenProvider`,
+    so the TokenVault's `vault.bind(connection, refresh)` fits. `force=True`: the last one was refused
+    (SOAP fault code 354).
     """
 
-    async def __call__(self, *, refused: str | None = None) -> str: ...
+    async def access_token(self, *, force: bool = False) -> SecretStr: ...
 
 
 class TwinfieldOAuth:
@@ -132,20 +135,28 @@ class TwinfieldOAuth:
     async def exchange_code(self, code: str) -> TokenSet:
         """Trade the authorization code (lives minutes) for tokens; the refresh token is the keeper."""
         self.client.add_secret(code)
-        return await self._token(
+        tokens = await self._token(
             {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
         )
+        if not tokens[1]:
+            raise AuthError(
+                "Twinfield gaf geen vernieuwingstoken: de scope offline_access ontbreekt",
+                advice=RECONSENT_ADVICE,
+                code="missing_scope",
+                exchange=self.client.last_exchange,
+            )
+        return TokenSet(tokens[0], SecretStr(tokens[1]), tokens[2])
 
     async def refresh(self, refresh_token: SecretStr) -> TokenSet:
-        """A new access token. Twinfield does not rotate the refresh token: keep the old one if none."""
+        """A new access token (the vault's `Refresh`). The refresh token is not rotated: kept if absent."""
         value = refresh_token.get_secret_value()
         self.client.add_secret(value)
-        tokens = await self._token({"grant_type": "refresh_token", "refresh_token": value})
-        if tokens.refresh_token is None:
-            tokens = TokenSet(tokens.access_token, refresh_token, tokens.expires_at)
-        return tokens
+        access, new_refresh, lifetime = await self._token(
+            {"grant_type": "refresh_token", "refresh_token": value}
+        )
+        return TokenSet(access, SecretStr(new_refresh) if new_refresh else refresh_token, lifetime)
 
-    async def _token(self, form: Mapping[str, str]) -> TokenSet:
+    async def _token(self, form: Mapping[str, str]) -> tuple[SecretStr, str, float]:
         response = await self.client.request(
             "POST",
             f"{CONNECT}/token",
@@ -167,7 +178,7 @@ class TwinfieldOAuth:
             lifetime = float(body.get("expires_in", 3600))
         except (TypeError, ValueError):
             lifetime = 3600.0
-        return TokenSet(SecretStr(access), SecretStr(refresh) if refresh else None, self._clock() + lifetime)
+        return SecretStr(access), refresh, lifetime
 
     def _token_error(self, status: int, body: Mapping[str, Any]) -> ConnectorError:
         error = str(body.get("error") or status)
@@ -264,15 +275,16 @@ class RefreshingTokens:
         self._oauth = oauth
         self._refresh = refresh_token
         self._clock = clock
-        self._current: TokenSet | None = None
+        self._current: tuple[SecretStr, float] | None = None  # (access token, expires at)
         self._lock = asyncio.Lock()
         self.refreshes = 0
 
-    async def __call__(self, *, refused: str | None = None) -> str:
+    async def access_token(self, *, force: bool = False) -> SecretStr:
+        refused = self._current[0] if force and self._current else None
         async with self._lock:
             current = self._current
-            stale = current is not None and refused == current.access_token.get_secret_value()
-            if current is None or stale or current.valid_for(self._clock()) <= 60:
-                self._current = current = await self._oauth.refresh(self._refresh)
+            if current is None or current[0] is refused or current[1] - self._clock() <= 60:
+                tokens = await self._oauth.refresh(self._refresh)
+                self._current = current = (tokens.access_token, self._clock() + tokens.expires_in)
                 self.refreshes += 1
-            return current.access_token.get_secret_value()
+            return current[0]

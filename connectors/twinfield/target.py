@@ -10,15 +10,15 @@ invoice's kind, narrowed by relation (``dim2``) and the reference text on the to
 
 from __future__ import annotations
 
+import asyncio
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
 import httpx
-from pydantic import SecretStr
 
 from connectors.contract import CheckResult, CreateResult, Health, RateLimit, RemoteBooking
 from connectors.errors import (
@@ -169,6 +169,7 @@ class Twinfield:
             **({"sleep": sleep} if sleep is not None else {}),
         }
         self._cluster: VendorClient | None = None
+        self._discovery = asyncio.Lock()
         self.token_info: TokenInfo | None = None
         self._dimensions: dict[str, list[tuple[str, str, str]]] = {}  # dimtype → (code, name, shortname)
         self._vat: dict[str, _Vat] | None = None
@@ -201,19 +202,20 @@ class Twinfield:
 
     # --- transport -------------------------------------------------------------------------------
 
-    async def _token(self, refused: str | None = None) -> str:
-        token = await self._tokens(refused=refused)
+    async def _token(self, *, force: bool = False) -> str:
+        token = (await self._tokens.access_token(force=force)).get_secret_value()
         self.oauth.client.add_secret(token)
-        if self._cluster is None:
-            info = await self.oauth.validate(token)
-            self.token_info = info
-            self._cluster = VendorClient(
-                info.cluster_url,
-                vendor="Twinfield",
-                headers={"Content-Type": "text/xml; charset=utf-8"},
-                secrets=[token],
-                **self._client_args,
-            )
+        async with self._discovery:  # one cluster client (one limiter, one slot) per connection
+            if self._cluster is None:
+                info = await self.oauth.validate(token)
+                self.token_info = info
+                self._cluster = VendorClient(
+                    info.cluster_url,
+                    vendor="Twinfield",
+                    headers={"Content-Type": "text/xml; charset=utf-8"},
+                    secrets=[token],
+                    **self._client_args,
+                )
         self._cluster.add_secret(token)
         return token
 
@@ -236,7 +238,7 @@ class Twinfield:
             if response.status_code >= 500:
                 fault = fault_of(response)
                 if fault is not None and fault.number == TOKEN_INVALID and attempt == 1:
-                    token = await self._token(refused=token)
+                    token = await self._token(force=True)
                     continue
                 raise AuthError(
                     f"Twinfield weigert de toegang: {fault.message if fault else response.status_code}",
@@ -718,12 +720,3 @@ class Twinfield:
                 continue
             outcomes.append(CreateResult(remote_id=f"{self.journals[entry.kind]}/{number}"))
         return outcomes
-
-
-def static_tokens(token: SecretStr) -> Callable[..., Awaitable[str]]:
-    """An AccessTokens that always hands out one token (tests of refusal paths)."""
-
-    async def tokens(*, refused: str | None = None) -> str:
-        return token.get_secret_value()
-
-    return tokens
