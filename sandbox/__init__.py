@@ -12,6 +12,7 @@ from sandbox.factuursturen import FactuurSturenSim
 from sandbox.faults import FAULT_KINDS, Fault, Faults
 from sandbox.seed import make_sims
 from sandbox.server import SandboxServer
+from sandbox.twinfield import TwinfieldSim
 
 __all__ = [
     "FAULT_KINDS",
@@ -27,6 +28,7 @@ __all__ = [
     "Relation",
     "RequestRecord",
     "SandboxServer",
+    "TwinfieldSim",
     "make_demo_invoices",
     "make_sims",
 ]
