@@ -274,12 +274,14 @@ class VendorClient:
                 ) from None
 
             hide_body = False
-            if reveals is not None and 200 <= response.status_code < 300:
+            if reveals is not None:
                 try:
                     for secret in reveals(response):
                         self._redact.add(secret)
                 except ValueError:
-                    hide_body = True  # unreadable, so its secrets are unknown: keep none of it
+                    # An unreadable success may hold unknown secrets: keep none of it. (A refusal is
+                    # scanned too, since some vendors put new tokens in one; unreadable, it is kept.)
+                    hide_body = 200 <= response.status_code < 300
             self._record(response, time.monotonic() - started, hide_body=hide_body)
             self._observe_quota(response)
             if self._observe is not None:

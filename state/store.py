@@ -148,6 +148,22 @@ MIGRATIONS: tuple[str, ...] = (
         run_id INTEGER
     );
     """,
+    # 2: OAuth tokens (state/tokens.py). Both tokens AES-GCM encrypted; never plaintext in this file.
+    """
+    CREATE TABLE oauth_tokens (
+        connection TEXT PRIMARY KEY,
+        access_enc BLOB NOT NULL,
+        refresh_enc BLOB NOT NULL,
+        access_expires_at REAL NOT NULL,
+        refresh_obtained_at REAL NOT NULL,
+        authorized_at REAL NOT NULL,
+        refreshed_at REAL,
+        version INTEGER NOT NULL DEFAULT 1,
+        state TEXT NOT NULL DEFAULT 'ok' CHECK (state IN ('ok','needs_reauth')),
+        reason TEXT NOT NULL DEFAULT '',
+        host TEXT NOT NULL DEFAULT ''
+    );
+    """,
 )
 
 
