@@ -185,6 +185,7 @@ class TokenVault:
         self._locks: dict[str, asyncio.Lock] = {}
         self._cache: dict[str, _Cached] = {}
         self.refreshes = 0  # token requests this vault made (tests, diagnostics)
+        self.lease_waits = 0  # times another process held the refresh lease
 
     def __repr__(self) -> str:
         return f"TokenVault({self._owner!r})"
@@ -424,6 +425,7 @@ class TokenVault:
         for _ in range(attempts):
             if self._try_lease(connection):
                 return
+            self.lease_waits += 1
             await self._sleep(self._lock_poll)
         raise TransientError(
             f"'{connection}': een ander proces is al {self._lock_timeout:.0f} s bezig de tokens te vernieuwen",

@@ -79,6 +79,7 @@ async def main(argv: list[str]) -> int:
                 "health": result.health.value,
                 "reason": result.reason,
                 "refreshes": vault.refreshes,
+                "lease_waits": vault.lease_waits,
                 "token": hashlib.sha256(token.get_secret_value().encode()).hexdigest()[:12],
                 "state": status.state if status else None,
             }
