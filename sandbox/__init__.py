@@ -8,6 +8,7 @@ from sandbox.base import RequestRecord
 from sandbox.data import DemoData, make_demo_invoices
 from sandbox.eb_store import BookError, Mutation, MutationRow, Relation
 from sandbox.eboekhouden import EBoekhoudenSim
+from sandbox.exact import ExactSim
 from sandbox.factuursturen import FactuurSturenSim
 from sandbox.faults import FAULT_KINDS, Fault, Faults
 from sandbox.seed import make_sims
@@ -19,6 +20,7 @@ __all__ = [
     "BookError",
     "DemoData",
     "EBoekhoudenSim",
+    "ExactSim",
     "FactuurSturenSim",
     "FakeClock",
     "Fault",

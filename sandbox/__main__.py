@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with SandboxServer(factuursturen=sims.factuursturen, eboekhouden=sims.eboekhouden) as srv:
+    exact = seeds.make_exact()
+    with SandboxServer(factuursturen=sims.factuursturen, eboekhouden=sims.eboekhouden, exact=exact) as srv:
         info = {
             **srv.urls,
             "pid": os.getpid(),
@@ -50,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
                     "soap_username": seeds.EB_SOAP_USER,
                     "soap_code1": seeds.EB_SOAP_CODE1,
                     "soap_code2": seeds.EB_SOAP_CODE2,
+                },
+                "exact": {
+                    "client_id": seeds.EXACT_CLIENT_ID,
+                    "client_secret": seeds.EXACT_CLIENT_SECRET,
+                    "redirect_uri": seeds.EXACT_REDIRECT_URI,
+                    "division": seeds.EXACT_DIVISION,
                 },
             },
         }

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sandbox._util import Clock
 from sandbox.data import make_demo_invoices
 from sandbox.eboekhouden import EBoekhoudenSim
+from sandbox.exact import ExactSim
 from sandbox.factuursturen import FactuurSturenSim
 
 # Fixed demo credentials (not secrets: they only open the local sandbox).
@@ -17,6 +18,10 @@ EB_SOURCE = "Koppelaar"
 EB_SOAP_USER = "demo"
 EB_SOAP_CODE1 = "0123456789ABCDEF0123456789ABCDEF"
 EB_SOAP_CODE2 = "6F1D2C3B-4A5E-4F60-8A7B-9C0D1E2F3A4B"
+EXACT_CLIENT_ID = "3f8c1d2e-demo-4b5a-9c6d-koppelaar001"
+EXACT_CLIENT_SECRET = "exact-demo-secret-0001"
+EXACT_REDIRECT_URI = "http://127.0.0.1:8765/exact/callback"  # pasted back over SSH; nothing listens
+EXACT_DIVISION = 1234567
 SEEDS = ("demo", "bench", "empty")
 
 
@@ -47,3 +52,10 @@ def make_sims(
     eb.add_api_token(EB_API_TOKEN)
     eb.add_soap_user(EB_SOAP_USER, EB_SOAP_CODE1, EB_SOAP_CODE2)
     return SeededSims(fs, eb)
+
+
+def make_exact(clock: Clock | None = None) -> ExactSim:
+    """An Exact Online NL host with the demo app registered (division ``EXACT_DIVISION``)."""
+    sim = ExactSim(divisions=(EXACT_DIVISION,), clock=clock)
+    sim.add_app(EXACT_CLIENT_ID, EXACT_CLIENT_SECRET, EXACT_REDIRECT_URI)
+    return sim
