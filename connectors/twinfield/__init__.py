@@ -5,7 +5,6 @@ from connectors.twinfield.auth import (
     AccessTokens,
     RefreshingTokens,
     TokenInfo,
-    TokenSet,
     TwinfieldOAuth,
 )
 from connectors.twinfield.target import Daybook, Twinfield
@@ -16,7 +15,6 @@ __all__ = [
     "Daybook",
     "RefreshingTokens",
     "TokenInfo",
-    "TokenSet",
     "Twinfield",
     "TwinfieldOAuth",
 ]

@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from connectors.errors import AuthError, ConnectorError, Origin
 from connectors.http import Sleep, VendorClient, decode_json, require_json
+from connectors.oauth import InvalidGrant, TokenResponse
 
 LOGIN_URL = "https://login.twinfield.com"
 CONNECT = "/auth/authentication/connect"
@@ -41,22 +42,6 @@ SCOPE_ADVICE = (
     "Geef opnieuw toestemming via `koppelaar connect` (Koppelaar vraagt alle benodigde scopes); "
     "controleer in de Twinfield-app dat twf.organisation is toegestaan."
 )
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """What the token endpoint returned; the same fields as `connectors.oauth.TokenResponse`.
-
-    Twinfield does not rotate refresh tokens: when a refresh response carries none, the one used is
-    kept, so `refresh_token` is always set.
-    """
-
-    access_token: SecretStr
-    refresh_token: SecretStr
-    expires_in: float  # seconds
-
-    def __repr__(self) -> str:
-        return f"TokenSet(expires_in={self.expires_in:g})"
 
 
 @dataclass(frozen=True)
@@ -132,7 +117,7 @@ class TwinfieldOAuth:
         }
         return f"{self.login_url}{CONNECT}/authorize?{urlencode(query)}"
 
-    async def exchange_code(self, code: str) -> TokenSet:
+    async def exchange_code(self, code: str) -> TokenResponse:
         """Trade the authorization code (lives minutes) for tokens; the refresh token is the keeper."""
         self.client.add_secret(code)
         tokens = await self._token(
@@ -145,16 +130,16 @@ class TwinfieldOAuth:
                 code="missing_scope",
                 exchange=self.client.last_exchange,
             )
-        return TokenSet(tokens[0], SecretStr(tokens[1]), tokens[2])
+        return TokenResponse(tokens[0], SecretStr(tokens[1]), tokens[2])
 
-    async def refresh(self, refresh_token: SecretStr) -> TokenSet:
+    async def refresh(self, refresh_token: SecretStr) -> TokenResponse:
         """A new access token (the vault's `Refresh`). The refresh token is not rotated: kept if absent."""
         value = refresh_token.get_secret_value()
         self.client.add_secret(value)
         access, new_refresh, lifetime = await self._token(
             {"grant_type": "refresh_token", "refresh_token": value}
         )
-        return TokenSet(access, SecretStr(new_refresh) if new_refresh else refresh_token, lifetime)
+        return TokenResponse(access, SecretStr(new_refresh) if new_refresh else refresh_token, lifetime)
 
     async def _token(self, form: Mapping[str, str]) -> tuple[SecretStr, str, float]:
         response = await self.client.request(
@@ -191,7 +176,8 @@ class TwinfieldOAuth:
                 exchange=exchange,
             )
         if error == "invalid_grant":
-            return AuthError(
+            # InvalidGrant: the token vault re-reads (another process?) before declaring re-auth.
+            return InvalidGrant(
                 "De toestemming voor Twinfield is ingetrokken of verlopen (invalid_grant)",
                 advice=RECONSENT_ADVICE,
                 code="invalid_grant",
