@@ -50,7 +50,38 @@ class EBoekhoudenConnection(Section):
     max_concurrency: int = Field(default=4, ge=1, le=64)
 
 
-Connection = Annotated[FactuurSturenConnection | EBoekhoudenConnection, Field(discriminator="system")]
+class ExactConnection(Section):
+    system: Literal["exact"] = "exact"
+    country: Literal["NL", "BE"] = "NL"  # start.exactonline.nl or .be: tokens of one fail on the other
+    base_url: str = ""  # empty: the vendor's host for `country`
+    client_id: str = ""  # from the Exact App Center; the Client secret is a secret
+    redirect_uri: str = ""
+    division: int | None = None  # "Divisie code"; empty: the user's current division
+    verkoopboek: str = "70"
+    inkoopboek: str = "60"
+    # Exact allows 60 calls a minute per division.
+    rate_limit_per_second: float = Field(default=1.0, gt=0)
+    max_concurrency: int = Field(default=2, ge=1, le=8)
+
+
+class TwinfieldConnection(Section):
+    system: Literal["twinfield"] = "twinfield"
+    login_url: str = ""  # empty: https://login.twinfield.com
+    client_id: str = ""  # the Client secret is a secret; tokens live in the token vault
+    redirect_uri: str = ""
+    office: str = ""  # the administratie (company code)
+    sales_journal: str = "VRK"
+    purchase_journal: str = "INK"
+    debiteuren_rekening: str = "1300"
+    crediteuren_rekening: str = "1600"
+    destiny: Literal["temporary", "final"] = "temporary"  # concept bookings unless told otherwise
+    autobalance_vat: bool = False
+
+
+Connection = Annotated[
+    FactuurSturenConnection | EBoekhoudenConnection | ExactConnection | TwinfieldConnection,
+    Field(discriminator="system"),
+]
 
 
 class Mapping(Section):

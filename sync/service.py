@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, cast
 
 from pydantic import SecretStr
 
 from connectors.contract import BookingTarget, InvoiceSource, RateLimit
 from connectors.eboekhouden import EBoekhoudenRest, EBoekhoudenSoap
 from connectors.errors import Origin
+from connectors.exact import ExactOAuth, ExactOnline
 from connectors.factuursturen import FactuurSturenSource
+from connectors.twinfield import Twinfield, TwinfieldOAuth
+from connectors.twinfield.auth import LOGIN_URL as TWINFIELD_LOGIN_URL
 from state.config import load_settings
 from state.home import Home
 from state.secrets import SecretStore, open_secret_store
-from state.settings import Connection, EBoekhoudenConnection, FactuurSturenConnection, Settings
+from state.settings import (
+    Connection,
+    EBoekhoudenConnection,
+    ExactConnection,
+    FactuurSturenConnection,
+    Settings,
+    TwinfieldConnection,
+)
 from state.store import Store
+from state.tokens import TokenStatus, TokenVault, vault_key
 from sync.engine import Engine, Progress, RunReport, RunStatus
 
 
@@ -36,9 +49,15 @@ class UnknownKoppeling(LookupError):
 def secret_fields(connection: Connection) -> tuple[str, ...]:
     if isinstance(connection, FactuurSturenConnection):
         return ("api_key",)
+    if isinstance(connection, ExactConnection | TwinfieldConnection):
+        return ("client_secret",)  # the tokens live in the token vault, not here
     if connection.api == "rest":
         return ("api_token",)
     return ("beveiligingscode_1", "beveiligingscode_2")
+
+
+def uses_oauth(connection: Connection) -> bool:
+    return isinstance(connection, ExactConnection | TwinfieldConnection)
 
 
 def _secret(secrets: SecretStore, connection: str, field: str) -> SecretStr:
@@ -49,7 +68,35 @@ def _secret(secrets: SecretStore, connection: str, field: str) -> SecretStr:
 
 
 def is_connected(name: str, connection: Connection, secrets: SecretStore) -> bool:
+    """All its secrets are there (for OAuth: the client secret; the authorization is separate)."""
     return all(secrets.get(f"{name}:{field}") is not None for field in secret_fields(connection))
+
+
+def token_status(database: Path, name: str, secrets: SecretStore) -> TokenStatus | None:
+    """The OAuth authorization of a connection: None when it was never authorized."""
+    vault = TokenVault(database, vault_key(secrets))
+    try:
+        return vault.status(name)
+    finally:
+        vault.close()
+
+
+class _Borrowing:
+    """A target plus what it borrows (an OAuth client, the token vault), all closed with it."""
+
+    def __init__(self, target: object, *closers: Callable[[], object]) -> None:
+        self._target = target
+        self._closers = closers
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._target, attribute)
+
+    async def aclose(self) -> None:
+        await cast(Any, self._target).aclose()
+        for close in self._closers:
+            result = close()
+            if isinstance(result, Awaitable):
+                await result
 
 
 def build_source(name: str, connection: Connection, secrets: SecretStore) -> InvoiceSource:
@@ -60,7 +107,14 @@ def build_source(name: str, connection: Connection, secrets: SecretStore) -> Inv
     raise ValueError(f"verbinding '{name}' ({connection.system}) kan geen facturen leveren")
 
 
-def build_target(name: str, connection: Connection, secrets: SecretStore) -> BookingTarget:
+def build_target(
+    name: str, connection: Connection, secrets: SecretStore, *, home: Home | None = None
+) -> BookingTarget:
+    """The target for a connection. OAuth targets need `home`: their tokens live in its database."""
+    if isinstance(connection, ExactConnection | TwinfieldConnection):
+        if home is None:
+            raise ValueError(f"verbinding '{name}' gebruikt OAuth: de token-kluis (home) is nodig")
+        return _oauth_target(name, connection, secrets, home)
     if not isinstance(connection, EBoekhoudenConnection):
         raise ValueError(f"verbinding '{name}' ({connection.system}) kan geen boekingen ontvangen")
     limit = RateLimit(connection.rate_limit_per_second, connection.max_concurrency)
@@ -83,11 +137,56 @@ def build_target(name: str, connection: Connection, secrets: SecretStore) -> Boo
     )
 
 
-def build_connector(name: str, connection: Connection, secrets: SecretStore) -> InvoiceSource | BookingTarget:
+def _oauth_target(
+    name: str, connection: ExactConnection | TwinfieldConnection, secrets: SecretStore, home: Home
+) -> BookingTarget:
+    client_secret = _secret(secrets, name, "client_secret")
+    vault = TokenVault(home.database, vault_key(secrets))
+    if isinstance(connection, ExactConnection):
+        exact = ExactOAuth(
+            connection.client_id,
+            client_secret,
+            connection.redirect_uri,
+            country=connection.country,
+            base_url=connection.base_url or None,
+        )
+        target: object = ExactOnline(
+            vault.bind(name, exact.refresh),
+            division=connection.division,
+            country=connection.country,
+            base_url=connection.base_url or None,
+            sales_journal=connection.verkoopboek,
+            purchase_journal=connection.inkoopboek,
+            rate_limit=RateLimit(connection.rate_limit_per_second, connection.max_concurrency),
+        )
+        return cast(BookingTarget, _Borrowing(target, exact.aclose, vault.close))
+    oauth = TwinfieldOAuth(
+        connection.client_id,
+        client_secret,
+        connection.redirect_uri,
+        login_url=connection.login_url or TWINFIELD_LOGIN_URL,
+    )
+    twinfield = Twinfield(
+        oauth,
+        vault.bind(name, oauth.refresh),
+        office=connection.office,
+        sales_journal=connection.sales_journal,
+        purchase_journal=connection.purchase_journal,
+        debiteuren_rekening=connection.debiteuren_rekening,
+        crediteuren_rekening=connection.crediteuren_rekening,
+        destiny=connection.destiny,
+        autobalance_vat=connection.autobalance_vat,
+    )
+    return cast(BookingTarget, _Borrowing(twinfield, vault.close))  # Twinfield closes its OAuth client
+
+
+def build_connector(
+    name: str, connection: Connection, secrets: SecretStore, *, home: Home | None = None
+) -> InvoiceSource | BookingTarget:
     """Whichever side this connection plays, for a connection check."""
     if isinstance(connection, FactuurSturenConnection):
         return build_source(name, connection, secrets)
-    return build_target(name, connection, secrets)
+    return build_target(name, connection, secrets, home=home)
 
 
 def koppeling_or_fail(settings: Settings, name: str) -> None:
@@ -115,7 +214,9 @@ async def run_koppeling(
     try:
         try:
             source = build_source(koppeling.source, settings.connections[koppeling.source], secrets)
-            target = build_target(koppeling.target, settings.connections[koppeling.target], secrets)
+            target = build_target(
+                koppeling.target, settings.connections[koppeling.target], secrets, home=home
+            )
         except NotConnected as exc:
             store.report_problem(
                 name,

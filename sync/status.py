@@ -10,11 +10,12 @@ from state.secrets import SecretStore
 from state.settings import Settings
 from state.store import Store
 from sync.scheduler import LEASE, next_fire_times
-from sync.service import is_connected
+from sync.service import is_connected, token_status, uses_oauth
 
 
 class KoppelingState(StrEnum):
     NIET_VERBONDEN = "Niet verbonden"
+    WACHT_OP_AUTORISATIE = "Wacht op autorisatie"
     ACTIEF = "Actief"
     HERAUTORISATIE = "Herautorisatie nodig"
     GEPAUZEERD = "Gepauzeerd"
@@ -56,6 +57,17 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
             if conn is None or not is_connected(connection, conn, secrets):
                 state, reason = KoppelingState.NIET_VERBONDEN, f"{connection}: niet verbonden"
                 break
+            if uses_oauth(conn):
+                tokens = token_status(store.path, connection, secrets)
+                if tokens is None:
+                    state, reason = (
+                        KoppelingState.WACHT_OP_AUTORISATIE,
+                        f"{connection}: autoriseer de applicatie",
+                    )
+                    break
+                if tokens.state == "needs_reauth":
+                    state, reason = KoppelingState.HERAUTORISATIE, f"{connection}: {tokens.reason}"
+                    break
             if health and health[0] == "auth_failed":
                 state, reason = KoppelingState.HERAUTORISATIE, f"{connection}: {health[1]}"
                 break

@@ -24,6 +24,7 @@ STATE_STYLE = {
     KoppelingState.GEPAUZEERD: "dim",
     KoppelingState.GEDEACTIVEERD: "dim",
     KoppelingState.NIET_VERBONDEN: "yellow",
+    KoppelingState.WACHT_OP_AUTORISATIE: "yellow",
     KoppelingState.HERAUTORISATIE: "bold red",
     KoppelingState.FOUT: "bold red",
 }
