@@ -21,9 +21,10 @@ from state.home import Home
 from state.secrets import SecretStore, open_secret_store
 from state.settings import Settings
 from state.store import Foutmelding, RunRow, Store
+from sync.connect import Candidate, Discovery, Word, disconnect, discover, save_connection
 from sync.engine import Progress, RunReport
 from sync.scheduler import LEASE, next_fire_times
-from sync.service import build_connector, build_target, run_koppeling
+from sync.service import build_connector, build_target, is_connected, run_koppeling
 from sync.status import KoppelingStatus, overview, scheduler_holder
 
 
@@ -199,3 +200,43 @@ class Workspace:
             return await connector.check()
         finally:
             await connector.aclose()
+
+    # -- connecting (the console's connect wizard; `koppelaar connect` takes the same steps) ---------
+
+    def is_connected(self, connection: str) -> bool:
+        """All secrets present (blocking: the secret store may be a keyring)."""
+        return is_connected(connection, self.settings.connections[connection], self.secrets)
+
+    async def discover_connection(self, chosen: Candidate) -> Discovery:
+        """Check typed-in credentials against the vendor and fetch the choices; stores nothing, so it
+        is allowed in read-only mode too (looking, not changing)."""
+        return await discover(self.settings, self.secrets, chosen)
+
+    def save_connection(
+        self,
+        chosen: Candidate,
+        *,
+        administratie: str | None = None,
+        tegenrekeningen: dict[tuple[str, Word], str] | None = None,
+    ) -> None:
+        self._writable("verbinden")
+        save_connection(
+            self.home.config,
+            self.home.database,
+            self.secrets,
+            chosen,
+            actor=self.actor,
+            administratie=administratie,
+            tegenrekeningen=tegenrekeningen,
+        )
+        self.reload()
+
+    def disconnect(self, connection: str) -> None:
+        self._writable("een verbinding verbreken")
+        disconnect(
+            connection,
+            self.settings.connections[connection],
+            self.home.database,
+            self.secrets,
+            actor=self.actor,
+        )

@@ -19,13 +19,15 @@ from collections.abc import Callable, Sequence
 
 from pydantic import SecretStr
 
-from state.config import ConfigError, ConfigFile, load_settings
+from state.config import ConfigError, load_settings
 from state.home import Home
-from state.secrets import SecretStore, SecretStoreError, open_secret_store
-from state.settings import EBoekhoudenConnection, FactuurSturenConnection, Settings
+from state.secrets import SecretStoreError, open_secret_store
+from state.settings import EBoekhoudenConnection
 from state.store import Store
+from sync.connect import Word, candidate, credential_fields, discover, save_connection, supports, vendor_name
+from sync.connect import disconnect as disconnect_connection
 from sync.engine import Progress, RunReport, RunStatus
-from sync.service import NotConnected, UnknownKoppeling, build_source, build_target, secret_fields
+from sync.service import NotConnected, UnknownKoppeling
 
 EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 3, 4
 EXIT_FOR_STATUS = {
@@ -268,121 +270,58 @@ def _first_line(text: str, limit: int = 160) -> str:
 # -- connect / disconnect ----------------------------------------------------------------------------
 
 
-class _WithPending:
-    """The real secret store plus not-yet-saved values: connect validates before anything is stored."""
-
-    def __init__(self, store: SecretStore, pending: dict[str, SecretStr]) -> None:
-        self._store, self._pending = store, pending
-
-    def get(self, name: str) -> SecretStr | None:
-        return self._pending.get(name) or self._store.get(name)
-
-    def set(self, name: str, value: SecretStr) -> None:
-        self._pending[name] = value
-
-    def delete(self, name: str) -> None:
-        self._pending.pop(name, None)
-
-    def describe(self) -> str:
-        return self._store.describe()
-
-
 def cmd_connect(
     home: Home, args: argparse.Namespace, ask: Prompt = input, ask_secret: Prompt = getpass.getpass
 ) -> int:
     return asyncio.run(connect(home, args.name, ask, ask_secret))
 
 
-SECRET_LABELS = {
-    "api_key": "API-sleutel",
-    "api_token": "API-token",
-    "beveiligingscode_1": "Beveiligingscode 1",
-    "beveiligingscode_2": "Beveiligingscode 2",
-}
-
-
 async def connect(home: Home, name: str, ask: Prompt, ask_secret: Prompt) -> int:
+    """The seed's connect dialog on the terminal; the console's wizard takes the same steps (sync.connect)."""
     settings = load_settings(home.config)
     connection = settings.connections.get(name)
     if connection is None:
         raise UnknownKoppeling(f"Onbekende verbinding '{name}' (bekend: {', '.join(settings.connections)}).")
+    if not supports(connection):
+        raise ConnectAborted(
+            f"Verbinding '{name}' ({vendor_name(connection)}) wordt in de browser geautoriseerd."
+        )
     secrets = open_secret_store(settings.app, home.root)
-    config = ConfigFile.open(home.config)
-    username = connection.username
-    label = "Gebruikersnaam" if isinstance(connection, EBoekhoudenConnection) else "Loginnaam"
-    if not (isinstance(connection, EBoekhoudenConnection) and connection.api == "rest"):
-        username = ask(f"{label} [{username}]: ").strip() or username
-        connection = connection.model_copy(update={"username": username})
-    pending = {
-        f"{name}:{field}": SecretStr(ask_secret(f"{SECRET_LABELS[field]}: "))
-        for field in secret_fields(connection)
+    username = getattr(connection, "username", "")
+    for question in credential_fields(connection):
+        if not question.secret:
+            username = ask(f"{question.label} [{username}]: ").strip() or username
+    typed = {
+        question.key: SecretStr(ask_secret(f"{question.label}: "))
+        for question in credential_fields(connection)
+        if question.secret
     }
-    candidate = _WithPending(secrets, pending)
+    chosen = candidate(name, connection, username, typed)
 
     print(f"Maak verbinding met {connection.system}…")
-    if isinstance(connection, FactuurSturenConnection):
-        source = build_source(name, connection, candidate)
-        try:
-            check = await source.check()
-        finally:
-            await source.aclose()
-        if not check.ok:
-            print(f"Niet verbonden: {check.reason}\n{check.advice}")
-            return EXIT_FAILED
-        config.set(("connections", name, "username"), username)
-    else:
-        status = await _connect_eboekhouden(settings, name, connection, candidate, config, ask)
-        if status != EXIT_OK:
-            return status
-        if connection.api != "rest":
-            config.set(("connections", name, "username"), username)
-    for key, value in pending.items():
-        secrets.set(key, value)
-    config.save()
-    store = Store(home.database)
-    try:
-        store.audit(getpass.getuser(), "connect", detail={"connection": name})
-        store.forget_health(name)
-    finally:
-        store.close()
-    print(f"Verbonden: {name}. Geheimen opgeslagen in {secrets.describe()}.")
-    return EXIT_OK
-
-
-async def _connect_eboekhouden(
-    settings: Settings,
-    name: str,
-    connection: EBoekhoudenConnection,
-    secrets: _WithPending,
-    config: ConfigFile,
-    ask: Prompt,
-) -> int:
-    target = build_target(name, connection, secrets)
-    try:
-        check = await target.check()
-        if not check.ok:
-            print(f"Niet verbonden: {check.reason}\n{check.advice}")
-            return EXIT_FAILED
-        administraties = await target.administraties()
-        chosen = _choose(
-            "Administratie", [(a.id, a.name) for a in administraties], connection.administratie, ask
+    found = await discover(settings, secrets, chosen)
+    if not found.ok:
+        print(f"Niet verbonden: {found.check.reason}\n{found.check.advice}")
+        return EXIT_FAILED
+    administratie: str | None = None
+    tegenrekeningen: dict[tuple[str, Word], str] = {}
+    if isinstance(connection, EBoekhoudenConnection):
+        administratie = _choose(
+            "Administratie", [(a.id, a.name) for a in found.administraties], connection.administratie, ask
         )
-        config.set(("connections", name, "administratie"), chosen)
-        ledgers = await target.ledger_accounts()
-    finally:
-        await target.aclose()
-    options = [
-        (ledger.code, ledger.name) for ledger in ledgers if ledger.category not in ("DEB", "CRED", "FIN")
-    ]
-    for kop_name, koppeling in settings.koppelingen.items():
-        if koppeling.target != name:
-            continue
-        for word, current in (
-            ("verkoop", koppeling.mapping.tegenrekening_verkoop),
-            ("inkoop", koppeling.mapping.tegenrekening_inkoop),
-        ):
-            picked = _choose(f"Tegenrekening {word}facturen ({kop_name})", options, current, ask)
-            config.set(("koppelingen", kop_name, "mapping", f"tegenrekening_{word}"), picked)
+        options = [(ledger.code, ledger.name) for ledger in found.tegenrekeningen]
+        for pick in found.questions:
+            tegenrekeningen[pick.key] = _choose(pick.label, options, pick.current, ask)
+    save_connection(
+        home.config,
+        home.database,
+        secrets,
+        chosen,
+        actor=getpass.getuser(),
+        administratie=administratie,
+        tegenrekeningen=tegenrekeningen,
+    )
+    print(f"Verbonden: {name}. Geheimen opgeslagen in {secrets.describe()}.")
     return EXIT_OK
 
 
@@ -420,14 +359,7 @@ def cmd_disconnect(home: Home, args: argparse.Namespace, ask: Prompt = input) ->
             print("Niets veranderd.")
             return EXIT_OK
     secrets = open_secret_store(settings.app, home.root)
-    for field in secret_fields(connection):
-        secrets.delete(f"{args.name}:{field}")
-    store = Store(home.database)
-    try:
-        store.forget_health(args.name)
-        store.audit(getpass.getuser(), "disconnect", detail={"connection": args.name})
-    finally:
-        store.close()
+    disconnect_connection(args.name, connection, home.database, secrets, actor=getpass.getuser())
     print(f"Verbinding '{args.name}' verbroken: Niet verbonden.")
     return EXIT_OK
 

@@ -51,7 +51,35 @@ class KoppelaarCommands(Provider):
                     _("laat zien wat geboekt zou worden"),
                 )
             )
+        commands.extend(self._connection_commands(app))
         commands.append((_("Help"), app.action_help, _("toetsen van dit scherm")))
+        return commands
+
+    def _connection_commands(self, app: KoppelaarApp) -> list[tuple[str, Callable[[], object], str]]:
+        """Per connection: the connect wizard, and disconnecting (wipes its secrets, after a question)."""
+        from sync.connect import supports, vendor_name
+        from tui.screens.connect import confirm_disconnect, open_connect
+
+        commands: list[tuple[str, Callable[[], object], str]] = []
+        for name, connection in app.workspace.settings.connections.items():
+            if not supports(connection):
+                continue
+            vendor = vendor_name(connection)
+            commands.append(
+                (
+                    f"{name}: {_('Opnieuw verbinden')}",
+                    partial(open_connect, app, name),
+                    f"{_('Maak verbinding met')} {vendor}",
+                )
+            )
+            if not app.read_only:
+                commands.append(
+                    (
+                        f"{name}: {_('Verbinding verbreken')}",
+                        partial(confirm_disconnect, app, name),
+                        _("wist de geheimen; vraagt eerst om bevestiging"),
+                    )
+                )
         return commands
 
     async def discover(self) -> Hits:

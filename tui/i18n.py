@@ -71,6 +71,79 @@ ENGLISH: dict[str, str] = {
     "Nog geen runs.": "No runs yet.",
 }
 
+# -- connect wizard (tui/screens/connect.py) -------------------------------------------------------------
+ENGLISH.update(
+    {
+        "Maak verbinding met": "Connect to",
+        "Vul hieronder uw inloggegevens in van e-Boekhouden.nl. Deze gebruiken we om verbinding te maken "
+        "met uw e-Boekhouden.nl administratie.": "Enter your e-Boekhouden.nl login details below. We use them "
+        "to connect to your e-Boekhouden.nl administration.",
+        "Vul hieronder uw API-gegevens in van FactuurSturen.nl. Deze gebruiken we om uw facturen op te "
+        "halen.": "Enter your FactuurSturen.nl API details below. We use them to fetch your invoices.",
+        "U vindt ze in e-Boekhouden.nl via Beheer > Instellingen > Koppelingen > API/SOAP.": "You find them "
+        "in e-Boekhouden.nl under Beheer > Instellingen > Koppelingen > API/SOAP.",
+        "Maak een API-token aan in e-Boekhouden.nl via Beheer → Inrichting → Koppelingen → API.": "Create an "
+        "API token in e-Boekhouden.nl under Beheer → Inrichting → Koppelingen → API.",
+        'Maak een API-sleutel aan in FactuurSturen.nl via Instellingen → Verbindingen → "Maak API sleutel".': (
+            'Create an API key in FactuurSturen.nl under Instellingen → Verbindingen → "Maak API sleutel".'
+        ),
+        "Gebruikersnaam": "Username",
+        "Loginnaam": "Login name",
+        "Beveiligingscode 1": "Security code 1",
+        "Beveiligingscode 2": "Security code 2",
+        "API-token": "API token",
+        "API-sleutel": "API key",
+        "Verbonden": "Connected",
+        "Verbinden met": "Connecting to",
+        "Verbinding verbreken": "Disconnect",
+        "laat leeg wat niet veranderd is: de opgeslagen waarde blijft": "leave unchanged fields empty: the "
+        "stored value stays",
+        "vul de gebruikersnaam in.": "enter the username.",
+        "Alleen-lezen: u kunt de gegevens controleren, maar er wordt niets opgeslagen.": "Read-only: you can "
+        "check the details, but nothing is saved.",
+        "Alleen-lezen: de verbinding is gecontroleerd maar niet opgeslagen.": "Read-only: the connection was "
+        "checked but not saved.",
+        "Alleen-lezen: er is niets opgeslagen.": "Read-only: nothing was saved.",
+        "Alleen-lezen: een verbinding verbreken is niet toegestaan.": "Read-only: disconnecting is not allowed.",
+        "Selecteer de administratie": "Select the administration",
+        "Selecteer de administratie in e-Boekhouden.nl die u wilt koppelen en kies OK (Enter).": "Select the "
+        "e-Boekhouden.nl administration to connect and choose OK (Enter).",
+        "e-Boekhouden levert geen administraties; controleer de toegang van deze gebruiker.": "e-Boekhouden "
+        "returns no administrations; check this user's access.",
+        "Kies de tegenrekeningen": "Choose the contra accounts",
+        "Verkoopfacturen": "Sales invoices",
+        "Inkoopfacturen": "Purchase invoices",
+        "U vindt de standaard grootboekrekeningen in e-Boekhouden.nl via Beheer > Inrichting > "
+        "Grootboekrekeningen.": "The standard ledger accounts are in e-Boekhouden.nl under Beheer > "
+        "Inrichting > Grootboekrekeningen.",
+        "Geen grootboekrekening gevonden voor": "No ledger account found for",
+        "Kies eerst een administratie.": "Choose an administration first.",
+        "Kies eerst een grootboekrekening.": "Choose a ledger account first.",
+        "/ Filter": "/ Filter",
+        "/ Zoek op code of naam": "/ Search by code or name",
+        "OK": "OK",
+        "koppeling": "integration",
+        "huidig": "current",
+        "Administratie": "Administration",
+        "Tegenrekening": "Contra account",
+        "Opslaan…": "Saving…",
+        "Niet opgeslagen": "Not saved",
+        "Bezig met opslaan…": "Saving, please wait…",
+        "Welke verbinding? Enter kiest, Esc sluit.": "Which connection? Enter picks, Esc closes.",
+        "Bron": "Source",
+        "Doel": "Target",
+        "deze verbinding wordt in de browser geautoriseerd, niet hier.": "this connection is authorised in "
+        "the browser, not here.",
+        "Verbinding '{name}' verbreken? De geheimen worden gewist; {users} stopt tot u opnieuw verbindt.": (
+            "Disconnect '{name}'? Its secrets are wiped; {users} stops until you connect again."
+        ),
+        "geen koppeling": "no integration",
+        "Verbinding '{name}' verbroken: Niet verbonden.": "'{name}' disconnected: Not connected.",
+        "wist de geheimen; vraagt eerst om bevestiging": "wipes the secrets; asks first",
+    }
+)
+# -- end connect wizard ---------------------------------------------------------------------------------
+
 
 def set_language(language: str) -> None:
     global _language

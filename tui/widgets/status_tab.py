@@ -46,6 +46,7 @@ class StatusTab(Vertical):
         Binding("p", "toggle_pause", _("Pauzeren") + "/" + _("Hervatten"), id="pause"),
         Binding("x", "toggle_active", _("Deactiveren"), id="deactivate"),
         Binding("c", "check", _("Verbindingen controleren"), id="check"),
+        Binding("v", "reconnect", _("Opnieuw verbinden"), id="reconnect"),
     ]
 
     def __init__(self, koppeling: str) -> None:
@@ -65,6 +66,7 @@ class StatusTab(Vertical):
             yield Button(_("Pauzeren") + " (p)", id="pause")
             yield Button(_("Deactiveren") + " (x)", id="deactivate")
             yield Button(_("Controleren") + " (c)", id="check")
+            yield Button(_("Opnieuw verbinden") + " (v)", id="reconnect")
         yield Static("", id="progress")
         yield Static("", id="report")
 
@@ -173,6 +175,17 @@ class StatusTab(Vertical):
             return
         self._show_flags()
 
+    # -- connections --------------------------------------------------------------------------------
+
+    def action_reconnect(self) -> None:
+        from tui.screens.connect import reconnect
+
+        def done(connected: bool) -> None:
+            if connected:
+                self.action_check()
+
+        reconnect(self.app, self.koppeling, done)
+
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         actions = {
@@ -181,6 +194,7 @@ class StatusTab(Vertical):
             "pause": self.action_toggle_pause,
             "deactivate": self.action_toggle_active,
             "check": self.action_check,
+            "reconnect": self.action_reconnect,
         }
         action = actions.get(event.button.id or "")
         if action is not None:
