@@ -9,6 +9,7 @@ from sandbox.data import make_demo_invoices
 from sandbox.eboekhouden import EBoekhoudenSim
 from sandbox.exact import ExactSim
 from sandbox.factuursturen import FactuurSturenSim
+from sandbox.twinfield import TwinfieldSim
 
 # Fixed demo credentials (not secrets: they only open the local sandbox).
 FS_LOGIN = "demo"
@@ -22,6 +23,11 @@ EXACT_CLIENT_ID = "3f8c1d2e-demo-4b5a-9c6d-koppelaar001"
 EXACT_CLIENT_SECRET = "exact-demo-secret-0001"
 EXACT_REDIRECT_URI = "http://127.0.0.1:8765/exact/callback"  # pasted back over SSH; nothing listens
 EXACT_DIVISION = 1234567
+TWINFIELD_CLIENT_ID = "koppelaar-demo-twinfield"
+TWINFIELD_CLIENT_SECRET = "twinfield-demo-secret-0001"
+TWINFIELD_REDIRECT_URI = "http://127.0.0.1:8765/twinfield/callback"
+TWINFIELD_ORGANISATION = "DEMO-ORG"
+TWINFIELD_OFFICE = "001"
 SEEDS = ("demo", "bench", "empty")
 
 
@@ -58,4 +64,14 @@ def make_exact(clock: Clock | None = None) -> ExactSim:
     """An Exact Online NL host with the demo app registered (division ``EXACT_DIVISION``)."""
     sim = ExactSim(divisions=(EXACT_DIVISION,), clock=clock)
     sim.add_app(EXACT_CLIENT_ID, EXACT_CLIENT_SECRET, EXACT_REDIRECT_URI)
+    return sim
+
+
+def make_twinfield(clock: Clock | None = None, *, credits_per_minute: int = 1000) -> TwinfieldSim:
+    """A Twinfield with the demo app, one organisation on cluster ``accounting2`` and office ``001``
+    with the standard Dutch chart (PNL 8000/8010/8100, VAT VH/VL/VN, daybooks VRK/INK)."""
+    sim = TwinfieldSim(clock=clock, credits_per_minute=credits_per_minute)
+    sim.add_client(TWINFIELD_CLIENT_ID, TWINFIELD_CLIENT_SECRET, TWINFIELD_REDIRECT_URI)
+    sim.add_organisation(TWINFIELD_ORGANISATION, cluster="accounting2")
+    sim.add_office(TWINFIELD_ORGANISATION, TWINFIELD_OFFICE, "Bakkerij De Vries B.V.")
     return sim

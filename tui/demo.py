@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import threading
+from collections.abc import Coroutine
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 from pydantic import SecretStr
 
 from sandbox import seed
@@ -19,6 +23,9 @@ from state.config import write_new
 from state.home import Home
 from state.secrets import open_secret_store
 from state.settings import AppSettings, SecretBackendName
+from state.tokens import TokenVault, vault_key
+
+Target = Literal["eboekhouden", "exact", "twinfield"]
 
 HEADER = "Koppelaar demo: sandbox koppelingen (alles lokaal, niets gaat naar echte leveranciers)."
 
@@ -32,8 +39,24 @@ def prepare_home(
     rate_limit_per_second: float = 50.0,
     max_concurrency: int = 8,
     extra_koppelingen: bool = False,
+    target: Target = "eboekhouden",
 ) -> None:
-    """Write koppelaar.toml and the secrets for koppelingen against the sandbox's demo accounts."""
+    """Write koppelaar.toml and the secrets for koppelingen against the sandbox's demo accounts.
+
+    `target` picks the bookkeeping simulator that `eboekhouden_url` points at: e-Boekhouden (the
+    default), or Exact Online / Twinfield, whose connection is then also authorized against the
+    simulator (authorize → code → exchange → token vault), as `koppelaar connect` would.
+    """
+    if target != "eboekhouden":
+        _prepare_oauth_home(
+            home,
+            factuursturen_url,
+            eboekhouden_url,
+            target=target,
+            rate_limit_per_second=rate_limit_per_second,
+            max_concurrency=max_concurrency,
+        )
+        return
     home.ensure()
     boekhouding: dict[str, object] = {
         "system": "eboekhouden",
@@ -96,6 +119,158 @@ def prepare_home(
         secrets.set("boekhouding:api_token", SecretStr(seed.EB_API_TOKEN))
     if extra_koppelingen:
         secrets.set("boekhouding-rest:api_token", SecretStr("eb-demo-token-revoked"))
+
+
+# GL accounts and VAT codes of the simulators' seeded charts (sandbox/exact.py seed_division,
+# sandbox/twinfield.py add_office): 8000 omzet hoog, 8010 omzet laag, 8100 omzet advies, 4000 inkoop.
+OAUTH_MAPPING: dict[str, dict[str, object]] = {
+    "exact": {
+        "tegenrekening_verkoop": "8000",
+        "tegenrekening_inkoop": "4000",
+        "tegenrekening": {"verkoop:9": "8010", "verkoop:0": "8100"},
+        "btw_codes": {
+            "verkoop:21": "2",
+            "verkoop:9": "4",
+            "verkoop:0": "0",
+            "verkoop:0:verlegd": "5",
+            "inkoop:21": "2",
+            "inkoop:9": "4",
+            "inkoop:0": "0",
+        },
+    },
+    "twinfield": {
+        "tegenrekening_verkoop": "8000",
+        "tegenrekening_inkoop": "4000",
+        "tegenrekening": {"verkoop:9": "8010", "verkoop:0": "8100"},
+        "btw_codes": {
+            "verkoop:21": "VH",
+            "verkoop:9": "VL",
+            "verkoop:0": "VN",
+            "verkoop:0:verlegd": "VN",
+            "inkoop:21": "IH",
+            "inkoop:9": "IL",
+            "inkoop:0": "IN",
+        },
+    },
+}
+
+
+def _prepare_oauth_home(
+    home: Home,
+    factuursturen_url: str,
+    target_url: str,
+    *,
+    target: Target,
+    rate_limit_per_second: float,
+    max_concurrency: int,
+) -> None:
+    home.ensure()
+    boekhouding: dict[str, object]
+    if target == "exact":
+        boekhouding = {
+            "system": "exact",
+            "base_url": target_url,
+            "client_id": seed.EXACT_CLIENT_ID,
+            "redirect_uri": seed.EXACT_REDIRECT_URI,
+            "division": seed.EXACT_DIVISION,
+            "rate_limit_per_second": rate_limit_per_second,
+            "max_concurrency": min(max_concurrency, 8),
+        }
+        client_secret = seed.EXACT_CLIENT_SECRET
+    else:
+        boekhouding = {
+            "system": "twinfield",
+            "login_url": target_url,
+            "client_id": seed.TWINFIELD_CLIENT_ID,
+            "redirect_uri": seed.TWINFIELD_REDIRECT_URI,
+            "office": seed.TWINFIELD_OFFICE,
+        }
+        client_secret = seed.TWINFIELD_CLIENT_SECRET
+    config: dict[str, object] = {
+        "app": {"secret_backend": "file"},
+        "connections": {
+            "factuursturen": {
+                "system": "factuursturen",
+                "base_url": factuursturen_url,
+                "username": seed.FS_LOGIN,
+            },
+            "boekhouding": boekhouding,
+        },
+        "koppelingen": {
+            "facturen": {
+                "source": "factuursturen",
+                "target": "boekhouding",
+                "schedule": "15 3 * * *",
+                "mapping": OAUTH_MAPPING[target],
+            }
+        },
+    }
+    write_new(home.config, config, HEADER)
+    secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
+    secrets.set("factuursturen:api_key", SecretStr(seed.FS_API_KEY))
+    secrets.set("boekhouding:client_secret", SecretStr(client_secret))
+    authorize_sandbox(home, "boekhouding", target, target_url)
+
+
+def authorize_sandbox(home: Home, connection: str, target: Target, url: str) -> None:
+    """Authorize an OAuth connection against a simulator, the steps `koppelaar connect` takes: open the
+    authorization URL (the simulator consents at once), take the code from the redirect, exchange it
+    and keep the pair in the token vault. Callable from inside a running event loop (tests)."""
+    secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
+    client_secret = secrets.get(f"{connection}:client_secret")
+    if client_secret is None:
+        raise ValueError(f"{connection}: geen client secret in de geheimenopslag")
+
+    async def exchange() -> None:
+        from connectors.exact import ExactOAuth, parse_redirect
+        from connectors.twinfield import TwinfieldOAuth
+
+        oauth: ExactOAuth | TwinfieldOAuth
+        if target == "exact":
+            oauth = ExactOAuth(seed.EXACT_CLIENT_ID, client_secret, seed.EXACT_REDIRECT_URI, base_url=url)
+        else:
+            oauth = TwinfieldOAuth(
+                seed.TWINFIELD_CLIENT_ID, client_secret, seed.TWINFIELD_REDIRECT_URI, login_url=url
+            )
+        try:
+            state = "koppelaar-sandbox"
+            async with httpx.AsyncClient() as browser:
+                consent = await browser.get(oauth.authorization_url(state), follow_redirects=False)
+            location = consent.headers.get("location", "")
+            if target == "exact":
+                code = parse_redirect(location, state=state)
+            else:
+                query = parse_qs(urlsplit(location).query)
+                if query.get("state") != [state] or not query.get("code"):
+                    raise ValueError(f"Twinfield-simulator gaf geen code: {consent.status_code} {location}")
+                code = query["code"][0]
+            tokens = await oauth.exchange_code(code)
+        finally:
+            await oauth.aclose()
+        vault = TokenVault(home.database, vault_key(secrets))
+        try:
+            vault.store_initial(connection, tokens, host=url)
+        finally:
+            vault.close()
+
+    _in_thread(exchange())
+
+
+def _in_thread(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine to completion on its own loop, also when the caller is inside one."""
+    failure: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            asyncio.run(coroutine)
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+
+    worker = threading.Thread(target=main, name="sandbox-authorize")
+    worker.start()
+    worker.join()
+    if failure:
+        raise failure[0]
 
 
 def add_demo_failures(fs: FactuurSturenSim, eb: EBoekhoudenSim) -> None:
