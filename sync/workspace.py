@@ -51,6 +51,16 @@ class RunRequested:
     holder: str
 
 
+@dataclass(frozen=True)
+class ProblemWindow:
+    """A slice of a koppeling's foutmeldingen; counts only on a fresh list (None when continuing one)."""
+
+    rows: list[Foutmelding]
+    total: int | None
+    open_count: int | None
+    scan: bool
+
+
 class Workspace:
     def __init__(self, home: Home, *, read_only: bool = False, actor: str | None = None) -> None:
         self.home = home
@@ -103,6 +113,58 @@ class Workspace:
     def problem_records(self, problem_id: int) -> list[tuple[str, str, str]]:
         with self.store() as store:
             return store.problem_records(problem_id)
+
+    def foutmeldingen_window(
+        self,
+        koppeling: str,
+        *,
+        status: str | None = "open",
+        text: str = "",
+        after: tuple[str, int] | None = None,
+        before: tuple[str, int] | None = None,
+        limit: int = 200,
+        scan: bool | None = None,
+        count: bool | None = None,
+    ) -> ProblemWindow:
+        """Rows for a scrolling list of foutmeldingen that never loads them all (100,000 stay fast).
+
+        A fresh list (no keyset `after`/`before`, or `count=True`) is counted, with the open count for
+        the tab label. A continued list is not; pass it the `scan` the fresh list chose."""
+        with self.store() as store:
+            total: int | None = None
+            open_count: int | None = None
+            if count or (count is None and after is None and before is None):
+                total = store.foutmeldingen_count(koppeling, status=status, text=text)
+                open_count = store.open_problem_count(koppeling)
+                if total == 0:
+                    return ProblemWindow([], 0, open_count, False)
+                if scan is None:
+                    # A rare match is found faster by one sequential scan than through the index.
+                    base = store.foutmeldingen_count(koppeling, status=status) if text else total
+                    scan = bool(text) and total * 10 < base
+            rows = store.foutmeldingen_window(
+                koppeling, status=status, text=text, after=after, before=before, limit=limit, scan=bool(scan)
+            )
+            return ProblemWindow(rows, total, open_count, bool(scan))
+
+    def foutmelding(self, problem_id: int) -> Foutmelding | None:
+        with self.store() as store:
+            return store.foutmelding(problem_id)
+
+    def open_problem_count(self, koppeling: str) -> int:
+        with self.store() as store:
+            return store.open_problem_count(koppeling)
+
+    def problem_records_page(
+        self, problem_id: int, *, offset: int = 0, limit: int = 200
+    ) -> tuple[list[tuple[str, str, str]], int]:
+        """A page of a foutmelding's records (a problem can hold thousands) and the total."""
+        with self.store() as store:
+            return store.problem_records_page(problem_id, offset=offset, limit=limit)
+
+    def problem_references(self, problem_id: int) -> list[str]:
+        with self.store() as store:
+            return store.problem_references(problem_id)
 
     def set_problem_status(self, problem: Foutmelding, status: str) -> None:
         self._writable("een foutmelding wijzigen")

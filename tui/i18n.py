@@ -145,6 +145,87 @@ ENGLISH.update(
 # -- end connect wizard ---------------------------------------------------------------------------------
 
 
+# -- Foutmeldingen tab and its drill-down (tui/widgets/foutmeldingen_tab.py) -------------------------
+ENGLISH.update(
+    {
+        "Details": "Details",
+        "Heropenen": "Reopen",
+        "Status-filter": "Status filter",
+        "Filter wissen": "Clear filter",
+        "Laatst": "Last",
+        "Record": "Record",
+        "Detail": "Detail",
+        "Filter op melding, advies of code": "Filter on message, advice or code",
+        "Geen foutmeldingen met status '{status}'.": "No errors with status '{status}'.",
+        "Met s wisselt u de status.": "Press s to switch the status.",
+        "laden…": "loading…",
+        "Kies eerst een foutmelding.": "Choose an error first.",
+        "opnieuw proberen": "retrying",
+        "Er loopt al een nieuwe poging.": "A retry is already running.",
+        "Deze foutmelding heeft geen records om opnieuw te proberen; start een run op het tabblad Status (n).": (
+            "This error has no records to retry; start a run on the Status tab (n)."
+        ),
+        "negeren": "ignoring",
+        "Deze foutmelding is al genegeerd (h heropent hem).": "This error is already ignored (h reopens it).",
+        "een foutmelding wijzigen": "changing an error",
+        "Deze foutmelding is al open.": "This error is already open.",
+        "Genegeerd": "Ignored",
+        "Heropend": "Reopened",
+        "Foutmelding": "Error",
+        "Niet vastgelegd: het probleem ontstond vóór er iets verstuurd werd.": (
+            "Not recorded: the problem arose before anything was sent."
+        ),
+        "Geen foutmeldingen die '{text}' bevatten.": "No errors containing '{text}'.",
+        "Esc wist het filter.": "Esc clears the filter.",
+        "Alles wat de laatste runs ophaalden is geboekt, of bewust genegeerd.": (
+            "Everything the last runs fetched has been booked, or deliberately ignored."
+        ),
+        "Gaat er bij een run iets mis, dan staat het hier: wat er misging en wat te doen.": (
+            "When something goes wrong in a run, it shows here: what went wrong and what to do."
+        ),
+        "Met s ziet u ook de genegeerde en opgeloste foutmeldingen.": "Press s to see ignored and resolved errors too.",
+        "Enter: details": "Enter: details",
+        "eerst gezien": "first seen",
+        "laatst": "last",
+        "De daemon plant de runs; de poging is aan hem doorgegeven.": (
+            "The daemon schedules the runs; the retry was handed to it."
+        ),
+        "Foutmelding negeren?": "Ignore this error?",
+        "Hij verdwijnt uit de open foutmeldingen en komt niet terug als het opnieuw gebeurt;": (
+            "It leaves the open errors and does not come back when it happens again;"
+        ),
+        "de records worden niet geboekt. Met s en h vindt en heropent u hem.": (
+            "its records are not booked. Use s and h to find and reopen it."
+        ),
+        "Records laden…": "Loading records…",
+        "Geen records bij deze foutmelding: het probleem geldt de hele koppeling": (
+            "No records for this error: the problem concerns the whole integration"
+        ),
+        "(bijvoorbeeld een verbinding); een volgende run laat zien of het weg is.": (
+            "(a connection, for example); the next run shows whether it is gone."
+        ),
+        "van": "of",
+        "Tab: naar verzoek/antwoord": "Tab: to request/response",
+        "Verzoek en antwoord (geheimen weggelaten)": "Request and response (secrets left out)",
+        "filter": "filter",
+        "Alleen-lezen: {what} is niet toegestaan (start zonder --read-only).": (
+            "Read-only: {what} is not allowed (start without --read-only)."
+        ),
+        "Nog niet opgelost": "Not resolved yet",
+        "Opgelost: {n} record(s) geboekt.": "Resolved: {n} record(s) booked.",
+        "open": "open",
+        "genegeerd": "ignored",
+        "opgelost": "resolved",
+        "alle": "all",
+        "bron": "source",
+        "doel": "target",
+        "authenticatie": "authentication",
+        "koppelaar": "Koppelaar",
+    }
+)
+# -- end Foutmeldingen tab --------------------------------------------------------------------------
+
+
 def set_language(language: str) -> None:
     global _language
     _language = language if language in ("nl", "en") else "nl"

@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
 from tui.i18n import _
-from tui.widgets.foutmeldingen_tab import FoutmeldingenTab
+from tui.widgets.foutmeldingen_tab import FoutmeldingenTab, number
 from tui.widgets.instellingen_tab import InstellingenTab
 from tui.widgets.mapping_tab import MappingTab
 from tui.widgets.runs_tab import RunsTab
@@ -55,6 +55,11 @@ class KoppelingScreen(Screen[None]):
     def on_mount(self) -> None:
         if self.start_run or self.start_dry_run:
             self.query_one(StatusTab).start_run(dry_run=self.start_dry_run)
+
+    def on_foutmeldingen_tab_counted(self, event: FoutmeldingenTab.Counted) -> None:
+        # The tab label says how many problems are open, whichever tab is showing.
+        label = _("Foutmeldingen") + (f" ({number(event.open_count)})" if event.open_count else "")
+        self.query_one(TabbedContent).get_tab("foutmeldingen").label = label
 
     def action_back(self) -> None:
         self.app.pop_screen()
