@@ -9,6 +9,7 @@ per line and drift a cent from the invoice. Relations carry our relation code in
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -130,7 +131,11 @@ class ExactOnline:
         self._tokens = tokens
         self.host = (base_url or HOSTS[country]).rstrip("/")
         extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
-        self.governor = Governor(clock=clock, sleep=sleep, error_budget=error_budget, max_pause=max_pause)
+        # The governor must be able to wait for the minute's reset: without a sleep it refuses every
+        # call until the reset (a TransientError per row), so each run past 60 calls left rows behind.
+        self.governor = Governor(
+            clock=clock, sleep=sleep or asyncio.sleep, error_budget=error_budget, max_pause=max_pause
+        )
         self.client = VendorClient(
             self.host,
             vendor="Exact Online",
