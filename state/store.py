@@ -429,6 +429,23 @@ class Store:
             )
             return cur.rowcount == 1
 
+    def outbox_transition_many(
+        self, row_ids: list[int], to: OutboxState, *, expect: tuple[OutboxState, ...]
+    ) -> set[int]:
+        """`outbox_transition` for several rows in one transaction; the ids that moved."""
+        moved = set()
+        placeholders = ",".join("?" for _ in expect)
+        with self.transaction() as db:
+            for row_id in row_ids:
+                cur = db.execute(
+                    f"UPDATE outbox SET state = ?, last_error = '', attempts = attempts + ?, updated_at = ?"
+                    f" WHERE id = ? AND state IN ({placeholders})",
+                    (to, int(to is OutboxState.SENDING), now_iso(), row_id, *expect),
+                )
+                if cur.rowcount == 1:
+                    moved.add(row_id)
+        return moved
+
     def outbox_rows(self, koppeling: str, states: tuple[OutboxState, ...]) -> Iterator[OutboxRow]:
         placeholders = ",".join("?" for _ in states)
         rows = self._db.execute(

@@ -15,7 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from connectors.contract import BookingTarget, CheckResult, Health, InvoiceSource, SourceRecord
+from connectors.contract import (
+    BookingTarget,
+    CheckResult,
+    CreateResult,
+    Health,
+    InvoiceSource,
+    SourceRecord,
+)
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, TransientError, UncertainError
 from connectors.model import Invoice, InvoiceKind, JournalEntry
 from state.settings import Koppeling
@@ -308,7 +315,7 @@ class Engine:
         governor = ConcurrencyGovernor(
             self.target.rate_limit.per_second, self.target.rate_limit.max_concurrency
         )
-        queue: asyncio.Queue[OutboxRow | None] = asyncio.Queue(maxsize=2 * governor.max)
+        queue: asyncio.Queue[OutboxRow | None] = asyncio.Queue(maxsize=2 * governor.max * self._batch_size())
         workers = [asyncio.create_task(self._worker(queue, governor, report)) for _ in range(governor.max)]
         completed, max_seen = False, None
         try:
@@ -479,14 +486,35 @@ class Engine:
                 rows.append(prepared)
         return rows
 
+    def _batch_size(self) -> int:
+        """Rows per create call: >1 only for a target with `create_bookings` (Twinfield's ProcessXml)."""
+        if not callable(getattr(self.target, "create_bookings", None)):
+            return 1
+        size = getattr(self.target, "batch_size", 1)
+        return max(1, size) if isinstance(size, int) else 1
+
     async def _worker(
         self, queue: asyncio.Queue[OutboxRow | None], governor: ConcurrencyGovernor, report: RunReport
     ) -> None:
+        batch_size = self._batch_size()
         while (row := await queue.get()) is not None:
             if self._abort is not None:
                 continue  # drain: the row stays PENDING for the next run
+            if batch_size == 1:
+                async with governor:
+                    await self._push(row, report, governor)
+                continue
+            rows, last = [row], False
+            while len(rows) < batch_size and not queue.empty():
+                more = queue.get_nowait()
+                if more is None:  # this worker's end: finish the batch, then stop
+                    last = True
+                    break
+                rows.append(more)
             async with governor:
-                await self._push(row, report, governor)
+                await self._push_batch(rows, report, governor)
+            if last:
+                return
 
     async def _push(self, row: OutboxRow, report: RunReport, governor: ConcurrencyGovernor) -> None:
         assert row.entry_json is not None
@@ -506,44 +534,91 @@ class Engine:
         if not self.store.outbox_transition(row.id, OutboxState.SENDING, expect=(OutboxState.PENDING,)):
             return
         try:
-            result = await self.target.create_booking(entry, relation_id)
-        except UncertainError as exc:
+            outcome: CreateResult | ConnectorError = await self.target.create_booking(entry, relation_id)
+        except ConnectorError as exc:
+            outcome = exc
+        await self._settle(row, outcome, report, governor)
+
+    async def _push_batch(
+        self, rows: list[OutboxRow], report: RunReport, governor: ConcurrencyGovernor
+    ) -> None:
+        """Several rows in one create call: all SENDING in one transaction before it, then each row
+        moves by its own outcome (a refused transaction does not take the others down)."""
+        ready: list[tuple[OutboxRow, JournalEntry, str]] = []
+        for row in rows:
+            assert row.entry_json is not None
+            entry = JournalEntry.model_validate_json(row.entry_json)
+            try:
+                ready.append((row, entry, await self._relation(entry)))
+            except AuthError as exc:
+                self._abort = _Abort(exc.message)
+                self._report_connector_error(exc, Origin.TARGET, row.reference)
+                return  # nothing was sent: every row stays PENDING
+            except ConnectorError as exc:  # as in _push: the row stays PENDING
+                report.progress.failed += 1
+                self._report_connector_error(exc, Origin.TARGET, row.reference)
+        sending = self.store.outbox_transition_many(
+            [row.id for row, _, _ in ready], OutboxState.SENDING, expect=(OutboxState.PENDING,)
+        )
+        ready = [item for item in ready if item[0].id in sending]
+        if not ready:
+            return
+        create_bookings = self.target.create_bookings  # type: ignore[attr-defined]
+        try:
+            outcomes: list[CreateResult | ConnectorError] = await create_bookings(
+                [(entry, relation_id) for _, entry, relation_id in ready]
+            )
+        except ConnectorError as exc:  # the call as a whole: every row gets its verdict
+            outcomes = [exc] * len(ready)
+        for (row, _, _), outcome in zip(ready, outcomes, strict=True):
+            await self._settle(row, outcome, report, governor)
+
+    async def _settle(
+        self,
+        row: OutboxRow,
+        outcome: CreateResult | ConnectorError,
+        report: RunReport,
+        governor: ConcurrencyGovernor,
+    ) -> None:
+        """Move a SENDING row by the outcome of its create."""
+        p = report.progress
+        if isinstance(outcome, UncertainError):
             self.store.outbox_transition(
-                row.id, OutboxState.UNKNOWN, expect=(OutboxState.SENDING,), error=exc.message
+                row.id, OutboxState.UNKNOWN, expect=(OutboxState.SENDING,), error=outcome.message
             )
             p.uncertain += 1
-            self.store.record_outcome(report.run_id, row.reference, "uncertain", exc.message)
-        except (AuthError, TransientError) as exc:
+            self.store.record_outcome(report.run_id, row.reference, "uncertain", outcome.message)
+        elif isinstance(outcome, AuthError | TransientError):
             # Refused before processing (credentials, rate limit): it did not land, it may go again.
             self.store.outbox_transition(
-                row.id, OutboxState.PENDING, expect=(OutboxState.SENDING,), error=exc.message
+                row.id, OutboxState.PENDING, expect=(OutboxState.SENDING,), error=outcome.message
             )
             p.failed += 1
-            self._report_connector_error(exc, Origin.TARGET, row.reference)
-            if isinstance(exc, AuthError):
-                self._abort = _Abort(exc.message)
+            self._report_connector_error(outcome, Origin.TARGET, row.reference)
+            if isinstance(outcome, AuthError):
+                self._abort = _Abort(outcome.message)
             else:
                 await governor.throttled()
-        except RejectedError as exc:
+        elif isinstance(outcome, RejectedError):
             self.store.outbox_transition(
-                row.id, OutboxState.FAILED, expect=(OutboxState.SENDING,), error=exc.message
+                row.id, OutboxState.FAILED, expect=(OutboxState.SENDING,), error=outcome.message
             )
             p.failed += 1
-            self._report_connector_error(exc, Origin.TARGET, row.reference)
-            self.store.record_outcome(report.run_id, row.reference, "failed", exc.message)
-        except ConnectorError as exc:
+            self._report_connector_error(outcome, Origin.TARGET, row.reference)
+            self.store.record_outcome(report.run_id, row.reference, "failed", outcome.message)
+        elif isinstance(outcome, ConnectorError):
             self.store.outbox_transition(
-                row.id, OutboxState.UNKNOWN, expect=(OutboxState.SENDING,), error=exc.message
+                row.id, OutboxState.UNKNOWN, expect=(OutboxState.SENDING,), error=outcome.message
             )
             p.uncertain += 1
-            self.store.record_outcome(report.run_id, row.reference, "uncertain", exc.message)
+            self.store.record_outcome(report.run_id, row.reference, "uncertain", outcome.message)
         else:
             self.store.outbox_transition(
-                row.id, OutboxState.SENT, expect=(OutboxState.SENDING,), remote_id=result.remote_id
+                row.id, OutboxState.SENT, expect=(OutboxState.SENDING,), remote_id=outcome.remote_id
             )
             p.booked += 1
-            outcome = "duplicate" if result.already_existed else "booked"
-            self.store.record_outcome(report.run_id, row.reference, outcome, result.remote_id)
+            result = "duplicate" if outcome.already_existed else "booked"
+            self.store.record_outcome(report.run_id, row.reference, result, outcome.remote_id)
             self.store.resolve_records(self.name, row.reference)
         if self.on_progress and (p.booked + p.failed + p.uncertain) % 25 == 0:
             self.on_progress(p)
