@@ -127,13 +127,14 @@ async def test_committed_but_response_lost_is_found_again_and_never_booked_twice
 
 
 async def test_an_access_token_that_expires_mid_run_is_refreshed_and_the_run_continues(world: World) -> None:
-    assert world.clock is not None
+    clock = world.clock
+    assert clock is not None
     moved: list[int] = []
 
     def expire_once(p: Progress) -> None:
         if p.booked >= 5 and not moved:
             moved.append(p.booked)
-            world.clock.advance(601)  # Exact's access token lives 600 s
+            clock.advance(601)  # Exact's access token lives 600 s
 
     report = await world.run(on_progress=expire_once)
 
