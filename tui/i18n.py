@@ -226,6 +226,35 @@ ENGLISH.update(
 # -- end Foutmeldingen tab --------------------------------------------------------------------------
 
 
+# -- console at 80x24: the overview's compact columns (tui/screens/overview.py) -----------------------
+ENGLISH.update(
+    {
+        "Fouten": "Errors",
+        "Niet gek.": "Unmapped",
+        "deels": "partial",
+        "mislukt": "failed",
+        "bezig": "busy",
+        "ok": "ok",
+        "opgeh.": "fetched",
+        "onz.": "uncert.",
+        "handmatig": "manual",
+        "gepland": "scheduled",
+        "ingehaald": "catch-up",
+        "Aanleiding": "Trigger",
+        "Start": "Start",
+        "Uitkomst": "Outcome",
+        "ma": "Mon",
+        "di": "Tue",
+        "wo": "Wed",
+        "do": "Thu",
+        "vr": "Fri",
+        "za": "Sat",
+        "zo": "Sun",
+    }
+)
+# -- end console at 80x24 -------------------------------------------------------------------------------
+
+
 def set_language(language: str) -> None:
     global _language
     _language = language if language in ("nl", "en") else "nl"

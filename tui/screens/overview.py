@@ -30,13 +30,31 @@ STATE_STYLE = {
 }
 
 
-def last_run_text(row: KoppelingStatus) -> str:
+# How the last run went, in one short word: the overview must fit 80 columns (an admin over SSH).
+RUN_WORD = {"ok": "ok", "partial": "deels", "failed": "mislukt", "busy": "bezig"}
+RUN_STYLE = {"ok": "green", "partial": "yellow", "failed": "bold red", "busy": "yellow"}
+
+
+def short_time(iso: str | None) -> str:
+    """'2026-01-21T03:15:00+01:00' → '21-01 03:15': day and time say enough for last and next run."""
+    if not iso:
+        return "—"
+    if len(iso) < 16:
+        return iso
+    return f"{iso[8:10]}-{iso[5:7]} {iso[11:16]}"
+
+
+def last_run_text(row: KoppelingStatus) -> Text:
+    """'21-01 03:15 deels 7/1': when, how it went, booked/failed."""
     if row.running:
-        return f"{_('Bezig')}: {row.last_run_booked} {_('geboekt')}"
+        return Text(f"{_('Bezig')}: {row.last_run_booked} {_('geboekt')}", style="yellow")
     if row.last_run_at is None:
-        return _("nog nooit")
-    when = row.last_run_at[:16].replace("T", " ")
-    return f"{when} {row.last_run_status} ({row.last_run_booked}/{row.last_run_failed})"
+        return Text(_("nog nooit"), style="dim")
+    status = row.last_run_status or ""
+    text = Text(short_time(row.last_run_at) + " ")
+    text.append(_(RUN_WORD.get(status, status)), style=RUN_STYLE.get(status, ""))
+    text.append(f" {row.last_run_booked}/{row.last_run_failed}")
+    return text
 
 
 class OverviewScreen(Screen[None]):
@@ -73,14 +91,15 @@ class OverviewScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#koppelingen", DataTable)
+        # What an admin looks for first comes first and fits 80 columns; source → target last.
         table.add_columns(
             _("Koppeling"),
-            _("Bron → doel"),
             _("Status"),
             _("Laatste run"),
             _("Volgende run"),
-            _("Foutmeldingen"),
-            _("Niet gekoppeld"),
+            _("Fouten"),
+            _("Niet gek."),
+            _("Bron → doel"),
         )
         self.query_one("#empty").display = False
         self.action_refresh()
@@ -102,13 +121,13 @@ class OverviewScreen(Screen[None]):
         for r in visible:
             state = Text(_(r.state.value), style=STATE_STYLE.get(r.state, ""))
             table.add_row(
-                r.name,
-                f"{r.source} → {r.target}",
+                Text(r.name),
                 state,
                 last_run_text(r),
-                (r.next_run_at or "—").replace("T", " ")[:16],
-                str(r.open_foutmeldingen),
-                str(r.unmapped),
+                short_time(r.next_run_at),
+                Text(str(r.open_foutmeldingen), style="bold red" if r.open_foutmeldingen else "dim"),
+                Text(str(r.unmapped), style="yellow" if r.unmapped else "dim"),
+                Text(f"{r.source} → {r.target}"),
                 key=r.name,
             )
         if selected is not None and selected in {r.name for r in visible}:

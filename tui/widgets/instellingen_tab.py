@@ -22,6 +22,9 @@ POLICIES = [
 ]
 
 
+DAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
+
+
 class InstellingenTab(Vertical):
     def __init__(self, koppeling: str) -> None:
         super().__init__(id="instellingen-tab")
@@ -52,7 +55,8 @@ class InstellingenTab(Vertical):
 
     def _show_fires(self) -> None:
         times = self.koppelaar.workspace.next_fire_times(self.koppeling, 5)
-        text = "\n".join(f"  {t:%a %d-%m-%Y %H:%M %Z}" for t in times)
+        # Day names through _(): strftime's %a would say 'Sun' in a Dutch console (the C locale).
+        text = "\n".join(f"  {_(DAYS[t.weekday()])} {t:%d-%m-%Y %H:%M %Z}" for t in times)
         self.query_one("#next-fires", Static).update(_("Volgende runs:") + "\n" + text)
 
     @on(Input.Submitted, "#schedule")

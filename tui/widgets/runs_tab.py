@@ -12,9 +12,18 @@ from textual.widgets import DataTable, Static
 
 from state.store import RunRow
 from tui.i18n import _
+from tui.screens.overview import RUN_STYLE, RUN_WORD, short_time
 
 if TYPE_CHECKING:
     from tui.app import KoppelaarApp
+
+# Why a run ran, in Dutch: the store keeps the engine's English words.
+TRIGGER = {
+    "manual": "handmatig",
+    "schedule": "gepland",
+    "catch_up": "ingehaald",
+    "console": "console",
+}
 
 OUTCOME = {
     "booked": "geboekt",
@@ -41,19 +50,27 @@ class RunsTab(Vertical):
         yield records
 
     def on_mount(self) -> None:
+        # Short headers and 'dd-mm hh:mm': at 80 columns the message still shows.
         self.query_one("#runs", DataTable).add_columns(
             "#",
             _("Start"),
             _("Aanleiding"),
             _("Status"),
-            _("opgehaald"),
+            _("opgeh."),
             _("geboekt"),
             _("fout"),
-            _("onzeker"),
+            _("onz."),
             _("Melding"),
         )
         self.query_one("#run-records", DataTable).add_columns(_("Record"), _("Uitkomst"), _("Melding"))
         self.load()
+
+    def on_show(self) -> None:
+        # Pressing 4 leaves the focus on the tab bar: put it on the runs so arrows and / work at once.
+        self.load()
+        focused = self.app.focused
+        if focused is None or self not in focused.ancestors_with_self:
+            self.query_one("#runs", DataTable).focus()
 
     @work(thread=True, exclusive=True, group="runs")
     def load(self) -> None:
@@ -66,16 +83,17 @@ class RunsTab(Vertical):
         if not runs:
             self.query_one("#run-detail-title", Static).update(_("Nog geen runs."))
         for r in runs:
+            status = "dry-run" if r.dry_run else _(RUN_WORD.get(r.status, r.status))
             table.add_row(
                 str(r.id),
-                r.started_at[:16].replace("T", " "),
-                r.trigger,
-                r.status,
+                short_time(r.started_at),
+                _(TRIGGER.get(r.trigger, r.trigger)),
+                Text(status, style="dim" if r.dry_run else RUN_STYLE.get(r.status, "")),
                 str(r.fetched),
                 str(r.booked),
                 str(r.failed),
                 str(r.uncertain),
-                r.message,
+                Text(r.message),
                 key=str(r.id),
             )
 

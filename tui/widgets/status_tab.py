@@ -49,6 +49,9 @@ class StatusTab(Vertical):
         Binding("v", "reconnect", _("Opnieuw verbinden"), id="reconnect"),
     ]
 
+    # Focusable itself, so n/d/p/x/c/v work as soon as the tab shows without Enter firing a button.
+    can_focus = True
+
     def __init__(self, koppeling: str) -> None:
         super().__init__(id="status-tab")
         self.koppeling = koppeling
@@ -71,11 +74,21 @@ class StatusTab(Vertical):
         yield Static("", id="report")
 
     def on_mount(self) -> None:
+        for button in self.query("#actions Button").results(Button):
+            # Borderless: six actions in two rows of three fit 80x24 with room for the run report.
+            button.compact = True
         if self.koppelaar.read_only:
             for button_id in ("run", "pause", "deactivate"):
                 self.query_one(f"#{button_id}", Button).disabled = True
         self._show_flags()
         self.action_check()
+
+    def on_show(self) -> None:
+        focused = self.app.focused
+        if focused is None or self not in focused.ancestors_with_self:
+            # Opening the koppeling (or pressing 1) leaves the focus on the tab bar, where this tab's
+            # keys would not work.
+            self.focus()
 
     def _show_flags(self) -> None:
         koppeling = self.koppelaar.workspace.settings.koppelingen[self.koppeling]

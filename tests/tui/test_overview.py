@@ -1,0 +1,92 @@
+"""Overzicht: what an admin sees first, over SSH at 80x24 — every koppeling with its state, last and next
+run and open foutmeldingen, kept live while the console is open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from state.config import write_new
+from state.home import Home
+from tests.tui.conftest import SIZE, AppFactory, new_app, screen_text, wait_for_text, wait_until
+from tests.world import World
+from tui.app import KoppelaarApp
+from tui.screens.koppeling import KoppelingScreen
+from tui.screens.overview import OverviewScreen
+
+
+def row_line(text: str, name: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip().startswith(name + " ")]
+    assert lines, f"no row for {name!r} in:\n{text}"
+    return lines[0]
+
+
+async def test_an_admin_at_80x24_sees_state_last_run_next_run_and_foutmeldingen_without_scrolling(
+    make_app: AppFactory,
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        text = await wait_for_text(pilot, "facturen")
+        header = next(line for line in text.splitlines() if "Koppeling" in line)
+        for column in ("Koppeling", "Status", "Laatste run", "Volgende run", "Fouten"):
+            assert column in header, f"column {column!r} cut off at 80 columns:\n{text}"
+        row = row_line(text, "facturen")
+        # The second run parked the 7% invoice: partially done, nothing booked, one failed record.
+        assert "Actief" in row
+        assert "deels 0/1" in row
+        assert "03:15" in row  # the nightly schedule '15 3 * * *'
+        assert row.split("03:15", 1)[1].split()[0] == "1"  # one open foutmelding
+        assert "Planner: niemand" in text  # nobody schedules: no daemon, and this console was told not to
+
+
+async def test_the_overview_follows_a_run_made_elsewhere_while_it_is_open(
+    world: World, make_app: AppFactory
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "deels 0/1")
+        client = world.fs.add_client("Bakkerij De Korenschoof").clientnr
+        world.fs.add_invoice(client, [(2, "37.50", 21, "Taarten")], sent="2026-01-22")
+        report = await world.run()  # as the daemon or a cron job would, outside this console
+        assert report.progress.booked == 1, report.message
+        await wait_until(
+            pilot,
+            lambda: " 1/0" in row_line(screen_text(app), "facturen"),
+            "the overview showing the new run (1 booked, 0 failed)",
+        )
+
+
+async def test_enter_opens_the_koppeling_and_escape_comes_back(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "facturen")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, KoppelingScreen), "the koppeling screen")
+        assert app.screen.sub_title == "facturen"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen), "back on the overview")
+
+
+async def test_a_home_without_koppelingen_says_what_to_do(tmp_path: Path) -> None:
+    home = Home(tmp_path / "leeg")
+    home.ensure()
+    write_new(home.config, {"app": {"secret_backend": "file"}})
+    app = KoppelaarApp(home, embedded_scheduler=False)
+    app.animation_level = "none"
+    async with app.run_test(size=SIZE) as pilot:
+        text = await wait_for_text(pilot, "nog geen koppelingen")
+        assert "koppelaar.toml" in text
+        await pilot.press("enter")  # nothing to open: no crash, still the overview
+        await pilot.pause()
+        assert isinstance(app.screen, OverviewScreen)
+
+
+async def test_vendor_text_with_brackets_in_a_name_does_not_break_the_table(world: World) -> None:
+    # Rich markup in a cell would crash the table or vanish; names are shown as typed.
+    config = world.home.config
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("koppelingen.facturen", 'koppelingen."facturen[nl]"'),
+        encoding="utf-8",
+    )
+    app = new_app(world)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "facturen[nl]")

@@ -1,0 +1,108 @@
+"""Runs tab (the history, and per run what happened to each invoice) and Instellingen tab (schedule and
+currency policy, written to koppelaar.toml with its comments kept)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Select
+
+from state.config import load_settings
+from state.settings import CurrencyPolicy
+from tests.tui.conftest import SIZE, AppFactory, screen_text, wait_for_text, wait_until
+from tests.world import World
+from tui.app import KoppelaarApp
+from tui.screens.koppeling import KoppelingScreen
+from tui.widgets.runs_tab import RunsTab
+
+
+async def open_tab(pilot: Pilot[Any], key: str, shows: str) -> KoppelingScreen:
+    app = pilot.app
+    assert isinstance(app, KoppelaarApp)
+    await wait_for_text(pilot, "facturen")
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, KoppelingScreen), "the koppeling screen")
+    await pilot.press(key)
+    await wait_for_text(pilot, shows)
+    screen = app.screen
+    assert isinstance(screen, KoppelingScreen)
+    return screen
+
+
+async def test_runs_newest_first_with_the_outcome_per_invoice(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_tab(pilot, "4", "Run 2:")
+        runs = screen.query_one(RunsTab).query_one("#runs", DataTable)
+        assert [runs.get_row_at(i)[0] for i in range(runs.row_count)] == ["2", "1"]
+        text = screen_text(app)
+        # The newest run is highlighted: its one record was parked because 7% VAT has no code.
+        assert "Onbekend btw-tarief 7%" in text
+        assert "deels" in text and "handmatig" in text
+        await pilot.press("down")
+        text = await wait_for_text(pilot, "Run 1: 8 records")
+        assert text.count("geboekt ") >= 8  # eight invoices, each 'geboekt' with its booking number
+
+
+async def test_a_run_made_on_the_status_tab_appears_when_the_runs_tab_is_opened_again(
+    world: World, make_app: AppFactory
+) -> None:
+    client = world.fs.add_client("Bakkerij De Korenschoof").clientnr
+    world.fs.add_invoice(client, [(1, "80.00", 21, "Bruidstaart")], sent="2026-01-22")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_tab(pilot, "4", "Run 2:")
+        await pilot.press("1")
+        await wait_until(pilot, lambda: "Doel boekhouding:" in screen_text(app), "the connection checks")
+        await pilot.press("n")
+        await wait_for_text(pilot, "1 geboekt")
+        await app.workers.wait_for_complete()
+        await pilot.press("4")
+        runs = screen.query_one(RunsTab).query_one("#runs", DataTable)
+        await wait_until(pilot, lambda: runs.row_count == 3, "the third run in the list")
+        assert runs.get_row_at(0)[0] == "3"
+
+
+async def test_next_runs_follow_the_schedule_and_a_new_schedule_is_saved(
+    world: World, make_app: AppFactory
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_tab(pilot, "5", "Volgende runs:")
+        assert screen_text(app).count("03:15") == 5
+        box = screen.query_one("#schedule", Input)
+        box.focus()
+        box.value = "30 4 * * mon-fri"  # weekdays at 04:30
+        await pilot.press("enter")
+        text = await wait_for_text(pilot, "Opgeslagen in koppelaar.toml.")
+        assert text.count("04:30") == 5
+        assert "za " not in text and "zo " not in text  # no weekend days
+    settings = load_settings(world.home.config)
+    assert settings.koppelingen["facturen"].schedule == "30 4 * * mon-fri"
+    assert world.home.config.read_text().startswith("# Koppelaar demo")  # the file's comment kept
+
+
+async def test_an_invalid_schedule_is_refused_and_the_file_is_untouched(
+    world: World, make_app: AppFactory
+) -> None:
+    before = world.home.config.read_bytes()
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_tab(pilot, "5", "Volgende runs:")
+        box = screen.query_one("#schedule", Input)
+        box.focus()
+        box.value = "elke nacht"
+        await pilot.press("enter")
+        text = await wait_for_text(pilot, "schedule")
+        assert "Opgeslagen" not in text
+    assert world.home.config.read_bytes() == before
+
+
+async def test_the_currency_policy_is_saved(world: World, make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_tab(pilot, "5", "Vreemde valuta")
+        screen.query_one("#currency", Select).value = CurrencyPolicy.REFUSE.value
+        await wait_for_text(pilot, "Opgeslagen in koppelaar.toml.")
+    assert load_settings(world.home.config).koppelingen["facturen"].currency_policy is CurrencyPolicy.REFUSE

@@ -1,0 +1,112 @@
+"""Status tab: is the koppeling connected, and the actions on it — run now, dry-run, pause — with live
+progress and their effect where it matters (e-Boekhouden, koppelaar.toml)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Button
+
+from sandbox import seed
+from tests.tui.conftest import SIZE, AppFactory, screen_text, wait_for_text, wait_until
+from tests.world import World
+from tui.app import KoppelaarApp
+from tui.screens.koppeling import KoppelingScreen
+from tui.widgets.status_tab import StatusTab
+
+
+async def open_status(pilot: Pilot[Any]) -> StatusTab:
+    """From the overview into koppeling 'facturen', once its connection checks are on screen."""
+    app = pilot.app
+    assert isinstance(app, KoppelaarApp)
+    await wait_for_text(pilot, "facturen")
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, KoppelingScreen), "the koppeling screen")
+    await wait_until(pilot, lambda: "Doel boekhouding:" in screen_text(app), "the connection checks")
+    return app.screen.query_one(StatusTab)
+
+
+def new_invoice(world: World, company: str = "Bakkerij De Korenschoof") -> str:
+    client = world.fs.add_client(company).clientnr
+    return str(
+        world.fs.add_invoice(client, [(3, "12.50", 21, "Krentenbollen")], sent="2026-01-22").invoicenr_full
+    )
+
+
+async def test_both_connections_are_checked_when_the_koppeling_opens(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_status(pilot)
+        text = screen_text(app)
+        assert "✓ Bron factuursturen: Verbonden met FactuurSturen" in text
+        assert "✓ Doel boekhouding: Verbonden met e-Boekhouden" in text
+
+
+async def test_a_revoked_token_shows_why_and_what_to_do(world: World, make_app: AppFactory) -> None:
+    world.eb.revoke_token(seed.EB_API_TOKEN)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "facturen")
+        await pilot.press("enter")
+        text = await wait_for_text(pilot, "✗ Doel boekhouding")
+        assert "✓ Bron factuursturen" in text
+        assert "Wat te doen" in text
+
+
+async def test_all_six_actions_are_visible_at_80x24(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_status(pilot)
+        text = screen_text(app)
+        for label in ("Nu synchroniseren (n)", "Dry-run (d)", "Pauzeren (p)", "Deactiveren (x)"):
+            assert label in text, f"{label!r} not on screen:\n{text}"
+        assert "Controleren (c)" in text and "Opnieuw verbinden (v)" in text
+
+
+async def test_dry_run_shows_what_would_be_booked_and_books_nothing(
+    world: World, make_app: AppFactory
+) -> None:
+    number = new_invoice(world)
+    bookings = len(world.eb.mutations)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_status(pilot)
+        await pilot.press("d")
+        text = await wait_for_text(pilot, "Dry-run: ok")
+        assert number in text  # the invoice it would book, with its amount
+        assert "45.38 EUR" in text  # 3 x 12.50 + 21% VAT
+    assert len(world.eb.mutations) == bookings
+
+
+async def test_run_now_books_with_progress_and_says_so(world: World, make_app: AppFactory) -> None:
+    number = new_invoice(world)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_status(pilot)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: "1 geboekt" in screen_text(app), "the run's progress: 1 booked")
+        await app.workers.wait_for_complete()
+    assert world.bookings_per_invoice()[number] == 1
+    store = world.store()
+    try:
+        latest = store.runs("facturen", limit=1)[0]
+    finally:
+        store.close()
+    assert latest.booked == 1 and latest.trigger == "manual", latest
+
+
+async def test_pause_and_resume_are_written_to_koppelaar_toml(world: World, make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        tab = await open_status(pilot)
+        await pilot.press("p")
+        await wait_until(
+            pilot, lambda: "paused = true" in world.home.config.read_text(), "paused in the file"
+        )
+        assert str(tab.query_one("#pause", Button).label) == "Hervatten (p)"
+        await pilot.press("p")
+        await wait_until(
+            pilot, lambda: "paused = false" in world.home.config.read_text(), "resumed in the file"
+        )
+        assert str(tab.query_one("#pause", Button).label) == "Pauzeren (p)"
