@@ -8,8 +8,8 @@ right after a batch was committed by Twinfield and before the client has read th
 from __future__ import annotations
 
 import random
-import sqlite3
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
