@@ -103,3 +103,15 @@ async def wait_for_text(pilot: Pilot[Any], text: str, timeout: float = WAIT_SECO
     assert isinstance(app, KoppelaarApp)
     await wait_until(pilot, lambda: text in screen_text(app), f"{text!r} on screen", timeout)
     return screen_text(app)
+
+
+def screen_words(app: KoppelaarApp) -> str:
+    """The screen's words in reading order, whitespace collapsed and toast edges dropped: a message
+    wrapped over two lines of a toast (run_test(notifications=True)) still reads as one sentence."""
+    return " ".join(screen_text(app).replace("▌", " ").replace("▐", " ").split())
+
+
+async def wait_for_words(pilot: Pilot[Any], text: str, timeout: float = WAIT_SECONDS) -> None:
+    app = pilot.app
+    assert isinstance(app, KoppelaarApp)
+    await wait_until(pilot, lambda: text in screen_words(app), f"{text!r} on screen", timeout)
