@@ -255,6 +255,88 @@ ENGLISH.update(
 # -- end console at 80x24 -------------------------------------------------------------------------------
 
 
+# -- Mapping tab and its picker (tui/widgets/mapping_tab.py) -------------------------------------------
+ENGLISH.update(
+    {
+        "per productgroep": "per product group",
+        "per soort factuur": "per kind of invoice",
+        "Kiezen": "Choose",
+        "Standaard gebruiken": "Use default",
+        "Soort": "Kind",
+        "Bronwaarde": "Source value",
+        "niet gekoppeld": "unmapped",
+        "Daarna boekt 'Opnieuw proberen' (o) onder Foutmeldingen ze alsnog.": (
+            "Afterwards 'Retry' (o) under Errors books them."
+        ),
+        "Btw-code voor": "VAT code for",
+        "Tegenrekening voor": "Contra account for",
+        "Zoeken": "Search",
+        "De mapping is te bekijken; kiezen kan pas als de verbinding werkt (r probeert opnieuw).": (
+            "You can look at the mapping; choosing needs a working connection (r tries again)."
+        ),
+        "bestaat niet in {vendor}": "does not exist in {vendor}",
+        "(Esc wist het filter)": "(Esc clears the filter)",
+        "Koppeling wissen": "Clear mapping",
+        "Huidig": "Current",
+        "alleen-lezen: kijken, niet wijzigen": "read-only: look, do not change",
+        "{label}: {value} wissen? Daarna geldt: {after}.": "{label}: clear {value}? Then applies: {after}.",
+        "Kies nu 'Opnieuw proberen' (o) onder Foutmeldingen om de geparkeerde facturen te boeken.": (
+            "Now choose 'Retry' (o) under Errors to book the parked invoices."
+        ),
+        "Niets om te kiezen; pas de zoekterm aan.": "Nothing to choose; change the search.",
+        "Filter: typ om bronwaarden te zoeken (Esc wist)": "Filter: type to find source values (Esc clears)",
+        "Grootboekrekeningen en btw-codes van {vendor} ophalen…": "Fetching ledger accounts and VAT codes from {vendor}…",
+        "{n} grootboekrekeningen, {m} btw-codes van {vendor}. Enter kiest.": (
+            "{n} ledger accounts, {m} VAT codes from {vendor}. Enter chooses."
+        ),
+        "standaard: volgens btw-tarief": "default: by VAT rate",
+        "wordt opgehaald…": "fetching…",
+        "onbekend": "unknown",
+        "Geen bronwaarde gevonden voor": "No source value found for",
+        "geparkeerde facturen wachten hierop (!).": "parked invoices wait for this (!).",
+        "Niets veranderd.": "Nothing changed.",
+        "grootboekrekening {code} bestaat niet in {vendor}": "ledger account {code} does not exist in {vendor}",
+        "{code} is een balansrekening ({category}) en kan geen omzet of kosten dragen": (
+            "{code} is a balance-sheet account ({category}) and cannot carry revenue or costs"
+        ),
+        "Opgeslagen in koppelaar.toml: {label} → {value} (was {old}).": (
+            "Saved in koppelaar.toml: {label} → {value} (was {old})."
+        ),
+        "Gewist (was {old}); {label} gebruikt nu: {after}.": "Cleared (was {old}); {label} now uses: {after}.",
+        "Typ om te zoeken · ↑↓ kiezen · Enter bevestigt · Esc annuleert": (
+            "Type to search · ↑↓ choose · Enter confirms · Esc cancels"
+        ),
+        "standaard": "default",
+        "groep": "group",
+        "niet verbonden; verbind '{name}' eerst (Status-tab, v)": "not connected; connect '{name}' first (Status tab, v)",
+        "niet beschikbaar voor {vendor}": "not available for {vendor}",
+        "{what} kan voor {vendor} (nog) niet gekozen worden: Koppelaar leest ze niet uit.": (
+            "{what} cannot be chosen for {vendor} (yet): Koppelaar does not read them."
+        ),
+        "De lijst van {vendor} wordt nog opgehaald…": "Still fetching the list from {vendor}…",
+        "Geen lijst van {vendor}: {reason}": "No list from {vendor}: {reason}",
+        "btw-code {code} bestaat niet in {vendor}": "VAT code {code} does not exist in {vendor}",
+        "btw-code {code} is {rate}%, maar deze bronwaarde is {own}%: {vendor} zou de boeking weigeren": (
+            "VAT code {code} is {rate}%, but this source value is {own}%: {vendor} would refuse the booking"
+        ),
+        "{label} heeft geen eigen waarde; er is niets te wissen.": "{label} has no value of its own; nothing to clear.",
+        "Zoek op code of naam…": "Search by code or name…",
+        "verlegd": "reverse charge",
+        "Niets gevonden voor": "Nothing found for",
+        "Nu gekoppeld": "Now mapped",
+        "Kan de grootboekrekeningen van {vendor} niet ophalen": "Cannot fetch the ledger accounts from {vendor}",
+        "Btw-code": "VAT code",
+        "Kostenplaats": "Cost centre",
+        "Dagboek": "Journal",
+        "Kostenplaatsen": "Cost centres",
+        "Dagboeken": "Journals",
+        "verkoop": "sales",
+        "inkoop": "purchase",
+    }
+)
+# -- end Mapping tab ------------------------------------------------------------------------------------
+
+
 def set_language(language: str) -> None:
     global _language
     _language = language if language in ("nl", "en") else "nl"

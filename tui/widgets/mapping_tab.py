@@ -1,16 +1,814 @@
-"""Mapping tab (being built): tegenrekeningen, btw-codes, dagboeken, kostenplaatsen."""
+"""Mapping tab: which tegenrekening and btw-code (kostenplaats, dagboek) each source value gets.
+
+Left the source values (verkoop/inkoop × btw-tarief, productgroepen, the defaults), right what the mapping
+makes of them: an explicit value, the default that applies ("standaard: 8000"), or "niet gekoppeld".
+Enter opens a picker over the target's live grootboekrekeningen or btw-codes; the choice is written by
+Workspace.save_mapping (koppelaar.toml with its comments, audited). Values that parked records wait for
+(open mapping foutmeldingen) are highlighted at the top.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.coordinate import Coordinate
+from textual.markup import escape
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, LoadingIndicator, OptionList, Static
+from textual.widgets.option_list import Option
+
+from connectors.model import InvoiceKind, LedgerAccount, VatCode
+from state.config import ConfigError
+from state.settings import Mapping
+from sync.connect import vendor_name
+from sync.service import build_target
+from sync.workspace import Directory
+from tui.i18n import _
+from tui.screens.confirm import ConfirmScreen
+
+if TYPE_CHECKING:
+    from tui.app import KoppelaarApp
+
+# Balance-sheet categories that cannot carry revenue or costs: never offered as a tegenrekening.
+NOT_A_TEGENREKENING = ("DEB", "CRED", "FIN")
+WORDS = ("verkoop", "inkoop")
+KIND = {"verkoop": InvoiceKind.SALES, "inkoop": InvoiceKind.PURCHASE}
+BASE_RATES = ("21", "9", "0")
+# Reverse charge: sales are invoiced at 0% (the customer pays), purchases carry the rate the buyer
+# reports himself, so the obvious verlegd rows differ per side.
+BASE_VERLEGD = {"verkoop": ("0",), "inkoop": ("21",)}
+_RATE_KEY = re.compile(r"^(verkoop|inkoop):(\d+(?:\.\d+)?)(:verlegd)?$")
+CLEAR = "__standaard__"  # the picker's "back to the default" option
+
+
+@dataclass(frozen=True)
+class Row:
+    """One source value. `keys` is its path under [koppelingen.<naam>.mapping]; None: not editable."""
+
+    key: str
+    section: str  # tegenrekening | btw | kostenplaats | dagboek
+    label: str
+    keys: tuple[str, ...] | None
+    word: str = ""
+    rate: Decimal | None = None
+    verlegd: bool = False
+    group: str = ""
+    unmapped_key: str = ""  # the mapping key a parked record names (workspace.unmapped_values)
+
+
+SECTION_LABEL = {
+    "tegenrekening": "Tegenrekening",
+    "btw": "Btw-code",
+    "kostenplaats": "Kostenplaats",
+    "dagboek": "Dagboek",
+}
+SECTION_PLURAL = {"kostenplaats": "Kostenplaatsen", "dagboek": "Dagboeken"}
+
+
+def _rate_label(rate: str) -> str:
+    return f"{rate}%"
+
+
+def _sort_rates(rates: set[str]) -> list[str]:
+    def value(rate: str) -> Decimal:
+        try:
+            return Decimal(rate)
+        except InvalidOperation:
+            return Decimal(0)
+
+    return sorted(rates, key=value, reverse=True)
+
+
+def build_rows(mapping: Mapping, unmapped: set[str]) -> list[Row]:
+    """Every source value worth showing: the usual rates, plus any rate or group the mapping or a parked
+    record mentions (FactuurSturen sends no productgroepen, so groups come from koppelaar.toml)."""
+    rates: dict[str, set[str]] = {word: set(BASE_RATES) for word in WORDS}
+    verlegd: dict[str, set[str]] = {word: set(BASE_VERLEGD[word]) for word in WORDS}
+    groups: dict[str, set[str]] = {word: set() for word in WORDS}
+    for key in [*mapping.tegenrekening, *mapping.btw_codes, *unmapped]:
+        if match := _RATE_KEY.match(key):
+            (verlegd if match[3] else rates)[match[1]].add(match[2])
+        elif ":groep:" in key:
+            word, _groep, group = key.split(":", 2)
+            if word in groups:
+                groups[word].add(group)
+    for key in mapping.kostenplaatsen:
+        if key.startswith("groep:"):
+            for word in WORDS:
+                groups[word].add(key.removeprefix("groep:"))
+
+    rows: list[Row] = []
+    for word in WORDS:
+        rows.append(
+            Row(
+                f"tegenrekening:{word}:standaard",
+                "tegenrekening",
+                f"{_(word)} — {_('standaard')}",
+                (f"tegenrekening_{word}",),
+                word=word,
+                unmapped_key=f"tegenrekening_{word}",
+            )
+        )
+    for word in WORDS:
+        for rate in _sort_rates(rates[word]):
+            key = f"{word}:{rate}"
+            rows.append(
+                Row(
+                    f"tegenrekening:{key}",
+                    "tegenrekening",
+                    f"{_(word)} {_rate_label(rate)}",
+                    ("tegenrekening", key),
+                    word=word,
+                    rate=Decimal(rate),
+                )
+            )
+        for group in sorted(groups[word]):
+            key = f"{word}:groep:{group}"
+            rows.append(
+                Row(
+                    f"tegenrekening:{key}",
+                    "tegenrekening",
+                    f"{_(word)} {_('groep')} {group}",
+                    ("tegenrekening", key),
+                    word=word,
+                    group=group,
+                )
+            )
+    for word in WORDS:
+        combos = [(rate, False) for rate in rates[word]] + [(rate, True) for rate in verlegd[word]]
+        combos.sort(key=lambda combo: (combo[1], -Decimal(combo[0])))
+        for rate, reverse in combos:
+            key = f"{word}:{rate}" + (":verlegd" if reverse else "")
+            label = f"{_(word)} {_rate_label(rate)}" + (f" {_('verlegd')}" if reverse else "")
+            rows.append(
+                Row(
+                    f"btw:{key}",
+                    "btw",
+                    label,
+                    ("btw_codes", key),
+                    word=word,
+                    rate=Decimal(rate),
+                    verlegd=reverse,
+                    unmapped_key=key,
+                )
+            )
+    all_groups = sorted(groups["verkoop"] | groups["inkoop"])
+    for group in all_groups:
+        rows.append(
+            Row(f"kostenplaats:groep:{group}", "kostenplaats", f"{_('groep')} {group}", None, group=group)
+        )
+    rows.append(Row("kostenplaats:-", "kostenplaats", _("per productgroep"), None))
+    for key in sorted(mapping.dagboeken):
+        rows.append(Row(f"dagboek:{key}", "dagboek", key, None))
+    rows.append(Row("dagboek:-", "dagboek", _("per soort factuur"), None))
+    return rows
 
 
 class MappingTab(Vertical):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "edit", _("Kiezen"), id="mapping-edit"),
+        Binding("x,delete", "clear", _("Standaard gebruiken"), id="mapping-clear"),
+        Binding("slash", "filter", _("Filter"), id="mapping-filter"),
+        Binding("r", "refresh", _("Vernieuwen"), show=False, id="mapping-refresh"),
+        # Only while a filter is set (check_action); otherwise Escape goes back as everywhere.
+        Binding("escape", "clear_filter", _("Filter wissen"), show=False, id="mapping-clear-filter"),
+    ]
+
     def __init__(self, koppeling: str) -> None:
         super().__init__(id="mapping-tab")
         self.koppeling = koppeling
+        self.rows: list[Row] = []
+        self.unmapped: list[str] = []
+        self.directory: Directory | None = None
+        self.directory_error = ""
+        self.directory_loading = False
+        self.vat_defaults: dict[str, str | None] = {}
+        self.filter_text = ""
+        self.saving = False
+        self._shown_once = False
+
+    @property
+    def koppelaar(self) -> KoppelaarApp:
+        return cast("KoppelaarApp", self.app)
+
+    @property
+    def mapping(self) -> Mapping:
+        return self.koppelaar.workspace.settings.koppelingen[self.koppeling].mapping
+
+    @property
+    def target_name(self) -> str:
+        return self.koppelaar.workspace.settings.koppelingen[self.koppeling].target
+
+    @property
+    def vendor(self) -> str:
+        return vendor_name(self.koppelaar.workspace.settings.connections[self.target_name])
 
     def compose(self) -> ComposeResult:
-        yield Static("…")
+        yield Static("", id="mapping-unmapped")
+        yield MappingFilter(
+            placeholder=_("Filter: typ om bronwaarden te zoeken (Esc wist)"), id="mapping-filter"
+        )
+        table: DataTable[Text] = DataTable(id="mapping-table", cursor_type="row", zebra_stripes=True)
+        yield table
+        with Horizontal(id="mapping-status-line"):
+            yield LoadingIndicator(id="mapping-loading")
+            yield Static("", id="mapping-status")
+
+    def on_mount(self) -> None:
+        self.query_one("#mapping-table", DataTable).add_columns(" ", _("Soort"), _("Bronwaarde"), _("Doel"))
+        self.query_one("#mapping-filter", Input).display = False
+        self.query_one("#mapping-loading").display = False
+        self.query_one("#mapping-unmapped").display = False
+        self._fill()
+
+    def on_show(self) -> None:
+        # Parked records change when someone retries under Foutmeldingen: re-read on every visit; the
+        # live directory is fetched once (r fetches it again).
+        self.load_local()
+        focused = self.app.focused
+        if focused is None or self not in focused.ancestors_with_self:
+            self.query_one("#mapping-table", DataTable).focus()
+
+    # -- loading ------------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="mapping-local", exit_on_error=False)
+    def load_local(self) -> None:
+        unmapped = self.koppelaar.workspace.unmapped_values(self.koppeling)
+        self.app.call_from_thread(self._show_unmapped, unmapped)
+
+    def _show_unmapped(self, unmapped: list[str]) -> None:
+        first_time = not self._shown_once
+        self.unmapped = unmapped
+        self._fill(jump=first_time)
+        if first_time:
+            # After the rows are known: the target's default btw-codes are computed for them.
+            self._shown_once = True
+            self.load_directory()
+
+    def load_directory(self) -> None:
+        if self.directory_loading:
+            return
+        self.directory_loading = True
+        self.query_one("#mapping-loading").display = True
+        self._status(
+            _("Grootboekrekeningen en btw-codes van {vendor} ophalen…").format(vendor=escape(self.vendor))
+        )
+        self._check_connected()
+
+    @work(thread=True, exclusive=True, group="mapping-connected", exit_on_error=False)
+    def _check_connected(self) -> None:
+        # The secret store may be a keyring: ask it off the event loop.
+        try:
+            connected = self.koppelaar.workspace.is_connected(self.target_name)
+        except Exception as exc:  # a locked keyring: say so instead of hanging in "ophalen…"
+            self.app.call_from_thread(self._directory_failed, str(exc) or type(exc).__name__)
+            return
+        if connected:
+            self.app.call_from_thread(self._fetch_directory)
+        else:
+            self.app.call_from_thread(
+                self._directory_failed,
+                _("niet verbonden; verbind '{name}' eerst (Status-tab, v)").format(name=self.target_name),
+            )
+
+    @work(exclusive=True, group="mapping-directory", exit_on_error=False)
+    async def _fetch_directory(self) -> None:
+        workspace = self.koppelaar.workspace
+        try:
+            # The defaults need no network: known even when the vendor is unreachable.
+            self.vat_defaults = await self._vat_defaults()
+            directory = await workspace.directory(self.koppeling)
+        except Exception as exc:  # unreachable, refused, not authorised: the admin must see why
+            self._directory_failed(str(exc) or type(exc).__name__)
+            return
+        self.directory = directory
+        self.directory_error = ""
+        self.directory_loading = False
+        self.query_one("#mapping-loading").display = False
+        accounts = len(self._tegenrekeningen())
+        self._status(
+            _("{n} grootboekrekeningen, {m} btw-codes van {vendor}. Enter kiest.").format(
+                n=accounts, m=len(directory.vat_codes), vendor=escape(self.vendor)
+            )
+        )
+        self._fill()
+
+    async def _vat_defaults(self) -> dict[str, str | None]:
+        """The code the target would pick for each btw row when the mapping names none (no network)."""
+        workspace = self.koppelaar.workspace
+        connection = workspace.settings.connections[self.target_name]
+        target = build_target(self.target_name, connection, workspace.secrets, home=workspace.home)
+        try:
+            return {
+                row.key: target.default_vat_code(KIND[row.word], row.rate, row.verlegd)
+                for row in self.rows
+                if row.section == "btw" and row.rate is not None
+            }
+        finally:
+            await target.aclose()
+
+    def _directory_failed(self, reason: str) -> None:
+        self.directory = None
+        self.directory_error = reason
+        self.directory_loading = False
+        self.query_one("#mapping-loading").display = False
+        self._status(
+            "[$error]"
+            + _("Kan de grootboekrekeningen van {vendor} niet ophalen").format(vendor=escape(self.vendor))
+            + ":[/] "
+            + escape(reason)
+            + ". "
+            + _("De mapping is te bekijken; kiezen kan pas als de verbinding werkt (r probeert opnieuw).")
+        )
+        self._fill()
+
+    # -- showing ------------------------------------------------------------------------------------
+
+    def _tegenrekeningen(self) -> list[LedgerAccount]:
+        if self.directory is None:
+            return []
+        return [a for a in self.directory.ledger_accounts if a.category not in NOT_A_TEGENREKENING]
+
+    def _value_text(self, row: Row, code: str) -> Text:
+        """The code with its name from the live list; yellow when the target does not know it."""
+        if self.directory is None:
+            return Text(code)
+        names = (
+            {v.code: v.description for v in self.directory.vat_codes}
+            if row.section == "btw"
+            else {a.code: a.name for a in self.directory.ledger_accounts}
+        )
+        if code in names:
+            return Text(f"{code} {names[code]}")
+        missing = _("bestaat niet in {vendor}").format(vendor=self.vendor)
+        return Text(f"{code} ({missing})", style="yellow")
+
+    def current(self, row: Row) -> str:
+        """The explicit value in koppelaar.toml for this row ('' when none)."""
+        mapping = self.mapping
+        if row.keys is None:
+            return ""
+        if row.keys[0] == "tegenrekening_verkoop":
+            return mapping.tegenrekening_verkoop
+        if row.keys[0] == "tegenrekening_inkoop":
+            return mapping.tegenrekening_inkoop
+        if row.keys[0] == "tegenrekening":
+            return mapping.tegenrekening.get(row.keys[1], "")
+        if row.keys[0] == "btw_codes":
+            return mapping.btw_codes.get(row.keys[1], "")
+        return ""
+
+    def fallback(self, row: Row) -> tuple[str, str]:
+        """What applies when the row has no explicit value: (short text, value); value '' = nothing."""
+        mapping = self.mapping
+        if row.section == "tegenrekening":
+            default = mapping.tegenrekening_verkoop if row.word == "verkoop" else mapping.tegenrekening_inkoop
+            if row.group:
+                return _("standaard: volgens btw-tarief"), "tarief"
+            if row.rate is not None and default:
+                return _("standaard") + f": {default}", default
+            return "", ""
+        if row.section == "btw":
+            if row.key not in self.vat_defaults:
+                # Not known yet (still loading, or no connection to ask): do not claim "niet gekoppeld".
+                unknown = _("wordt opgehaald…") if self.directory_loading else _("onbekend")
+                return _("standaard") + f": {unknown}", "?"
+            code = self.vat_defaults[row.key]
+            return (_("standaard") + f": {code}", code) if code else ("", "")
+        return "", ""
+
+    def waiting(self, row: Row) -> bool:
+        """A parked record waits for this row's mapping key."""
+        return bool(row.unmapped_key) and row.unmapped_key in self.unmapped
+
+    def target_cell(self, row: Row) -> Text:
+        if row.section == "kostenplaats":
+            if row.group:
+                value = self.mapping.kostenplaatsen.get(f"groep:{row.group}", "")
+                return Text(value or _("geen"), style="" if value else "dim")
+            return Text(_("niet beschikbaar voor {vendor}").format(vendor=self.vendor), style="dim")
+        if row.section == "dagboek":
+            if row.key != "dagboek:-":
+                return Text(self.mapping.dagboeken.get(row.label, ""))
+            return Text(_("niet beschikbaar voor {vendor}").format(vendor=self.vendor), style="dim")
+        value = self.current(row)
+        if value:
+            return self._value_text(row, value)
+        text, fallback = self.fallback(row)
+        if fallback:
+            return Text(text, style="dim")
+        return Text(_("niet gekoppeld"), style="bold red")
+
+    def _fill(self, jump: bool = False) -> None:
+        """(Re)build the list from the mapping; `jump` puts the cursor on the first waiting value."""
+        table = self.query_one("#mapping-table", DataTable)
+        self.rows = build_rows(self.mapping, set(self.unmapped))
+        selected = self.selected_row()
+        table.clear()
+        needle = self.filter_text.strip().lower()
+        for row in self.rows:
+            section = _(SECTION_LABEL[row.section])
+            target = self.target_cell(row)
+            if needle and not any(needle in t.lower() for t in (section, row.label, target.plain)):
+                continue
+            waiting = self.waiting(row)
+            table.add_row(
+                Text("!", style="bold red") if waiting else Text(""),
+                Text(section, style="dim" if row.keys is None else ""),
+                Text(row.label, style="bold red" if waiting and not self.current(row) else ""),
+                target,
+                key=row.key,
+            )
+        if table.row_count == 0 and needle:
+            nothing = (
+                _("Geen bronwaarde gevonden voor") + f" '{self.filter_text}' " + _("(Esc wist het filter)")
+            )
+            table.add_row(Text(""), Text(""), Text(nothing, style="dim"), Text(""), key="-none-")
+        shown = {k.value for k in table.rows}
+        first = next((r.key for r in self.rows if self.waiting(r) and r.key in shown), None)
+        if (jump or selected is None) and first is not None:
+            table.move_cursor(row=table.get_row_index(first))
+        elif selected is not None and selected.key in shown:
+            table.move_cursor(row=table.get_row_index(selected.key))
+        self._show_banner()
+
+    def _show_banner(self) -> None:
+        banner = self.query_one("#mapping-unmapped", Static)
+        relevant = [k for k in self.unmapped if any(r.unmapped_key == k for r in self.rows)]
+        if not relevant:
+            banner.display = False
+            return
+        open_keys = [k for k in relevant if not self._fixed(k)]
+        fixed = [k for k in relevant if self._fixed(k)]
+        parts = []
+        if open_keys:
+            parts.append(
+                "[$error]"
+                + _("Niet gekoppeld")
+                + ":[/] "
+                + ", ".join(escape(k) for k in open_keys)
+                + " — "
+                + _("geparkeerde facturen wachten hierop (!).")
+            )
+        if fixed:
+            parts.append(
+                "[$success]" + _("Nu gekoppeld") + ":[/] " + ", ".join(escape(k) for k in fixed) + "."
+            )
+        # Fixing the mapping does not book anything by itself: the parked records wait for a retry.
+        parts.append(
+            _("Daarna boekt 'Opnieuw proberen' (o) onder Foutmeldingen ze alsnog.")
+            if open_keys
+            else _("Kies nu 'Opnieuw proberen' (o) onder Foutmeldingen om de geparkeerde facturen te boeken.")
+        )
+        banner.update(" ".join(parts))
+        banner.display = True
+
+    def _fixed(self, key: str) -> bool:
+        row = next((r for r in self.rows if r.unmapped_key == key), None)
+        return row is not None and bool(self.current(row))
+
+    def _status(self, markup: str) -> None:
+        self.query_one("#mapping-status", Static).update(markup)
+
+    def selected_row(self) -> Row | None:
+        table = self.query_one("#mapping-table", DataTable)
+        if not table.row_count or not 0 <= table.cursor_row < table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+        return next((r for r in self.rows if r.key == key), None)
+
+    # -- filtering ----------------------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        field = self.query_one("#mapping-filter", Input)
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#mapping-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self._fill()
+
+    @on(Input.Submitted, "#mapping-filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one("#mapping-table", DataTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            return bool(self.filter_text)
+        if action == "clear" and self.koppelaar.read_only:
+            return None  # shown dimmed: support staff see that clearing exists but is not theirs to do
+        return True
+
+    def action_clear_filter(self) -> None:
+        self.clear_filter()
+
+    def clear_filter(self) -> None:
+        field = self.query_one("#mapping-filter", Input)
+        field.value = ""
+        field.display = False
+        self.filter_text = ""
+        self._fill()
+        self.query_one("#mapping-table", DataTable).focus()
+
+    def action_refresh(self) -> None:
+        self.directory = None
+        self.vat_defaults = {}
+        self._shown_once = False
+        self.load_local()
+
+    # -- editing ------------------------------------------------------------------------------------
+
+    @on(DataTable.RowSelected, "#mapping-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_edit()
+
+    def action_edit(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            return
+        if row.keys is None:
+            self.app.notify(
+                _("{what} kan voor {vendor} (nog) niet gekozen worden: Koppelaar leest ze niet uit.").format(
+                    what=_(SECTION_PLURAL.get(row.section, row.section)), vendor=self.vendor
+                ),
+                severity="warning",
+            )
+            return
+        if self.directory is None:
+            message = (
+                _("De lijst van {vendor} wordt nog opgehaald…").format(vendor=self.vendor)
+                if self.directory_loading
+                else _("Geen lijst van {vendor}: {reason}").format(
+                    vendor=self.vendor, reason=self.directory_error
+                )
+            )
+            self.app.notify(message, severity="warning")
+            return
+        current = self.current(row)
+        fallback_text, fallback = self.fallback(row)
+        if row.section == "btw":
+            choices = self._vat_choices(row, current)
+            what = _("Btw-code voor")
+        else:
+            choices = [Option(_ledger_prompt(a, current), id=a.code) for a in self._tegenrekeningen()]
+            what = _("Tegenrekening voor")
+        clear = None
+        if current:
+            clear = _("Koppeling wissen") + (
+                f" — {fallback_text}" if fallback else " — " + _("niet gekoppeld")
+            )
+        title = f"{what} {row.label}"
+        hint = _("Huidig") + ": " + (current or fallback_text or _("niet gekoppeld"))
+        if self.koppelaar.read_only:
+            hint += " — " + _("alleen-lezen: kijken, niet wijzigen")
+
+        def chosen(code: str | None) -> None:
+            if code is None:
+                return
+            value = "" if code == CLEAR else code
+            if value == current:
+                self._status(_("Niets veranderd."))
+                return
+            self._save(row, value)
+
+        self.app.push_screen(MappingPicker(title, hint, choices, current, clear), chosen)
+
+    def _vat_choices(self, row: Row, current: str) -> list[Option]:
+        assert self.directory is not None
+        kind = KIND[row.word]
+        codes = [c for c in self.directory.vat_codes if c.kind in (None, kind)]
+        # Codes at this row's rate first: those are the ones that fit.
+        codes.sort(key=lambda c: (c.rate != row.rate, c.rate is not None and c.rate != row.rate))
+        return [Option(_vat_prompt(c, current, row.rate), id=c.code) for c in codes]
+
+    def _validate(self, row: Row, value: str) -> str:
+        """Why `value` cannot be saved for `row` ('' when it can): mistakes the vendor would refuse later."""
+        if not value or self.directory is None:
+            return ""
+        if row.section == "btw":
+            vat = next((c for c in self.directory.vat_codes if c.code == value), None)
+            if vat is None:
+                return _("btw-code {code} bestaat niet in {vendor}").format(code=value, vendor=self.vendor)
+            if vat.rate is not None and row.rate is not None and vat.rate != row.rate:
+                return _(
+                    "btw-code {code} is {rate}%, maar deze bronwaarde is {own}%: {vendor} zou de boeking "
+                    "weigeren"
+                ).format(
+                    code=value,
+                    rate=format(vat.rate.normalize(), "f"),
+                    own=format(row.rate.normalize(), "f"),
+                    vendor=self.vendor,
+                )
+            return ""
+        account = next((a for a in self.directory.ledger_accounts if a.code == value), None)
+        if account is None:
+            return _("grootboekrekening {code} bestaat niet in {vendor}").format(
+                code=value, vendor=self.vendor
+            )
+        if account.category in NOT_A_TEGENREKENING:
+            return _("{code} is een balansrekening ({category}) en kan geen omzet of kosten dragen").format(
+                code=value, category=account.category
+            )
+        return ""
+
+    def action_clear(self) -> None:
+        row = self.selected_row()
+        if row is None or row.keys is None:
+            return
+        current = self.current(row)
+        if not current:
+            self._status(
+                _("{label} heeft geen eigen waarde; er is niets te wissen.").format(label=escape(row.label))
+            )
+            return
+        fallback_text, fallback = self.fallback(row)
+        after = fallback_text if fallback else _("niet gekoppeld")
+        question = _("{label}: {value} wissen? Daarna geldt: {after}.").format(
+            label=row.label, value=current, after=after
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._save(row, "")
+
+        self.app.push_screen(ConfirmScreen(question), answered)
+
+    def _save(self, row: Row, value: str) -> None:
+        assert row.keys is not None
+        problem = self._validate(row, value)
+        if problem:
+            self._status("[$error]" + _("Niet opgeslagen") + ":[/] " + escape(problem) + ".")
+            self.app.notify(problem, title=_("Niet opgeslagen"), severity="error")
+            return
+        if self.saving:
+            self.app.notify(_("Bezig met opslaan…"), severity="warning")
+            return
+        self.saving = True
+        self._status(_("Opslaan…"))
+        self._write(row, row.keys, value, self.current(row))
+
+    @work(thread=True, exclusive=True, group="mapping-save", exit_on_error=False)
+    def _write(self, row: Row, keys: tuple[str, ...], value: str, old: str) -> None:
+        try:
+            self.koppelaar.workspace.save_mapping(self.koppeling, keys, value)
+        except (ConfigError, PermissionError, OSError) as exc:
+            self.app.call_from_thread(self._save_failed, str(exc))
+            return
+        finally:
+            self.saving = False
+        self.app.call_from_thread(self._saved, row, value, old)
+
+    def _save_failed(self, reason: str) -> None:
+        self._status("[$error]" + _("Niet opgeslagen") + ":[/] " + escape(reason))
+        self.app.notify(reason, title=_("Niet opgeslagen"), severity="error", timeout=10)
+
+    def _saved(self, row: Row, value: str, old: str) -> None:
+        self._fill()
+        was = old or _("niet gekoppeld")
+        if value:
+            message = _("Opgeslagen in koppelaar.toml: {label} → {value} (was {old}).").format(
+                label=row.label, value=value, old=was
+            )
+        else:
+            fallback_text, fallback = self.fallback(row)
+            message = _("Gewist (was {old}); {label} gebruikt nu: {after}.").format(
+                old=was, label=row.label, after=fallback_text if fallback else _("niet gekoppeld")
+            )
+        if self.waiting(row):
+            message += " " + _(
+                "Kies nu 'Opnieuw proberen' (o) onder Foutmeldingen om de geparkeerde facturen te boeken."
+            )
+        self._status("[$success]" + escape(message) + "[/]")
+        self.app.notify(message, title=self.koppeling)
+
+
+class MappingFilter(Input):
+    """The `/` filter above the list: Escape clears it (and leaves Escape on the list for going back)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "clear_filter", _("Filter wissen"), id="mapping-filter-clear"),
+        Binding("down", "to_list", show=False, id="mapping-filter-to-list"),
+    ]
+
+    def action_clear_filter(self) -> None:
+        tab = next(a for a in self.ancestors if isinstance(a, MappingTab))
+        tab.clear_filter()
+
+    def action_to_list(self) -> None:
+        self.screen.query_one("#mapping-table", DataTable).focus()
+
+
+class MappingPicker(ModalScreen[str | None]):
+    """Choose one value from the target's live list: type to search, arrows to move, Enter to choose."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", _("Annuleren"), id="mapping-picker-cancel"),
+        Binding("slash", "search", _("Zoeken"), show=False, id="mapping-picker-search"),
+        Binding("down", "move(1)", show=False, id="mapping-picker-down"),
+        Binding("up", "move(-1)", show=False, id="mapping-picker-up"),
+    ]
+
+    def __init__(self, title: str, hint: str, choices: list[Option], current: str, clear: str | None) -> None:
+        super().__init__()
+        self.title_text = title
+        self.hint = hint
+        self.choices = choices
+        self.current = current
+        self.clear = clear
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="mapping-picker"):
+            yield Static(f"[b]{escape(self.title_text)}[/b]", id="mapping-picker-title")
+            yield Static(escape(self.hint), id="mapping-picker-hint")
+            yield Input(placeholder=_("Zoek op code of naam…"), id="mapping-picker-search")
+            yield OptionList(id="mapping-picker-list")
+            yield Static(
+                _("Typ om te zoeken · ↑↓ kiezen · Enter bevestigt · Esc annuleert"), id="mapping-picker-keys"
+            )
+
+    def on_mount(self) -> None:
+        self._fill("")
+        self.query_one("#mapping-picker-search", Input).focus()
+
+    def _fill(self, text: str) -> None:
+        needle = text.strip().lower()
+        options = self.query_one("#mapping-picker-list", OptionList)
+        options.clear_options()
+        if self.clear and not needle:
+            options.add_option(Option(Text(self.clear, style="italic"), id=CLEAR))
+        wanted = [
+            o
+            for o in self.choices
+            if not needle or needle in (o.id or "").lower() or needle in str(o.prompt).lower()
+        ]
+        options.add_options(wanted)
+        if not wanted and needle:
+            options.add_option(
+                Option(Text(_("Niets gevonden voor") + f" '{text}'", style="dim"), disabled=True)
+            )
+        for index in range(options.option_count):
+            if options.get_option_at_index(index).id == self.current:
+                options.highlighted = index
+                break
+        else:
+            first = next(
+                (i for i in range(options.option_count) if not options.get_option_at_index(i).disabled), None
+            )
+            options.highlighted = first
+
+    @on(Input.Changed, "#mapping-picker-search")
+    def _search(self, event: Input.Changed) -> None:
+        self._fill(event.value)
+
+    @on(Input.Submitted, "#mapping-picker-search")
+    def _submit(self, event: Input.Submitted) -> None:
+        options = self.query_one("#mapping-picker-list", OptionList)
+        if options.highlighted is None:
+            self.notify(_("Niets om te kiezen; pas de zoekterm aan."), severity="warning")
+            return
+        option = options.get_option_at_index(options.highlighted)
+        if not option.disabled:
+            self.dismiss(option.id)
+
+    @on(OptionList.OptionSelected, "#mapping-picker-list")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_move(self, step: int) -> None:
+        # Arrows move through the list while the search field keeps the focus, so typing never stops.
+        options = self.query_one("#mapping-picker-list", OptionList)
+        if step > 0:
+            options.action_cursor_down()
+        else:
+            options.action_cursor_up()
+
+    def action_search(self) -> None:
+        self.query_one("#mapping-picker-search", Input).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _ledger_prompt(account: LedgerAccount, current: str) -> Text:
+    mark = f"  ({_('huidig')})" if account.code == current else ""
+    text = Text(f"{account.code:<8} {account.name}")
+    text.append(f"  {account.category}", style="dim")
+    text.append(mark, style="bold")
+    return text
+
+
+def _vat_prompt(vat: VatCode, current: str, rate: Decimal | None) -> Text:
+    mark = f"  ({_('huidig')})" if vat.code == current else ""
+    fits = vat.rate is None or rate is None or vat.rate == rate
+    text = Text(f"{vat.code:<14} {vat.description}", style="" if fits else "dim")
+    text.append(mark, style="bold")
+    return text
