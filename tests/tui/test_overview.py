@@ -3,6 +3,7 @@ run and open foutmeldingen, kept live while the console is open."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from state.config import write_new
@@ -90,3 +91,14 @@ async def test_vendor_text_with_brackets_in_a_name_does_not_break_the_table(worl
     app = new_app(world)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "facturen[nl]")
+
+
+async def test_the_last_run_is_shown_in_the_same_local_time_as_the_schedule(world: World) -> None:
+    # The store keeps UTC; a summer night's 03:15 run in Amsterdam is 01:15 UTC.
+    db = sqlite3.connect(world.home.database)
+    with db:
+        db.execute("UPDATE runs SET started_at = '2026-07-01T01:15:02+00:00' WHERE id = 2")
+    db.close()
+    app = new_app(world)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "01-07 03:15 deels 0/1")

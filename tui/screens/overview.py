@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, cast
+from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual import on, work
@@ -35,23 +37,28 @@ RUN_WORD = {"ok": "ok", "partial": "deels", "failed": "mislukt", "busy": "bezig"
 RUN_STYLE = {"ok": "green", "partial": "yellow", "failed": "bold red", "busy": "yellow"}
 
 
-def short_time(iso: str | None) -> str:
-    """'2026-01-21T03:15:00+01:00' → '21-01 03:15': day and time say enough for last and next run."""
+def short_time(iso: str | None, timezone: str | None = None) -> str:
+    """'2026-01-21T02:15:00+00:00' → '21-01 03:15' in `timezone`: the store keeps UTC, the schedule is
+    local, and an admin compares the two; day and time say enough for last and next run."""
     if not iso:
         return "—"
-    if len(iso) < 16:
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
         return iso
-    return f"{iso[8:10]}-{iso[5:7]} {iso[11:16]}"
+    if timezone and moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(timezone))
+    return f"{moment:%d-%m %H:%M}"
 
 
-def last_run_text(row: KoppelingStatus) -> Text:
+def last_run_text(row: KoppelingStatus, timezone: str | None = None) -> Text:
     """'21-01 03:15 deels 7/1': when, how it went, booked/failed."""
     if row.running:
         return Text(f"{_('Bezig')}: {row.last_run_booked} {_('geboekt')}", style="yellow")
     if row.last_run_at is None:
         return Text(_("nog nooit"), style="dim")
     status = row.last_run_status or ""
-    text = Text(short_time(row.last_run_at) + " ")
+    text = Text(short_time(row.last_run_at, timezone) + " ")
     text.append(_(RUN_WORD.get(status, status)), style=RUN_STYLE.get(status, ""))
     text.append(f" {row.last_run_booked}/{row.last_run_failed}")
     return text
@@ -118,13 +125,14 @@ class OverviewScreen(Screen[None]):
         selected = self.selected_name()
         table.clear()
         visible = [r for r in rows if self._matches(r)]
+        timezone = self.koppelaar.workspace.settings.app.timezone
         for r in visible:
             state = Text(_(r.state.value), style=STATE_STYLE.get(r.state, ""))
             table.add_row(
                 Text(r.name),
                 state,
-                last_run_text(r),
-                short_time(r.next_run_at),
+                last_run_text(r, timezone),
+                short_time(r.next_run_at, timezone),
                 Text(str(r.open_foutmeldingen), style="bold red" if r.open_foutmeldingen else "dim"),
                 Text(str(r.unmapped), style="yellow" if r.unmapped else "dim"),
                 Text(f"{r.source} → {r.target}"),

@@ -82,11 +82,12 @@ class RunsTab(Vertical):
         table.clear()
         if not runs:
             self.query_one("#run-detail-title", Static).update(_("Nog geen runs."))
+        timezone = self.koppelaar.workspace.settings.app.timezone
         for r in runs:
             status = "dry-run" if r.dry_run else _(RUN_WORD.get(r.status, r.status))
             table.add_row(
                 str(r.id),
-                short_time(r.started_at),
+                short_time(r.started_at, timezone),
                 _(TRIGGER.get(r.trigger, r.trigger)),
                 Text(status, style="dim" if r.dry_run else RUN_STYLE.get(r.status, "")),
                 str(r.fetched),
