@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
@@ -141,7 +142,9 @@ def _oauth_target(
     name: str, connection: ExactConnection | TwinfieldConnection, secrets: SecretStore, home: Home
 ) -> BookingTarget:
     client_secret = _secret(secrets, name, "client_secret")
-    vault = TokenVault(home.database, vault_key(secrets))
+    # Only Exact refuses a refresh until ~30 s before expiry; Twinfield may refresh at any moment.
+    window = math.inf if isinstance(connection, TwinfieldConnection) else 30.0
+    vault = TokenVault(home.database, vault_key(secrets), refresh_window=window)
     if isinstance(connection, ExactConnection):
         exact = ExactOAuth(
             connection.client_id,

@@ -161,11 +161,6 @@ async def test_an_access_token_that_expires_mid_run_is_refreshed_and_the_run_con
     assert set(world.bookings_per_invoice().values()) == {1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: the token vault applies Exact's 'too early to refresh' rule to Twinfield too, so an access"
-    " token Twinfield refuses before its expiry (fault 354) is only replaced after ~1 h (TOKEN_TOO_EARLY)",
-)
 async def test_an_access_token_refused_before_its_expiry_is_refreshed_at_once(world: World) -> None:
     refused: list[int] = []
 
