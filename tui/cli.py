@@ -384,9 +384,13 @@ def cmd_demo(home: Home, args: argparse.Namespace) -> int:
 
 
 def cmd_console(home: Home, args: argparse.Namespace) -> int:
+    from tui.i18n import set_language
+
+    settings = load_settings(home.config)  # a broken or missing file: a clear message before the screen opens
+    # Before the screens are imported: their key labels are translated when their classes are defined.
+    set_language(args.lang or settings.app.language)
     from tui.app import KoppelaarApp
 
-    load_settings(home.config)  # a broken or missing file: a clear message before the screen opens
     KoppelaarApp(home, read_only=args.read_only, language=args.lang).run()
     return EXIT_OK
 
