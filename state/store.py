@@ -605,6 +605,30 @@ class Store:
             self._db.execute(f"SELECT COUNT(*) FROM foutmeldingen{hint} WHERE {where}", params).fetchone()[0]
         )
 
+    def foutmeldingen_search(
+        self, koppeling: str, *, status: str | None, text: str, limit: int = 200, few: int = 5000
+    ) -> tuple[list[Foutmelding], int, bool]:
+        """The first window of a text search, its total, and whether continuing it should scan.
+
+        One sequential pass collects the matches' keys, stopping at `few` + 1: a rare text is then
+        counted, ordered and windowed from those keys without a second pass; a common one stops early
+        and is counted and windowed the ordinary way (its matches are dense along the index)."""
+        where, params = _problem_filter(koppeling, status, text)
+        keys = self._db.execute(
+            f"SELECT id, last_seen FROM foutmeldingen NOT INDEXED WHERE {where} LIMIT ?", [*params, few + 1]
+        ).fetchall()
+        if len(keys) <= few:
+            keys.sort(key=lambda k: (k["last_seen"], k["id"]), reverse=True)
+            ids = [k["id"] for k in keys[:limit]]
+            rows = self._db.execute(
+                f"SELECT * FROM foutmeldingen WHERE id IN ({','.join('?' * len(ids))})"
+                " ORDER BY last_seen DESC, id DESC",
+                ids,
+            )
+            return [_foutmelding(r) for r in rows], len(keys), True
+        total = self.foutmeldingen_count(koppeling, status=status, text=text)
+        return self.foutmeldingen_window(koppeling, status=status, text=text, limit=limit), total, False
+
     def foutmeldingen_window(
         self,
         koppeling: str,

@@ -134,8 +134,14 @@ class Workspace:
             total: int | None = None
             open_count: int | None = None
             if count or (count is None and after is None and before is None):
-                total = store.foutmeldingen_count(koppeling, status=status, text=text)
                 open_count = store.open_problem_count(koppeling)
+                if text and after is None and before is None:
+                    # Search as you type: one pass over the table answers most keystrokes.
+                    rows, total, scan = store.foutmeldingen_search(
+                        koppeling, status=status, text=text, limit=limit
+                    )
+                    return ProblemWindow(rows, total, open_count, scan)
+                total = store.foutmeldingen_count(koppeling, status=status, text=text)
                 if total == 0:
                     return ProblemWindow([], 0, open_count, False)
                 if scan is None:

@@ -257,9 +257,11 @@ async def test_100000_foutmeldingen_open_and_filter_one_window_at_a_time(crowded
 async def test_a_record_exchange_with_markup_characters_is_shown_as_text(crowded: World) -> None:
     app = new_app(crowded)
     async with app.run_test(size=SIZE) as pilot:
-        await open_tab(pilot)
-        await pilot.press("slash", *"Onverwachte fout bij factuur F2025-00004", "enter")
+        tab = await open_tab(pilot)
+        await pilot.press("slash", *"00004 [", "enter")
         await settle(pilot)
+        [title] = titles(tab)
+        assert title.startswith("Onverwachte fout bij factuur F2025-00004 [")
         await pilot.press("enter")
         await settle(pilot)
 

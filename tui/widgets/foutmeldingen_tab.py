@@ -108,12 +108,15 @@ class FoutmeldingenTab(Vertical):
         self.filter_text = ""
         self.rows: list[Foutmelding] = []
         self.total = 0
+        self.open_count: int | None = None  # for the tab label; posted only when it changes
         self.window_offset = 0  # position of the table's first row in the whole filtered list
         self.scan = False  # how the current list is read (see Workspace.foutmeldingen_window)
         self.loads = 0  # windows applied, for tests and the benchmark
-        self.loading = False
+        # Not `loading`: that is Textual's reactive that covers the widget with a spinner.
+        self.fetching = False
         self.busy_retrying = False
         self._generation = 0
+        self._detail_shown: Foutmelding | None = None
 
     @property
     def koppelaar(self) -> KoppelaarApp:
@@ -122,7 +125,7 @@ class FoutmeldingenTab(Vertical):
     @property
     def painted(self) -> bool:
         """No window is being fetched: what the table shows is what was asked for."""
-        return not self.loading
+        return not self.fetching
 
     def compose(self) -> ComposeResult:
         yield Static("", id="fm-summary")
@@ -186,7 +189,7 @@ class FoutmeldingenTab(Vertical):
         """mode: "fresh" (from the top), "refresh" (re-read in place), "forward"/"backward" (slide by
         `limit`), "end" (the oldest rows). Fresh and refresh count the list again."""
         self._generation += 1
-        self.loading = True
+        self.fetching = True
         self._fetch(self._generation, mode, self.status, self.filter_text, after, before, offset, limit)
 
     @work(thread=True, exclusive=True, group="fm-load", exit_on_error=False)
@@ -222,11 +225,18 @@ class FoutmeldingenTab(Vertical):
         if window.total is not None:
             self.total = window.total
             self.scan = window.scan
-        if window.open_count is not None:
+        if window.open_count is not None and window.open_count != self.open_count:
+            self.open_count = window.open_count
             self.post_message(self.Counted(self.koppeling, window.open_count))
         if mode in ("fresh", "refresh"):
             if mode == "refresh" and not window.rows and offset:
                 self.reload()  # the rows in place are gone (resolved elsewhere): start from the top
+                return
+            if mode == "refresh" and window.rows == self.rows:
+                # Nothing changed (the usual case when the tab is shown again): no refill, no repaint.
+                self.fetching = False
+                self._summary()
+                self.loads += 1
                 return
             self.rows = window.rows
             self.window_offset = offset
@@ -248,7 +258,7 @@ class FoutmeldingenTab(Vertical):
                 self.rows = window.rows + self.rows[: WINDOW - len(window.rows)]
                 self.window_offset = max(0, self.window_offset - len(window.rows))
                 cursor += len(window.rows)
-        self.loading = False
+        self.fetching = False
         self._fill(cursor, screen_row=screen_row)
         self.loads += 1
 
@@ -308,11 +318,12 @@ class FoutmeldingenTab(Vertical):
             parts.append(f"0 {_('van')} 0")
         if self.filter_text:
             parts.append(f"{_('filter')}: '{escape(self.filter_text)}'")
-        if self.loading:
+        if self.fetching:
             parts.append(_("laden…"))
         elif self.rows:
             parts.append(_("Enter: details"))
-        self.query_one("#fm-summary", Static).update(" · ".join(parts))
+        # One line of fixed height: no layout pass for the whole screen on every keystroke.
+        self.query_one("#fm-summary", Static).update(" · ".join(parts), layout=False)
 
     def _when(self, stamp: str, *, short: bool = False) -> str:
         try:
@@ -335,7 +346,7 @@ class FoutmeldingenTab(Vertical):
     @on(DataTable.RowHighlighted, "#fm-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         table = self.query_one(ProblemTable)
-        if event.cursor_row != table.cursor_row or self.loading or not self.rows:
+        if event.cursor_row != table.cursor_row or self.fetching or not self.rows:
             return  # a stale event from refilling the table, or a window already on its way
         self._show_detail(event.cursor_row)
         if event.cursor_row >= len(self.rows) - 1 and self.window_offset + len(self.rows) < self.total:
@@ -359,16 +370,22 @@ class FoutmeldingenTab(Vertical):
         if not 0 <= row < len(self.rows):
             return
         p = self.rows[row]
+        if p == self._detail_shown:
+            return  # the same problem again (a refill and its highlight event): nothing to redraw
+        self._detail_shown = p
+        # Fixed height in the stylesheet: updating it needs no layout pass of the whole screen.
         self.query_one("#fm-detail", Static).update(
             f"[b]{escape(p.title)}[/b]\n"
             f"[$text-muted]{_('Wat te doen')}:[/] {escape(p.advice or '—')}\n"
             f"[$text-muted]{escape(origin_label(p.origin))} · {_('eerst gezien')} {self._when(p.first_seen)}"
-            f" · {_('laatst')} {self._when(p.last_seen)} · {number(p.count)}× · {_(STATUS_LABEL.get(p.status, p.status))}[/]"
+            f" · {_('laatst')} {self._when(p.last_seen)} · {number(p.count)}×"
+            f" · {_(STATUS_LABEL.get(p.status, p.status))}[/]",
+            layout=False,
         )
 
     def selected(self) -> Foutmelding | None:
         row = self.query_one(ProblemTable).cursor_row
-        if self.loading and not self.rows:
+        if self.fetching and not self.rows:
             return None
         return self.rows[row] if 0 <= row < len(self.rows) else None
 
