@@ -169,6 +169,35 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX foutmeldingen_by_origin ON foutmeldingen (koppeling, status, origin, code);
     """,
+    # 4: SKIPPED rows (zero invoices, before the start date): remembered, so a record on the cursor
+    # day is recognised without being parsed again (and without the extra lookups that would cost).
+    # SQLite cannot change a CHECK constraint in place: the table is rebuilt.
+    """
+    CREATE TABLE outbox_new (
+        id INTEGER PRIMARY KEY,
+        koppeling TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        cursor_key TEXT NOT NULL,
+        invoice_number TEXT NOT NULL DEFAULT '',
+        invoice_json TEXT,
+        entry_json TEXT,
+        entry_sha256 TEXT,
+        state TEXT NOT NULL
+            CHECK (state IN ('PENDING','SENDING','SENT','FAILED','UNKNOWN','PARKED','SKIPPED')),
+        remote_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        run_id INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (koppeling, reference)
+    );
+    INSERT INTO outbox_new SELECT * FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_new RENAME TO outbox;
+    CREATE INDEX outbox_unfinished ON outbox (koppeling, state, cursor_key);
+    """,
 )
 
 
@@ -183,9 +212,10 @@ class OutboxState(StrEnum):
     FAILED = "FAILED"  # the target refused it: parked as a foutmelding
     UNKNOWN = "UNKNOWN"  # sent, outcome unknown: look it up before anything else
     PARKED = "PARKED"  # never sent: a source or mapping problem, parked as a foutmelding
+    SKIPPED = "SKIPPED"  # nothing to book: a zero invoice, or dated before the koppeling's start date
 
 
-FINISHED = (OutboxState.SENT, OutboxState.FAILED, OutboxState.PARKED)
+FINISHED = (OutboxState.SENT, OutboxState.FAILED, OutboxState.PARKED, OutboxState.SKIPPED)
 UNFINISHED = (OutboxState.PENDING, OutboxState.SENDING, OutboxState.UNKNOWN)
 
 

@@ -393,6 +393,19 @@ class Engine:
         too_early = self.koppeling.start_date and invoice.issue_date.isoformat() < self.koppeling.start_date
         if too_early or (not invoice.lines and invoice.total_gross == 0):
             report.progress.skipped += 1  # before the start date, or a zero invoice: nothing to book
+            if not report.dry_run:
+                self.store.outbox_put(
+                    self.name,
+                    reference=key.reference,
+                    record_id=key.record_id,
+                    cursor_key=key.cursor_key,
+                    invoice_number=invoice.number,
+                    invoice_json=None,
+                    entry_json=None,
+                    state=OutboxState.SKIPPED,
+                    run_id=report.run_id,
+                    error="voor de startdatum" if too_early else "factuur van nul",
+                )
             return None
         return self._map(report, key, invoice)
 
