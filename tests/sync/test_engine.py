@@ -227,3 +227,14 @@ async def test_a_missing_secret_says_not_connected_and_what_to_do(tmp_path: Path
         [problem] = world.store().foutmeldingen("facturen")
         assert "koppelaar connect boekhouding" in problem.advice
         assert world.eb.mutations == []
+
+
+async def test_a_zero_invoice_on_the_cursor_day_costs_no_extra_requests_the_next_night(world: World) -> None:
+    client = add_client(world)
+    world.fs.add_invoice(client, [], sent="2026-02-02", legacy=True)  # a zero invoice: nothing to book
+    await world.run()
+    before = world.fs.request_count()
+
+    await world.run()
+
+    assert world.fs.request_count() - before <= 2  # check + one page: no client or country lookups
