@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Button
+from textual.widgets import Button, TabbedContent
 
 from sandbox import seed
 from tests.tui.conftest import SIZE, AppFactory, screen_text, wait_for_text, wait_until
@@ -110,3 +110,17 @@ async def test_pause_and_resume_are_written_to_koppelaar_toml(world: World, make
             pilot, lambda: "paused = false" in world.home.config.read_text(), "resumed in the file"
         )
         assert str(tab.query_one("#pause", Button).label) == "Pauzeren (p)"
+
+
+async def test_tab_keys_typed_quickly_end_on_the_last_tab_asked_for(make_app: AppFactory) -> None:
+    # A late 'show' of the Runs tab used to grab the focus and switch back to it.
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_status(pilot)
+        screen = app.screen
+        await pilot.press("4", "1", "4", "1")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.query_one(TabbedContent).active == "status"
+        await pilot.press("d")
+        await wait_for_text(pilot, "Dry-run: ok")

@@ -68,6 +68,8 @@ class RunsTab(Vertical):
     def on_show(self) -> None:
         # Pressing 4 leaves the focus on the tab bar: put it on the runs so arrows and / work at once.
         self.load()
+        if self.parent is not None and not self.parent.display:
+            return  # already moved on to another tab: focusing here would switch back to this one
         focused = self.app.focused
         if focused is None or self not in focused.ancestors_with_self:
             self.query_one("#runs", DataTable).focus()
@@ -79,6 +81,7 @@ class RunsTab(Vertical):
 
     def _show(self, runs: list[RunRow]) -> None:
         table = self.query_one("#runs", DataTable)
+        selected = self._selected_run(table)
         table.clear()
         if not runs:
             self.query_one("#run-detail-title", Static).update(_("Nog geen runs."))
@@ -97,6 +100,21 @@ class RunsTab(Vertical):
                 Text(r.message),
                 key=str(r.id),
             )
+        if not runs:
+            return
+        # Keep the run the user was looking at, and always show its records: a reload does not
+        # reliably post RowHighlighted when the cursor stays on the same row.
+        ids = [r.id for r in runs]
+        row = ids.index(selected) if selected in ids else 0
+        table.move_cursor(row=row)
+        self.load_records(ids[row])
+
+    @staticmethod
+    def _selected_run(table: DataTable[str]) -> int | None:
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return int(key) if key is not None else None
 
     @on(DataTable.RowHighlighted, "#runs")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.widgets import Button, Static
 
 from connectors.contract import CheckResult, Health
@@ -84,6 +86,10 @@ class StatusTab(Vertical):
         self.action_check()
 
     def on_show(self) -> None:
+        if self.parent is not None and not self.parent.display:
+            # A Show that arrives after the user already moved on (1 then 4 typed quickly): focusing
+            # here would make the TabbedContent switch back to this tab.
+            return
         focused = self.app.focused
         if focused is None or self not in focused.ancestors_with_self:
             # Opening the koppeling (or pressing 1) leaves the focus on the tab bar, where this tab's
@@ -158,7 +164,7 @@ class StatusTab(Vertical):
             return
         self.query_one("#progress", Static).update(progress_text(result.progress))
         self.query_one("#report", Static).update(report_text(result))
-        severity = "information" if result.status.value == "ok" else "warning"
+        severity: SeverityLevel = "information" if result.status.value == "ok" else "warning"
         self.app.notify(result.message, title=self.koppeling, severity=severity)
 
     # -- flags --------------------------------------------------------------------------------------
@@ -201,7 +207,7 @@ class StatusTab(Vertical):
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
-        actions = {
+        actions: dict[str, Callable[[], object]] = {
             "run": self.action_run,
             "dry": self.action_dry_run,
             "pause": self.action_toggle_pause,
