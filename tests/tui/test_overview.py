@@ -102,3 +102,12 @@ async def test_the_last_run_is_shown_in_the_same_local_time_as_the_schedule(worl
     app = new_app(world)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for_text(pilot, "01-07 03:15 deels 0/1")
+
+
+async def test_a_dry_run_as_last_run_reads_as_a_dry_run(world: World) -> None:
+    report = await world.run(dry_run=True)
+    assert report.dry_run
+    app = new_app(world)
+    async with app.run_test(size=SIZE) as pilot:
+        row = row_line(await wait_for_text(pilot, "dry-run"), "facturen")
+        assert "dry_run" not in row

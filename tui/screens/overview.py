@@ -33,8 +33,8 @@ STATE_STYLE = {
 
 
 # How the last run went, in one short word: the overview must fit 80 columns (an admin over SSH).
-RUN_WORD = {"ok": "ok", "partial": "deels", "failed": "mislukt", "busy": "bezig"}
-RUN_STYLE = {"ok": "green", "partial": "yellow", "failed": "bold red", "busy": "yellow"}
+RUN_WORD = {"ok": "ok", "partial": "deels", "failed": "mislukt", "busy": "bezig", "dry_run": "dry-run"}
+RUN_STYLE = {"ok": "green", "partial": "yellow", "failed": "bold red", "busy": "yellow", "dry_run": "dim"}
 
 
 def short_time(iso: str | None, timezone: str | None = None) -> str:
