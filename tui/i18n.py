@@ -251,6 +251,8 @@ ENGLISH.update(
         "za": "Sat",
         "zo": "Sun",
         "dry-run": "dry run",
+        "Autoriseren": "Authorise",
+        "Herautoriseren": "Re-authorise",
     }
 )
 # -- end console at 80x24 -------------------------------------------------------------------------------

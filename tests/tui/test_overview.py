@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from sandbox import seed
 from state.config import write_new
 from state.home import Home
 from tests.tui.conftest import SIZE, AppFactory, new_app, screen_text, wait_for_text, wait_until
@@ -111,3 +112,13 @@ async def test_a_dry_run_as_last_run_reads_as_a_dry_run(world: World) -> None:
     async with app.run_test(size=SIZE) as pilot:
         row = row_line(await wait_for_text(pilot, "dry-run"), "facturen")
         assert "dry_run" not in row
+
+
+async def test_a_revoked_token_still_fits_80_columns(world: World) -> None:
+    world.eb.revoke_token(seed.EB_API_TOKEN)
+    await world.run()  # fails on the token: the koppeling needs re-authorisation
+    app = new_app(world)
+    async with app.run_test(size=SIZE) as pilot:
+        text = await wait_for_text(pilot, "Herautoriseren")
+        assert "Fouten" in text.splitlines()[2], text
+        assert "mislukt" in row_line(text, "facturen")

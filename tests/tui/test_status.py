@@ -124,3 +124,13 @@ async def test_tab_keys_typed_quickly_end_on_the_last_tab_asked_for(make_app: Ap
         assert screen.query_one(TabbedContent).active == "status"
         await pilot.press("d")
         await wait_for_text(pilot, "Dry-run: ok")
+
+
+async def test_a_failing_dry_run_says_so_in_dutch_with_the_reason(world: World, make_app: AppFactory) -> None:
+    world.eb.revoke_token(seed.EB_API_TOKEN)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_status(pilot)
+        await pilot.press("d")
+        text = await wait_for_text(pilot, "Dry-run: mislukt")
+        assert "API-token" in text

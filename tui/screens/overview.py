@@ -32,6 +32,18 @@ STATE_STYLE = {
 }
 
 
+# The two longest states, shortened for the overview so all columns fit 80 columns; the Status tab
+# shows the full state and its reason.
+SHORT_STATE = {
+    KoppelingState.WACHT_OP_AUTORISATIE: "Autoriseren",
+    KoppelingState.HERAUTORISATIE: "Herautoriseren",
+}
+
+
+def state_label(state: KoppelingState) -> str:
+    return _(SHORT_STATE.get(state, state.value))
+
+
 # How the last run went, in one short word: the overview must fit 80 columns (an admin over SSH).
 RUN_WORD = {"ok": "ok", "partial": "deels", "failed": "mislukt", "busy": "bezig", "dry_run": "dry-run"}
 RUN_STYLE = {"ok": "green", "partial": "yellow", "failed": "bold red", "busy": "yellow", "dry_run": "dim"}
@@ -127,7 +139,7 @@ class OverviewScreen(Screen[None]):
         visible = [r for r in rows if self._matches(r)]
         timezone = self.koppelaar.workspace.settings.app.timezone
         for r in visible:
-            state = Text(_(r.state.value), style=STATE_STYLE.get(r.state, ""))
+            state = Text(state_label(r.state), style=STATE_STYLE.get(r.state, ""))
             table.add_row(
                 Text(r.name),
                 state,
@@ -144,7 +156,9 @@ class OverviewScreen(Screen[None]):
 
     def _matches(self, row: KoppelingStatus) -> bool:
         needle = self.filter_text.lower()
-        haystack = f"{row.name} {row.source} {row.target} {_(row.state.value)}".lower()
+        haystack = (
+            f"{row.name} {row.source} {row.target} {_(row.state.value)} {state_label(row.state)}".lower()
+        )
         return not needle or needle in haystack
 
     def selected_name(self) -> str | None:

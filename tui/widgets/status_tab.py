@@ -18,6 +18,7 @@ from sync.engine import Progress, RunReport
 from sync.workspace import RunRequested
 from tui.i18n import _
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.overview import RUN_WORD
 
 if TYPE_CHECKING:
     from tui.app import KoppelaarApp
@@ -31,7 +32,8 @@ def progress_text(p: Progress) -> str:
 
 
 def report_text(report: RunReport) -> str:
-    lines = [f"{'Dry-run' if report.dry_run else 'Run'}: {report.status.value} — {report.message}"]
+    status = _(RUN_WORD.get(report.status.value, report.status.value))  # 'mislukt', not 'failed'
+    lines = [f"{_('Dry-run') if report.dry_run else 'Run'}: {status} — {report.message}"]
     for planned in report.planned[:200]:
         lines.append(f"  {planned.invoice_number}  {planned.relation}  {planned.gross} EUR")
         lines.extend(f"      {acc}  {code}  {net} + {vat}" for acc, code, net, vat in planned.lines)
