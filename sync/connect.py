@@ -7,19 +7,39 @@ they validate, choose and save the same way. Nothing here prompts, prints or imp
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
 
 from connectors.contract import CheckResult, Health
+from connectors.errors import AuthError, ConnectorError
+from connectors.exact import ExactOAuth, ExactOnline
+from connectors.exact.oauth import HOSTS as EXACT_HOSTS
 from connectors.model import Administratie, LedgerAccount
+from connectors.oauth import InvalidGrant, TokenResponse
+from connectors.twinfield import Twinfield, TwinfieldOAuth
+from connectors.twinfield.auth import LOGIN_URL as TWINFIELD_LOGIN_URL
 from state.config import ConfigFile
 from state.secrets import SecretStore
-from state.settings import Connection, EBoekhoudenConnection, FactuurSturenConnection, Settings
+from state.settings import (
+    Connection,
+    EBoekhoudenConnection,
+    ExactConnection,
+    FactuurSturenConnection,
+    Settings,
+    TwinfieldConnection,
+)
 from state.store import Store
-from sync.service import NotConnected, build_source, build_target, secret_fields
+from state.tokens import TokenVault, vault_key
+from sync.service import NotConnected, build_source, build_target, secret_fields, uses_oauth
 
 SECRET_LABELS = {
     "api_key": "API-sleutel",
@@ -253,12 +273,558 @@ def save_connection(
 def disconnect(
     name: str, connection: Connection, database: Path, secrets: SecretStore, *, actor: str
 ) -> None:
-    """Wipe the connection's secrets: every koppeling using it stops until it is connected again."""
+    """Wipe the connection's secrets (and an OAuth connection's tokens): every koppeling using it stops
+    until it is connected again."""
     for secret in secret_fields(connection):
         secrets.delete(f"{name}:{secret}")
+    if uses_oauth(connection):
+        forget_tokens(name, database, secrets)
     store = Store(database)
     try:
         store.forget_health(name)
         store.audit(actor, "disconnect", detail={"connection": name})
     finally:
         store.close()
+
+
+# -- OAuth: Exact Online and Twinfield ("Autoriseer applicatie") ----------------------------------------
+#
+# The admin's browser is rarely on the machine Koppelaar runs on (SSH). So: print the authorization URL,
+# the admin opens it anywhere, logs in with an account that has access to the administratie, chooses
+# Toestaan/Allow, and pastes the address the browser ends up on (or just the code) back. When the browser
+# *can* reach the machine (it runs there, or through `ssh -L PORT:127.0.0.1:PORT server`), a loopback
+# listener on the redirect URI catches that address by itself. Pasting always works.
+#
+# Nothing is stored until the very end: the exchanged tokens are held in memory while the admin chooses
+# the administratie, journals and tegenrekeningen, and written together with koppelaar.toml, the client
+# secret and the audit entry. Closing halfway leaves the old authorization (if any) as it was.
+
+CODE_LIFETIME = 180.0  # seconds: Exact's (and Twinfield's) authorization code lives ~3 minutes, once
+EXACT_SALES_TYPES = (20, 21)  # Exact journal types: verkoopboek (and its credit notes)
+EXACT_PURCHASE_TYPES = (22, 23)  # inkoopboek (and its credit notes)
+
+_WHERE_EXACT = (
+    "Maak een app aan (of open de bestaande) in het Exact App Center: https://apps.exactonline.com/ → "
+    "Mijn apps beheren. Daar staan Client ID en Client secret; de Redirect URI van de app moet gelijk "
+    "zijn aan die in koppelaar.toml."
+)
+_WHERE_TWINFIELD = (
+    "Client ID en Client secret staan bij de app in het Twinfield developer portal "
+    "(https://developers.twinfield.com/); de Redirect URI van de app moet gelijk zijn aan die in "
+    "koppelaar.toml."
+)
+
+OAuthConnection = ExactConnection | TwinfieldConnection
+
+
+class OAuthFailed(Exception):
+    """Authorizing cannot continue; nothing has been saved. `advice` says what to do."""
+
+    def __init__(self, message: str, advice: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.advice = advice
+
+    def __str__(self) -> str:
+        return f"{self.message}. {self.advice}" if self.advice else self.message
+
+
+def uses_browser(connection: Connection) -> bool:
+    """Connected by "Autoriseer applicatie" in a browser (Exact Online, Twinfield)."""
+    return uses_oauth(connection)
+
+
+def where_to_find_oauth(connection: Connection) -> str:
+    return _WHERE_EXACT if isinstance(connection, ExactConnection) else _WHERE_TWINFIELD
+
+
+@dataclass(frozen=True)
+class OAuthStart:
+    """One authorization attempt: the URL to open and what the pasted answer must match."""
+
+    name: str
+    connection: OAuthConnection  # with the Client ID (and for Exact the country) as typed
+    client_secret: SecretStr
+    state: str
+    nonce: str
+    url: str
+    started_at: float
+
+    def __repr__(self) -> str:  # never the secret
+        return f"OAuthStart({self.name!r}, {self.connection.system}, client_id={self.connection.client_id!r})"
+
+    @property
+    def vendor(self) -> str:
+        return vendor_name(self.connection)
+
+    @property
+    def host(self) -> str:
+        """Where the tokens are valid (Exact: NL or BE host; Twinfield: the login host)."""
+        if isinstance(self.connection, ExactConnection):
+            return (self.connection.base_url or EXACT_HOSTS[self.connection.country]).rstrip("/")
+        return (self.connection.login_url or TWINFIELD_LOGIN_URL).rstrip("/")
+
+    def expired(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) - self.started_at > CODE_LIFETIME
+
+
+def start_oauth(
+    name: str,
+    connection: Connection,
+    secrets: SecretStore,
+    *,
+    client_id: str = "",
+    client_secret: SecretStr | None = None,
+    country: str = "",
+    clock: Callable[[], float] = time.time,
+) -> OAuthStart:
+    """Step 1: the authorization URL with a fresh random `state` (and `nonce` for Twinfield).
+
+    An empty Client ID keeps the configured one; an empty Client secret the stored one. For Exact the
+    country (NL/BE) picks the host: tokens of one host do not work on the other.
+    """
+    if not isinstance(connection, ExactConnection | TwinfieldConnection):
+        raise OAuthFailed(
+            f"Verbinding '{name}' ({vendor_name(connection)}) wordt niet in de browser geautoriseerd"
+        )
+    update: dict[str, object] = {"client_id": client_id.strip() or connection.client_id}
+    if isinstance(connection, ExactConnection) and country.strip():
+        chosen = country.strip().upper()
+        if chosen not in ("NL", "BE"):
+            raise OAuthFailed(f"Land '{country}' onbekend", "Kies NL (Nederland) of BE (België).")
+        update["country"] = chosen
+    connection = connection.model_copy(update=update)
+    assert isinstance(connection, ExactConnection | TwinfieldConnection)
+    if not connection.client_id:
+        raise OAuthFailed("Client ID ontbreekt", where_to_find_oauth(connection))
+    if not connection.redirect_uri:
+        raise OAuthFailed(
+            "Redirect URI ontbreekt",
+            f"Zet redirect_uri onder [connections.{name}] in koppelaar.toml, gelijk aan de Redirect URI van "
+            "de app (bijvoorbeeld http://127.0.0.1:8765/callback).",
+        )
+    secret = client_secret if client_secret is not None and client_secret.get_secret_value().strip() else None
+    secret = secret or secrets.get(f"{name}:client_secret")
+    if secret is None or not secret.get_secret_value().strip():
+        raise OAuthFailed("Client secret ontbreekt", where_to_find_oauth(connection))
+    secret = SecretStr(secret.get_secret_value().strip())
+    state = token_urlsafe(24)
+    nonce = token_urlsafe(16)
+    # The client is only asked for the URL: it opens no connection, so there is nothing to close.
+    oauth = oauth_client(connection, secret)
+    url = (
+        oauth.authorization_url(state)
+        if isinstance(oauth, ExactOAuth)
+        else oauth.authorization_url(state, nonce)
+    )
+    return OAuthStart(name, connection, secret, state, nonce, url, clock())
+
+
+def code_from_redirect(start: OAuthStart, pasted: str) -> str:
+    """Step 2: the authorization code from what the admin pasted: the full redirect URL (its `state`
+    must be this attempt's) or just the code."""
+    text = pasted.strip().strip("'\"<>")
+    if not text:
+        raise OAuthFailed(
+            "Er is niets geplakt",
+            "Plak het volledige adres waar de browser na Toestaan op uitkomt (of alleen de code).",
+        )
+    if "?" not in text and "=" not in text and "/" not in text:
+        return text  # a bare code: nothing to check it against
+    query = urlsplit(text).query if "?" in text else text
+    params = dict(parse_qsl(query.split("#", 1)[0], keep_blank_values=True))
+    if "error" in params:
+        reason = params.get("error_description") or params["error"]
+        raise OAuthFailed(
+            f"{start.vendor} gaf geen toegang: {reason}",
+            "Start de autorisatie opnieuw, log in met een account dat toegang heeft tot de administratie "
+            "en kies Toestaan (Allow).",
+        )
+    if params.get("state") != start.state:
+        raise OAuthFailed(
+            "Het geplakte adres hoort niet bij deze autorisatie (state klopt niet)",
+            "Plak het adres van de aanmelding die u zojuist met déze link startte, of start opnieuw.",
+        )
+    code = params.get("code", "")
+    if not code:
+        raise OAuthFailed(
+            "Het geplakte adres bevat geen code",
+            "Plak het volledige adres uit de adresbalk van de browser, na Toestaan.",
+        )
+    return code
+
+
+class _ExchangedTokens:
+    """The freshly exchanged access token, for choosing before anything is stored (TokenProvider)."""
+
+    def __init__(self, tokens: TokenResponse) -> None:
+        self._tokens = tokens
+
+    async def access_token(self, *, force: bool = False) -> SecretStr:
+        if force:
+            raise AuthError(
+                "Het nieuwe toegangstoken werd geweigerd",
+                advice="Start de autorisatie opnieuw (Autoriseer applicatie).",
+            )
+        return self._tokens.access_token
+
+
+@dataclass
+class Authorized:
+    """A successful exchange, not yet stored: the tokens and what there is to choose from."""
+
+    start: OAuthStart
+    tokens: TokenResponse
+    obtained_at: float
+    administraties: list[Administratie]
+    current: str  # the administratie the user works in (Exact: current division), "" when unknown
+    reason: str  # e.g. "Geautoriseerd bij Exact Online als …"
+
+    def __repr__(self) -> str:
+        return f"Authorized({self.start.name!r}, administraties={len(self.administraties)})"
+
+
+@dataclass(frozen=True)
+class BookkeepingChoices:
+    """Per chosen administratie: journals to book in and the tegenrekeningen to choose."""
+
+    administratie: str
+    sales_journals: list[tuple[str, str]]  # (code, name)
+    purchase_journals: list[tuple[str, str]]
+    tegenrekeningen: list[LedgerAccount]
+    questions: list[TegenrekeningQuestion]
+    current_sales: str
+    current_purchase: str
+
+
+async def authorize(start: OAuthStart, pasted: str, *, clock: Callable[[], float] = time.time) -> Authorized:
+    """Steps 2-3: read the pasted redirect, exchange the code, list the administraties (Exact: divisions,
+    Twinfield: offices). Raises OAuthFailed with a Dutch reason; stores nothing."""
+    code = code_from_redirect(start, pasted)
+    oauth = oauth_client(start.connection, start.client_secret)
+    try:
+        try:
+            tokens = await oauth.exchange_code(code)
+        except InvalidGrant as exc:
+            late = " (meer dan 3 minuten na het starten)" if start.expired(clock()) else ""
+            raise OAuthFailed(
+                f"{start.vendor} weigert de autorisatiecode{late}: hij is verlopen of al gebruikt",
+                "Een code is ongeveer 3 minuten geldig en één keer te gebruiken. Start de autorisatie "
+                "opnieuw en plak het adres meteen na Toestaan.",
+            ) from exc
+        except ConnectorError as exc:
+            raise OAuthFailed(exc.message, exc.advice) from exc
+        obtained = clock()
+        target = _discovery_target(start, tokens, office="")
+        try:
+            try:
+                if isinstance(target, ExactOnline):
+                    check = await target.check()
+                    if not check.ok:
+                        raise OAuthFailed(check.reason, check.advice)
+                    administraties = await target.administraties()
+                    current = str(target.division or "")
+                    reason = f"Geautoriseerd bij Exact Online ({start.host})"
+                else:
+                    administraties = await target.administraties()
+                    info = target.token_info
+                    current = ""
+                    reason = "Geautoriseerd bij Twinfield" + (
+                        f", organisatie {info.organisation_code}" if info and info.organisation_code else ""
+                    )
+            except ConnectorError as exc:
+                raise OAuthFailed(exc.message, exc.advice) from exc
+        finally:
+            await target.aclose()
+    finally:
+        await oauth.aclose()
+    if not administraties:
+        raise OAuthFailed(
+            f"Dit {start.vendor}-account heeft geen administraties",
+            "Autoriseer met een account dat toegang heeft tot de administratie die u wilt koppelen.",
+        )
+    return Authorized(start, tokens, obtained, administraties, current, reason)
+
+
+def current_administratie(authorized: Authorized) -> str:
+    """What to propose: the configured division/office when the account has it, else the current one."""
+    connection = authorized.start.connection
+    configured = (
+        str(connection.division or "") if isinstance(connection, ExactConnection) else connection.office
+    )
+    ids = {a.id for a in authorized.administraties}
+    if configured in ids:
+        return configured
+    if authorized.current in ids:
+        return authorized.current
+    return authorized.administraties[0].id
+
+
+async def bookkeeping_choices(
+    settings: Settings, authorized: Authorized, administratie: str
+) -> BookkeepingChoices:
+    """Step 4: for the chosen administratie, its journals and its ledger accounts (tegenrekeningen)."""
+    start = authorized.start
+    if administratie not in {a.id for a in authorized.administraties}:
+        raise OAuthFailed(
+            f"Administratie {administratie} hoort niet bij dit account",
+            f"Kies een van: {', '.join(a.id for a in authorized.administraties)}.",
+        )
+    target = _discovery_target(start, authorized.tokens, office=administratie)
+    try:
+        try:
+            if isinstance(target, ExactOnline):
+                target.division = int(administratie)
+                journals = await target.journal_list()
+                sales = [(c, n) for c, n, t in journals if t in EXACT_SALES_TYPES]
+                purchase = [(c, n) for c, n, t in journals if t in EXACT_PURCHASE_TYPES]
+            else:
+                daybooks = [(d.code, d.name) for d in await target.daybooks()]
+                sales = purchase = daybooks  # Twinfield daybooks carry no type: offer them all
+            ledgers = await target.ledger_accounts()
+        except ConnectorError as exc:
+            raise OAuthFailed(exc.message, exc.advice) from exc
+    finally:
+        await target.aclose()
+    connection = start.connection
+    if isinstance(connection, ExactConnection):
+        current_sales, current_purchase = connection.verkoopboek, connection.inkoopboek
+        # Exact: W = winst-en-verlies; balance accounts (B) are never a tegenrekening of a sales line.
+        options = [ledger for ledger in ledgers if ledger.category != "B"]
+    else:
+        current_sales, current_purchase = connection.sales_journal, connection.purchase_journal
+        options = [ledger for ledger in ledgers if ledger.category == "PNL"]
+    # Propose the configured journal when this administratie has it, else its first one of the kind.
+    if sales and current_sales not in {code for code, _ in sales}:
+        current_sales = sales[0][0]
+    if purchase and current_purchase not in {code for code, _ in purchase}:
+        current_purchase = purchase[0][0]
+    return BookkeepingChoices(
+        administratie,
+        sales,
+        purchase,
+        options,
+        tegenrekening_questions(settings, start.name),
+        current_sales,
+        current_purchase,
+    )
+
+
+def save_oauth(
+    config_path: Path,
+    database: Path,
+    secrets: SecretStore,
+    authorized: Authorized,
+    *,
+    actor: str,
+    administratie: str,
+    verkoopboek: str | None = None,
+    inkoopboek: str | None = None,
+    tegenrekeningen: dict[tuple[str, Word], str] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Step 5: Client ID, country, Divisie code / office and journals into koppelaar.toml (comments
+    kept), the Client secret into the secret store, the tokens into the token vault, an audit entry."""
+    start = authorized.start
+    connection = start.connection
+    name = start.name
+    config = ConfigFile.open(config_path)
+    base = ("connections", name)
+    config.set((*base, "client_id"), connection.client_id)
+    if isinstance(connection, ExactConnection):
+        config.set((*base, "country"), connection.country)
+        config.set((*base, "division"), int(administratie))
+        if verkoopboek:
+            config.set((*base, "verkoopboek"), verkoopboek)
+        if inkoopboek:
+            config.set((*base, "inkoopboek"), inkoopboek)
+    else:
+        config.set((*base, "office"), administratie)
+        if verkoopboek:
+            config.set((*base, "sales_journal"), verkoopboek)
+        if inkoopboek:
+            config.set((*base, "purchase_journal"), inkoopboek)
+    for (kop_name, word), code in (tegenrekeningen or {}).items():
+        config.set(("koppelingen", kop_name, "mapping", f"tegenrekening_{word}"), code)
+    config.settings()  # a file that would be refused must not leave half a connection
+    secrets.set(f"{name}:client_secret", start.client_secret)
+    # The access token has aged while the admin chose: store the life it has left, not a fresh one.
+    left = max(1.0, authorized.tokens.expires_in - (clock() - authorized.obtained_at))
+    tokens = TokenResponse(authorized.tokens.access_token, authorized.tokens.refresh_token, left)
+    vault = TokenVault(database, vault_key(secrets), clock=clock)
+    try:
+        vault.store_initial(name, tokens, host=start.host)
+    finally:
+        vault.close()
+    config.save()
+    store = Store(database)
+    try:
+        detail: dict[str, object] = {
+            "connection": name,
+            "authorized": start.vendor,
+            "client_id": connection.client_id,
+            "administratie": administratie,
+        }
+        if isinstance(connection, ExactConnection):
+            detail["country"] = connection.country
+        if verkoopboek or inkoopboek:
+            detail["dagboeken"] = {"verkoop": verkoopboek or "", "inkoop": inkoopboek or ""}
+        if tegenrekeningen:
+            detail["tegenrekeningen"] = {f"{k}.{w}": code for (k, w), code in tegenrekeningen.items()}
+        store.audit(actor, "connect", detail=detail)
+        store.forget_health(name)
+    finally:
+        store.close()
+
+
+def oauth_client(connection: OAuthConnection, secret: SecretStr) -> ExactOAuth | TwinfieldOAuth:
+    if isinstance(connection, ExactConnection):
+        return ExactOAuth(
+            connection.client_id,
+            secret,
+            connection.redirect_uri,
+            country=connection.country,
+            base_url=connection.base_url or None,
+        )
+    return TwinfieldOAuth(
+        connection.client_id,
+        secret,
+        connection.redirect_uri,
+        login_url=connection.login_url or TWINFIELD_LOGIN_URL,
+    )
+
+
+def _discovery_target(start: OAuthStart, tokens: TokenResponse, *, office: str) -> ExactOnline | Twinfield:
+    connection = start.connection
+    provider = _ExchangedTokens(tokens)
+    if isinstance(connection, ExactConnection):
+        return ExactOnline(provider, country=connection.country, base_url=connection.base_url or None)
+    oauth = TwinfieldOAuth(
+        connection.client_id,
+        start.client_secret,
+        connection.redirect_uri,
+        login_url=connection.login_url or TWINFIELD_LOGIN_URL,
+    )
+    return Twinfield(oauth, provider, office=office)  # Twinfield closes its OAuth client
+
+
+def forget_tokens(name: str, database: Path, secrets: SecretStore) -> None:
+    """Disconnecting an OAuth connection: its tokens leave the vault too."""
+    vault = TokenVault(database, vault_key(secrets))
+    try:
+        vault.forget(name)
+    finally:
+        vault.close()
+
+
+# -- the loopback listener --------------------------------------------------------------------------------
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_PAGE = (
+    "<!doctype html><html lang=nl><meta charset=utf-8><title>Koppelaar</title>"
+    "<body style='font-family:sans-serif'><h1>Autorisatie ontvangen</h1>"
+    "<p>Koppelaar heeft de autorisatie ontvangen. U kunt dit venster sluiten en verder gaan in Koppelaar."
+    "</p></body></html>"
+)
+
+
+class LoopbackListener:
+    """Catches the browser's redirect on 127.0.0.1: one answer with a `code` (or `error`), then it stops.
+
+    Only useful when the admin's browser can reach this machine: a browser on the machine itself, or an
+    SSH tunnel from the admin's computer, e.g. `ssh -L 8765:127.0.0.1:8765 beheer@server` for the
+    redirect URI http://127.0.0.1:8765/callback. It listens on loopback only, so nothing outside the
+    machine (or the tunnel) can reach it. Pasting the address always works as well.
+    """
+
+    def __init__(self, *, port: int = 0, path: str = "/", host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.path = path or "/"
+        self._port = port
+        self._server: asyncio.Server | None = None
+        self._caught: asyncio.Future[str] | None = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._netloc}{self.path}"
+
+    @property
+    def _netloc(self) -> str:
+        return f"[{self.host}]:{self._port}" if ":" in self.host else f"{self.host}:{self._port}"
+
+    async def start(self) -> str:
+        """Listen (port 0: a random free port). Raises OSError when the port is taken."""
+        self._caught = asyncio.get_running_loop().create_future()
+        self._server = await asyncio.start_server(self._serve, self.host, self._port)
+        self._port = int(self._server.sockets[0].getsockname()[1])
+        return self.url
+
+    async def wait(self, timeout: float = CODE_LIFETIME) -> str | None:
+        """The full redirect URL the browser arrived with, or None after `timeout` seconds."""
+        assert self._caught is not None, "start() first"
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._caught), timeout)
+        except TimeoutError:
+            return None
+
+    def caught(self) -> str | None:
+        """What arrived so far, without waiting."""
+        return self._caught.result() if self._caught is not None and self._caught.done() else None
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+            self._server = None
+        if self._caught is not None and not self._caught.done():
+            self._caught.cancel()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), 10.0)
+            for _ in range(100):  # the headers: read and ignore (bounded)
+                line = await asyncio.wait_for(reader.readline(), 10.0)
+                if line in (b"\r\n", b"\n", b""):
+                    break
+            parts = request.decode("latin-1").split()
+            target = parts[1] if len(parts) >= 2 and parts[0] == "GET" else ""
+            split = urlsplit(target)
+            params = dict(parse_qsl(split.query))
+            wanted = split.path == self.path and ("code" in params or "error" in params)
+            if wanted and self._caught is not None and not self._caught.done():
+                body, status = _PAGE.encode("utf-8"), "200 OK"
+                self._caught.set_result(f"http://{self._netloc}{target}")
+                if self._server is not None:
+                    self._server.close()  # a single request: nothing else is accepted
+            else:
+                body, status = b"Niet gevonden", "404 Not Found"
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("latin-1")
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError, UnicodeDecodeError):
+            pass
+        finally:
+            writer.close()
+
+
+async def open_listener(redirect_uri: str) -> LoopbackListener | None:
+    """A started listener for a loopback redirect URI (http://127.0.0.1:PORT/path), or None when the URI
+    points elsewhere or the port is taken: then pasting is the way."""
+    split = urlsplit(redirect_uri)
+    if split.scheme != "http" or split.hostname not in LOOPBACK_HOSTS or not split.port:
+        return None
+    host = "::1" if split.hostname == "::1" else "127.0.0.1"
+    listener = LoopbackListener(port=split.port, path=split.path or "/", host=host)
+    try:
+        await listener.start()
+    except OSError:
+        return None
+    return listener

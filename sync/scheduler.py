@@ -25,6 +25,7 @@ LEASE_SECONDS = 60.0
 RENEW_SECONDS = 20.0
 
 RunFunction = Callable[[str, str], Awaitable[object]]  # (koppeling, trigger) -> report
+KeepAliveFunction = Callable[[], Awaitable[object]]  # refreshes OAuth tokens that are getting old
 
 
 def trigger_for(schedule: str, timezone: str) -> CronTrigger:
@@ -55,10 +56,20 @@ def previous_fire_time(schedule: str, timezone: str, now: datetime) -> datetime 
 
 
 class NightlyScheduler:
-    def __init__(self, store: Store, settings: Settings, run: RunFunction, *, role: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        run: RunFunction,
+        *,
+        role: str,
+        keepalive: KeepAliveFunction | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.run = run
+        # Default: the OAuth keep-alive of the home this store belongs to (koppelaar.db lives in it).
+        self.keepalive = keepalive or self._keep_alive_home
         self.owner = f"{role}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.tz = settings.app.timezone
         self._scheduler: AsyncIOScheduler | None = None
@@ -73,6 +84,7 @@ class NightlyScheduler:
             if self._scheduler is None:
                 self._start()
                 await self.catch_up()
+                await self.fire_keepalive()
         elif self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -93,8 +105,49 @@ class NightlyScheduler:
                 id=f"koppeling:{name}",
                 replace_existing=True,
             )
+        if self._has_oauth():
+            from sync.keepalive import KEEPALIVE_JOB, KEEPALIVE_SCHEDULE
+
+            scheduler.add_job(
+                self.fire_keepalive,
+                trigger_for(KEEPALIVE_SCHEDULE, self.tz),
+                id=KEEPALIVE_JOB,
+                replace_existing=True,
+            )
         scheduler.start()  # needs the running loop: only called from async code
         self._scheduler = scheduler
+
+    # -- the OAuth keep-alive (Exact's refresh token dies after 30 days unused) -------------------------
+
+    def _has_oauth(self) -> bool:
+        return any(c.system in ("exact", "twinfield") for c in self.settings.connections.values())
+
+    async def _keep_alive_home(self) -> object:
+        from state.home import Home
+        from sync.keepalive import keep_alive
+
+        return await keep_alive(Home(self.store.path.parent))
+
+    async def fire_keepalive(self) -> None:
+        """Once per business date, like the koppelingen: a duplicate fire or a second process is a no-op.
+        Also called at start (catch-up): a machine that is off at 04:40 still keeps its tokens alive."""
+        if not self._has_oauth():
+            return
+        from sync.keepalive import KEEPALIVE_JOB
+
+        business_date = datetime.now(ZoneInfo(self.tz)).date().isoformat()
+        if not self.store.claim_business_date(KEEPALIVE_JOB, business_date):
+            return
+        status = "done"
+        try:
+            results = await self.keepalive()
+            if isinstance(results, list):
+                status = ", ".join(
+                    f"{getattr(r, 'connection', '?')}: {getattr(r, 'action', '?')}" for r in results
+                )
+        except Exception as exc:  # never take the scheduler down; tomorrow tries again
+            status = f"fout: {exc}"
+        self.store.finish_business_date(KEEPALIVE_JOB, business_date, status[:200] or "done", None)
 
     async def fire(self, name: str, trigger: str = "schedule") -> None:
         business_date = datetime.now(ZoneInfo(self.tz)).date().isoformat()

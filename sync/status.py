@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -51,6 +52,7 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
         runs = store.runs(name, limit=1)
         last = runs[0] if runs else None
         state, reason = KoppelingState.ACTIEF, ""
+        warning = ""
         for connection in (koppeling.source, koppeling.target):
             conn = settings.connections.get(connection)
             health = store.health(connection)
@@ -68,6 +70,10 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
                 if tokens.state == "needs_reauth":
                     state, reason = KoppelingState.HERAUTORISATIE, f"{connection}: {tokens.reason}"
                     break
+                if tokens.warn and not warning:
+                    # 25+ days unused: it still works, but only until Exact's 30-day expiry. The
+                    # keep-alive should have refreshed it; say so before it becomes a re-authorization.
+                    warning = f"{connection}: {authorization_warning(tokens.days_until_refresh_expiry)}"
             if health and health[0] == "auth_failed":
                 state, reason = KoppelingState.HERAUTORISATIE, f"{connection}: {health[1]}"
                 break
@@ -78,6 +84,8 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
                 state, reason = KoppelingState.GEPAUZEERD, "gepauzeerd"
             elif last is not None and last.status == "failed":
                 state, reason = KoppelingState.FOUT, last.message
+            if warning:
+                reason = f"{reason}; {warning}" if reason else warning
         nxt = None
         if not (koppeling.paused or koppeling.deactivated):
             fires = next_fire_times(koppeling.schedule, settings.app.timezone, 1)
@@ -100,6 +108,14 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
             )
         )
     return result
+
+
+def authorization_warning(days_left: float) -> str:
+    """The overview's words for a refresh token close to its 30-day idle expiry."""
+    days = max(1, math.ceil(days_left))
+    if days_left <= 0:
+        return "autorisatie verlopen (30 dagen niet vernieuwd)"
+    return f"autorisatie verloopt over {days} {'dag' if days == 1 else 'dagen'}"
 
 
 def scheduler_holder(store: Store) -> str:

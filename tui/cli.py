@@ -22,9 +22,26 @@ from pydantic import SecretStr
 from state.config import ConfigError, load_settings
 from state.home import Home
 from state.secrets import SecretStoreError, open_secret_store
-from state.settings import EBoekhoudenConnection
+from state.settings import Connection, EBoekhoudenConnection, ExactConnection, Settings
 from state.store import Store
-from sync.connect import Word, candidate, credential_fields, discover, save_connection, supports, vendor_name
+from sync.connect import (
+    OAuthFailed,
+    Word,
+    authorize,
+    bookkeeping_choices,
+    candidate,
+    credential_fields,
+    current_administratie,
+    discover,
+    open_listener,
+    save_connection,
+    save_oauth,
+    start_oauth,
+    supports,
+    uses_browser,
+    vendor_name,
+    where_to_find_oauth,
+)
 from sync.connect import disconnect as disconnect_connection
 from sync.engine import Progress, RunReport, RunStatus
 from sync.service import NotConnected, UnknownKoppeling
@@ -282,10 +299,10 @@ async def connect(home: Home, name: str, ask: Prompt, ask_secret: Prompt) -> int
     connection = settings.connections.get(name)
     if connection is None:
         raise UnknownKoppeling(f"Onbekende verbinding '{name}' (bekend: {', '.join(settings.connections)}).")
+    if uses_browser(connection):
+        return await connect_oauth(home, settings, name, connection, ask, ask_secret)
     if not supports(connection):
-        raise ConnectAborted(
-            f"Verbinding '{name}' ({vendor_name(connection)}) wordt in de browser geautoriseerd."
-        )
+        raise ConnectAborted(f"Verbinding '{name}' ({vendor_name(connection)}) kan niet verbonden worden.")
     secrets = open_secret_store(settings.app, home.root)
     username = getattr(connection, "username", "")
     for question in credential_fields(connection):
@@ -325,11 +342,105 @@ async def connect(home: Home, name: str, ask: Prompt, ask_secret: Prompt) -> int
     return EXIT_OK
 
 
-def _choose(what: str, options: list[tuple[str, str]], current: str, ask: Prompt) -> str:
-    if not options:
-        raise ConnectAborted(
-            f"{what}: e-Boekhouden levert niets om uit te kiezen; controleer de administratie."
+async def connect_oauth(
+    home: Home, settings: Settings, name: str, connection: Connection, ask: Prompt, ask_secret: Prompt
+) -> int:
+    """Exact Online / Twinfield: "Autoriseer applicatie" over SSH. The URL is printed, the admin opens it
+    anywhere, allows access and pastes the address the browser lands on (or the code) back; when the
+    redirect URI is a loopback address, a listener catches it too (browser on this machine, or through
+    `ssh -L PORT:127.0.0.1:PORT`). Then Divisie code / administratie, dagboeken and tegenrekeningen."""
+    secrets = open_secret_store(settings.app, home.root)
+    vendor = vendor_name(connection)
+    print(f"Autoriseer {vendor} voor verbinding '{name}'.")
+    print(where_to_find_oauth(connection))
+    configured_id = getattr(connection, "client_id", "")
+    client_id = ask(f"Client ID [{configured_id}]: ").strip()
+    keep = " (Enter: het opgeslagen secret houden)" if secrets.get(f"{name}:client_secret") else ""
+    client_secret = SecretStr(ask_secret(f"Client secret{keep}: ").strip())
+    country = ""
+    if isinstance(connection, ExactConnection):
+        while True:
+            country = ask(f"Land van de Exact Online-administratie, NL of BE [{connection.country}]: ")
+            if country.strip().upper() in ("", "NL", "BE"):
+                break
+            print("  Kies NL (Nederland) of BE (België).")
+    try:
+        start = start_oauth(
+            name, connection, secrets, client_id=client_id, client_secret=client_secret, country=country
         )
+    except OAuthFailed as exc:
+        print(f"Niet geautoriseerd: {exc.message}\n{exc.advice}".rstrip())
+        return EXIT_FAILED
+    listener = await open_listener(start.connection.redirect_uri)
+    try:
+        print(
+            "\nAutoriseer applicatie: open deze URL in een browser, log in met een account dat toegang "
+            "heeft tot de administratie en kies Toestaan (Allow):\n"
+        )
+        print(f"  {start.url}\n")
+        print(
+            "Plak daarna het volledige adres waar de browser op uitkomt (of alleen de code). Een code is "
+            "ongeveer 3 minuten geldig."
+        )
+        if listener is not None:
+            print(
+                f"Kan de browser deze machine bereiken ({listener.url}; over SSH met "
+                f"`ssh -L {listener.port}:127.0.0.1:{listener.port} …`), dan vangt Koppelaar het adres zelf "
+                "op: druk dan alleen op Enter."
+            )
+        pasted = await asyncio.to_thread(ask, "Adres of code: ")
+        if not pasted.strip() and listener is not None:
+            print("Wacht op autorisatie van de browser…")
+            pasted = await listener.wait() or ""
+    finally:
+        if listener is not None:
+            await listener.close()
+    try:
+        authorized = await authorize(start, pasted)
+        print(authorized.reason + ".")
+        what = "Divisie code (administratie)" if isinstance(connection, ExactConnection) else "Administratie"
+        administratie = _choose(
+            what,
+            [(a.id, a.name) for a in authorized.administraties],
+            current_administratie(authorized),
+            ask,
+            vendor=vendor,
+        )
+        choices = await bookkeeping_choices(settings, authorized, administratie)
+    except OAuthFailed as exc:
+        print(f"Niet geautoriseerd: {exc.message}\n{exc.advice}".rstrip())
+        return EXIT_FAILED
+    verkoopboek = _choose("Verkoopboek", choices.sales_journals, choices.current_sales, ask, vendor=vendor)
+    inkoopboek = _choose(
+        "Inkoopboek", choices.purchase_journals, choices.current_purchase, ask, vendor=vendor
+    )
+    options = [(ledger.code, ledger.name) for ledger in choices.tegenrekeningen]
+    tegenrekeningen: dict[tuple[str, Word], str] = {}
+    for pick in choices.questions:
+        tegenrekeningen[pick.key] = _choose(pick.label, options, pick.current, ask, vendor=vendor)
+    save_oauth(
+        home.config,
+        home.database,
+        secrets,
+        authorized,
+        actor=getpass.getuser(),
+        administratie=administratie,
+        verkoopboek=verkoopboek,
+        inkoopboek=inkoopboek,
+        tegenrekeningen=tegenrekeningen,
+    )
+    print(
+        f"Verbonden: {name}. Access token aangemaakt; Client secret opgeslagen in {secrets.describe()}. "
+        "Koppelaar houdt de autorisatie zelf vers (keep-alive)."
+    )
+    return EXIT_OK
+
+
+def _choose(
+    what: str, options: list[tuple[str, str]], current: str, ask: Prompt, *, vendor: str = "e-Boekhouden"
+) -> str:
+    if not options:
+        raise ConnectAborted(f"{what}: {vendor} levert niets om uit te kiezen; controleer de administratie.")
     print(f"{what}:")
     for index, (key, label) in enumerate(options, start=1):
         print(f"  {index:>3}. {key}  {label}{'  (huidig)' if key == current else ''}")
@@ -352,7 +463,8 @@ def cmd_disconnect(home: Home, args: argparse.Namespace, ask: Prompt = input) ->
     users = [k for k, v in settings.koppelingen.items() if args.name in (v.source, v.target)]
     if not args.yes:
         answer = ask(
-            f"Verbinding '{args.name}' verbreken? De geheimen worden gewist; {', '.join(users) or 'geen koppeling'}"
+            f"Verbinding '{args.name}' verbreken? De geheimen{' en tokens' if uses_browser(connection) else ''}"
+            f" worden gewist; {', '.join(users) or 'geen koppeling'}"
             " stopt tot u opnieuw verbindt. Typ 'ja' om te bevestigen: "
         )
         if answer.strip().lower() != "ja":
