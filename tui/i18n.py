@@ -340,6 +340,69 @@ ENGLISH.update(
 # -- end Mapping tab ------------------------------------------------------------------------------------
 
 
+# -- OAuth connect wizard: Exact Online / Twinfield (tui/screens/connect.py) ----------------------------
+ENGLISH.update(
+    {
+        "Autoriseer": "Authorize",
+        "Autoriseer applicatie": "Authorize application",
+        "Opnieuw autoriseren": "Authorize again",
+        "Kopieer URL": "Copy URL",
+        "Client ID": "Client ID",
+        "Client secret": "Client secret",
+        "Land (NL of BE)": "Country (NL or BE)",
+        "leeg: het opgeslagen secret houden": "empty: keep the stored secret",
+        "Alleen-lezen: u kunt autoriseren om te controleren, maar er wordt niets opgeslagen.": (
+            "Read-only: you can authorize to check, but nothing is saved."
+        ),
+        "Open deze URL in een browser (Ctrl+Y kopieert hem), log in met een account dat toegang heeft "
+        "tot de administratie en kies Toestaan (Allow):": (
+            "Open this URL in a browser (Ctrl+Y copies it), log in with an account that has access to the "
+            "administration and choose Allow:"
+        ),
+        "Plak daarna het adres waar de browser op uitkomt (of alleen de code):": (
+            "Then paste the address the browser ends up on (or just the code):"
+        ),
+        "Verder": "Continue",
+        "Opnieuw starten": "Start again",
+        "Wacht op autorisatie": "Waiting for authorization",
+        "een code is ongeveer 3 minuten geldig.": "a code is valid for about 3 minutes.",
+        "de browser mag ook terugkeren naar {url} (over SSH: ssh -L {port}:127.0.0.1:{port} …).": (
+            "the browser may also return to {url} (over SSH: ssh -L {port}:127.0.0.1:{port} …)."
+        ),
+        "URL gekopieerd (als de terminal dat toestaat).": "URL copied (if the terminal allows it).",
+        "Autoriseren bij": "Authorizing with",
+        "Niet geautoriseerd": "Not authorized",
+        "Geautoriseerd": "Authorized",
+        "nog niet opgeslagen": "not saved yet",
+        "Herautorisatie nodig": "Re-authorization needed",
+        "vernieuwingstoken nog {days} dagen geldig": "refresh token valid for {days} more days",
+        "Divisie code": "Division code",
+        "Kies de administratie in {vendor} die u wilt koppelen.": "Choose the administration in {vendor} to connect.",
+        "Dagboeken en grootboekrekeningen ophalen…": "Fetching journals and ledger accounts…",
+        "Verkoopboek": "Sales journal",
+        "Inkoopboek": "Purchase journal",
+        "Het dagboek voor de verkoopfacturen.": "The journal for sales invoices.",
+        "Het dagboek voor de inkoopfacturen.": "The journal for purchase invoices.",
+        "Alleen-lezen: de autorisatie is gecontroleerd maar niet opgeslagen.": (
+            "Read-only: the authorization was checked but not saved."
+        ),
+        "Access token aangemaakt.": "Access token created.",
+        "Kies NL (Nederland) of BE (België).": "Choose NL (Netherlands) or BE (Belgium).",
+        "deze verbinding kan hier niet verbonden worden.": "this connection cannot be connected here.",
+        "Maak een app aan (of open de bestaande) in het Exact App Center: https://apps.exactonline.com/ → Mijn apps beheren. Daar staan Client ID en Client secret; de Redirect URI van de app moet gelijk zijn aan die in koppelaar.toml.": (
+            "Create an app (or open the existing one) in the Exact App Center: https://apps.exactonline.com/ "
+            "→ Manage my apps. It shows the Client ID and Client secret; the app's Redirect URI must equal "
+            "the one in koppelaar.toml."
+        ),
+        "Client ID en Client secret staan bij de app in het Twinfield developer portal (https://developers.twinfield.com/); de Redirect URI van de app moet gelijk zijn aan die in koppelaar.toml.": (
+            "Client ID and Client secret are on the app in the Twinfield developer portal "
+            "(https://developers.twinfield.com/); the app's Redirect URI must equal the one in koppelaar.toml."
+        ),
+    }
+)
+# -- end OAuth connect wizard ---------------------------------------------------------------------------
+
+
 def set_language(language: str) -> None:
     global _language
     _language = language if language in ("nl", "en") else "nl"

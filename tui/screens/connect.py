@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from pydantic import SecretStr
@@ -34,23 +35,39 @@ from textual.widgets import (
     LoadingIndicator,
     OptionList,
     Static,
+    TextArea,
 )
 from textual.widgets.option_list import Option
 
 from connectors.model import Administratie, LedgerAccount
-from state.settings import EBoekhoudenConnection
+from state.settings import Connection, EBoekhoudenConnection, ExactConnection
+from state.tokens import TokenStatus
 from sync.connect import (
+    Authorized,
     Candidate,
     Discovery,
+    LoopbackListener,
+    OAuthFailed,
+    OAuthStart,
     TegenrekeningQuestion,
     Word,
+    authorize,
+    bookkeeping_choices,
     candidate,
     credential_fields,
+    current_administratie,
+    open_listener,
+    save_oauth,
+    start_oauth,
     supports,
     unreachable,
+    uses_browser,
     vendor_name,
     where_to_find,
+    where_to_find_oauth,
 )
+from sync.service import token_status
+from sync.workspace import ReadOnlyError
 from tui.i18n import _
 from tui.screens.confirm import ConfirmScreen
 
@@ -541,17 +558,20 @@ class ChooseConnectionScreen(ModalScreen[str | None]):
 def open_connect(app: App[Any], connection: str, on_done: Callable[[bool], None] | None = None) -> None:
     """The wizard for one connection; `on_done(True)` once it was saved and connected."""
     settings = _koppelaar(app).workspace.settings
-    if not supports(settings.connections[connection]):
-        app.notify(
-            f"{connection}: " + _("deze verbinding wordt in de browser geautoriseerd, niet hier."),
-            severity="warning",
-        )
-        return
+    chosen = settings.connections[connection]
 
     def closed(connected: bool | None) -> None:
         if on_done is not None:
             on_done(bool(connected))
 
+    if uses_browser(chosen):
+        app.push_screen(OAuthConnectScreen(connection), closed)
+        return
+    if not supports(chosen):
+        app.notify(
+            f"{connection}: " + _("deze verbinding kan hier niet verbonden worden."), severity="warning"
+        )
+        return
     app.push_screen(ConnectScreen(connection), closed)
 
 
@@ -601,3 +621,548 @@ def _disconnect(app: App[Any], connection: str, on_done: Callable[[], None] | No
             app.call_from_thread(on_done)
 
     app.run_worker(wipe, thread=True, group="disconnect", exit_on_error=False)
+
+
+# -- Exact Online and Twinfield: "Autoriseer applicatie" ------------------------------------------------
+
+
+@dataclass
+class _Question:
+    """One choice in the OAuth wizard's list step: administratie, a journal, or a tegenrekening."""
+
+    key: str  # "administratie", "verkoopboek", "inkoopboek", or "koppeling:verkoop"
+    title: str
+    text: str
+    options: list[tuple[str, str]]  # (code, name)
+    current: str
+
+
+class OAuthConnectScreen(Screen[bool]):
+    """Connect Exact Online or Twinfield: Client ID / Client secret (and NL/BE for Exact), then
+    "Autoriseer applicatie": the URL to open in any browser (selectable and copyable: the console often
+    runs over SSH) and a field to paste the address the browser lands on. A loopback listener catches
+    that address by itself when the browser can reach this machine. Then Divisie code / administratie,
+    dagboeken and tegenrekeningen; only then is anything saved (sync.connect, shared with
+    `koppelaar connect`)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", _("Sluiten"), id="connect-close"),
+        Binding("slash", "filter", _("Filter"), show=False, id="filter"),
+        Binding("ctrl+y", "copy_url", _("Kopieer URL"), id="oauth-copy-url"),
+    ]
+
+    def __init__(self, connection: str) -> None:
+        super().__init__()
+        self.connection_name = connection
+        self.busy = False
+        self.saving = False
+        self.connected = False
+        self.start: OAuthStart | None = None
+        self.authorized: Authorized | None = None
+        self.questions: list[_Question] = []
+        self.question_index = 0
+        self.answers: dict[str, str] = {}
+        self.listener: LoopbackListener | None = None
+
+    @property
+    def koppelaar(self) -> KoppelaarApp:
+        return _koppelaar(self.app)
+
+    @property
+    def connection(self) -> Connection:
+        return self.koppelaar.workspace.settings.connections[self.connection_name]
+
+    def compose(self) -> ComposeResult:
+        connection = self.connection
+        vendor = vendor_name(connection)
+        yield Header()
+        with ContentSwitcher(initial="oauth-app", id="connect-steps"):
+            with VerticalScroll(id="oauth-app"):
+                yield Static(_("Autoriseer") + f" {vendor}", classes="connect-title")
+                yield Static(_(where_to_find_oauth(connection)), classes="connect-hint")
+                if self.koppelaar.read_only:
+                    yield Static(
+                        "[$warning]"
+                        + _(
+                            "Alleen-lezen: u kunt autoriseren om te controleren, maar er wordt niets opgeslagen."
+                        )
+                        + "[/]",
+                        classes="connect-text",
+                    )
+                with Horizontal(classes="connect-field"):
+                    yield Label(_("Client ID"), classes="connect-label")
+                    yield Input(value=getattr(connection, "client_id", ""), id="oauth-client-id")
+                with Horizontal(classes="connect-field"):
+                    yield Label(_("Client secret"), classes="connect-label")
+                    yield Input(
+                        password=True,
+                        placeholder=_("leeg: het opgeslagen secret houden"),
+                        id="oauth-client-secret",
+                    )
+                if isinstance(connection, ExactConnection):
+                    with Horizontal(classes="connect-field"):
+                        yield Label(_("Land (NL of BE)"), classes="connect-label")
+                        yield Input(value=connection.country, max_length=2, id="oauth-country")
+                with Horizontal(classes="connect-buttons"):
+                    yield Button(_("Autoriseer applicatie"), id="oauth-start", variant="primary")
+                    yield Button(_("Sluiten"), id="close")
+                    yield Button(_("Verbinding verbreken"), id="disconnect", variant="error")
+                yield Static("", id="connect-status")
+            with VerticalScroll(id="oauth-authorize"):
+                yield Static(_("Autoriseer applicatie"), classes="connect-title")
+                yield Static(
+                    _(
+                        "Open deze URL in een browser (Ctrl+Y kopieert hem), log in met een account dat "
+                        "toegang heeft tot de administratie en kies Toestaan (Allow):"
+                    ),
+                    classes="connect-text",
+                )
+                yield TextArea("", read_only=True, soft_wrap=True, id="oauth-url")
+                yield Static(
+                    _("Plak daarna het adres waar de browser op uitkomt (of alleen de code):"),
+                    classes="connect-text",
+                )
+                yield Input(placeholder=_("https://…?code=…&state=…"), id="oauth-pasted")
+                with Horizontal(classes="connect-buttons"):
+                    yield Button(_("Verder"), id="oauth-paste", variant="primary")
+                    yield Button(_("Opnieuw starten"), id="oauth-restart")
+                    yield Button(_("Sluiten"), id="close-authorize")
+                yield LoadingIndicator(id="connect-spinner")
+                yield Static("", id="oauth-status")
+            with Vertical(id="oauth-choose"):
+                yield Static("", id="oauth-question-title", classes="connect-title")
+                yield Static("", id="oauth-question", classes="connect-text")
+                yield Input(placeholder=_("/ Zoek op code of naam"), id="oauth-filter")
+                yield OptionList(id="oauth-options")
+                with Horizontal(classes="connect-buttons"):
+                    yield Button(_("OK"), id="oauth-ok", variant="primary")
+                    yield Button(_("Sluiten"), id="close-choose")
+                yield Static("", id="save-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.connection_name} — " + _("Wacht op autorisatie")
+        self.query_one("#connect-spinner").display = False
+        self.query_one("#disconnect").display = False
+        self.query_one("#oauth-client-id", Input).focus()
+        self._load_state()
+
+    def on_unmount(self) -> None:
+        self._stop_listening()
+
+    def _status(self, markup: str, widget: str = "#connect-status") -> None:
+        self.query_one(widget, Static).update(markup)
+
+    def _busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.query_one("#connect-spinner").display = busy
+        self.query_one("#oauth-start", Button).disabled = busy
+        self.query_one("#oauth-paste", Button).disabled = busy
+
+    @work(thread=True, exclusive=True, group="connect-state")
+    def _load_state(self) -> None:
+        # Secret store (maybe a keyring) and SQLite: never on the event loop.
+        workspace = self.koppelaar.workspace
+        status = token_status(workspace.home.database, self.connection_name, workspace.secrets)
+        has_secret = workspace.is_connected(self.connection_name)
+        self.app.call_from_thread(self._show_state, status, has_secret)
+
+    def _show_state(self, status: TokenStatus | None, has_secret: bool) -> None:
+        if self.connected:
+            return
+        if status is None or not has_secret:
+            state = _("Wacht op autorisatie")
+        elif status.state != "ok":
+            state = _("Herautorisatie nodig") + f": {escape(status.reason)}"
+        else:
+            days = status.days_until_refresh_expiry
+            state = (
+                _("Geautoriseerd")
+                + " — "
+                + _("vernieuwingstoken nog {days} dagen geldig").format(days=f"{days:.0f}")
+            )
+        self.sub_title = f"{self.connection_name} — {Text.from_markup(state).plain}"
+        self.query_one("#disconnect").display = has_secret and not self.koppelaar.read_only
+        if not self.busy:
+            self._status(state)
+
+    # -- step 1: the app's credentials and the URL -----------------------------------------------------
+
+    @on(Input.Submitted, "#oauth-app Input")
+    def _next_field(self, event: Input.Submitted) -> None:
+        inputs = list(self.query("#oauth-app Input").results(Input))
+        index = inputs.index(event.input)
+        if index + 1 < len(inputs):
+            inputs[index + 1].focus()
+        else:
+            self.action_authorize()
+
+    def action_authorize(self) -> None:
+        if self.busy:
+            return
+        client_id = self.query_one("#oauth-client-id", Input).value
+        secret = SecretStr(self.query_one("#oauth-client-secret", Input).value.strip())
+        country = ""
+        if isinstance(self.connection, ExactConnection):
+            country = self.query_one("#oauth-country", Input).value.strip().upper()
+            if country not in ("NL", "BE"):
+                self._status("[$error]" + _("Kies NL (Nederland) of BE (België).") + "[/]")
+                self.query_one("#oauth-country", Input).focus()
+                return
+        self._busy(True)
+        self._start(client_id, secret, country)
+
+    @work(thread=True, exclusive=True, group="connect")
+    def _start(self, client_id: str, secret: SecretStr, country: str) -> None:
+        workspace = self.koppelaar.workspace
+        try:
+            start = start_oauth(
+                self.connection_name,
+                self.connection,
+                workspace.secrets,
+                client_id=client_id,
+                client_secret=secret,
+                country=country,
+            )
+        except OAuthFailed as exc:
+            self.app.call_from_thread(self._failed, exc, "#connect-status")
+            return
+        self.app.call_from_thread(self._show_url, start)
+
+    def _failed(self, exc: OAuthFailed, widget: str) -> None:
+        self._busy(False)
+        lines = ["[$error]" + _("Niet geautoriseerd") + ":[/] " + escape(exc.message)]
+        if exc.advice:
+            lines.append(_("Wat te doen") + ": " + escape(exc.advice))
+        self._status("\n".join(lines), widget)
+
+    def _show_url(self, start: OAuthStart) -> None:
+        self._busy(False)
+        self.start = start
+        self.query_one(ContentSwitcher).current = "oauth-authorize"
+        self.query_one("#oauth-url", TextArea).load_text(start.url)
+        pasted = self.query_one("#oauth-pasted", Input)
+        pasted.value = ""
+        pasted.focus()
+        self.sub_title = f"{self.connection_name} — " + _("Wacht op autorisatie")
+        self._status(
+            "[$warning]" + _("Wacht op autorisatie") + "…[/] " + _("een code is ongeveer 3 minuten geldig."),
+            "#oauth-status",
+        )
+        self._listen(start)
+
+    @work(exclusive=True, group="oauth-listen", exit_on_error=False)
+    async def _listen(self, start: OAuthStart) -> None:
+        """When the redirect URI is a loopback address, catch the browser's arrival there. (exclusive:
+        a restarted authorization cancels the previous listener, whose `finally` closes its port.)"""
+        listener = await open_listener(start.connection.redirect_uri)
+        if listener is None:
+            return
+        self.listener = listener
+        port = listener.port
+        self._status(
+            "[$warning]"
+            + _("Wacht op autorisatie")
+            + "…[/] "
+            + _(
+                "de browser mag ook terugkeren naar {url} (over SSH: ssh -L {port}:127.0.0.1:{port} …)."
+            ).format(url=escape(listener.url), port=port),
+            "#oauth-status",
+        )
+        try:
+            caught = await listener.wait(timeout=3600)
+        finally:
+            await listener.close()
+        if caught and self.start is start and self.authorized is None and not self.busy:
+            self.query_one("#oauth-pasted", Input).value = caught
+            self.action_paste()
+
+    def _stop_listening(self) -> None:
+        self.workers.cancel_group(self, "oauth-listen")
+        self.listener = None
+
+    def action_copy_url(self) -> None:
+        if self.start is not None:
+            self.app.copy_to_clipboard(self.start.url)
+            self.notify(_("URL gekopieerd (als de terminal dat toestaat)."))
+
+    # -- step 2: the pasted redirect ----------------------------------------------------------------
+
+    @on(Input.Submitted, "#oauth-pasted")
+    def _pasted(self) -> None:
+        self.action_paste()
+
+    def action_paste(self) -> None:
+        if self.busy or self.start is None:
+            return
+        self._busy(True)
+        self._status(_("Autoriseren bij") + f" {self.start.vendor}…", "#oauth-status")
+        self._authorize(self.start, self.query_one("#oauth-pasted", Input).value)
+
+    @work(exclusive=True, group="connect", exit_on_error=False)
+    async def _authorize(self, start: OAuthStart, pasted: str) -> None:
+        try:
+            authorized = await asyncio.wait_for(authorize(start, pasted), timeout=CHECK_TIMEOUT)
+        except OAuthFailed as exc:
+            self._failed(exc, "#oauth-status")
+            return
+        except Exception as exc:  # network trouble: shown as the reason
+            self._failed(OAuthFailed(str(exc) or type(exc).__name__), "#oauth-status")
+            return
+        if not self.is_attached or start is not self.start:
+            return
+        self._stop_listening()
+        self._busy(False)
+        self.authorized = authorized
+        self.sub_title = f"{self.connection_name} — " + _("Geautoriseerd") + ", " + _("nog niet opgeslagen")
+        vendor = start.vendor
+        exact = isinstance(start.connection, ExactConnection)
+        self.questions = [
+            _Question(
+                "administratie",
+                _("Divisie code") if exact else _("Selecteer de administratie"),
+                escape(authorized.reason)
+                + ". "
+                + _("Kies de administratie in {vendor} die u wilt koppelen.").format(vendor=vendor),
+                [(a.id, a.name) for a in authorized.administraties],
+                current_administratie(authorized),
+            )
+        ]
+        self.question_index = 0
+        self.query_one(ContentSwitcher).current = "oauth-choose"
+        self._show_question()
+
+    # -- step 3: administratie, dagboeken, tegenrekeningen ---------------------------------------------
+
+    @property
+    def question(self) -> _Question:
+        return self.questions[self.question_index]
+
+    def _show_question(self) -> None:
+        question = self.question
+        self._status(question.title, "#oauth-question-title")
+        current = self.answers.get(question.key, question.current)
+        extra = f" ({_('huidig')}: {escape(current)})" if current else ""
+        self._status(question.text + extra, "#oauth-question")
+        search = self.query_one("#oauth-filter", Input)
+        with search.prevent(Input.Changed):
+            search.value = ""
+        self._fill("", current)
+        self.query_one("#oauth-options", OptionList).focus()
+
+    def _fill(self, text: str, current: str = "") -> None:
+        current = current or self.answers.get(self.question.key, self.question.current)
+        options = self.query_one("#oauth-options", OptionList)
+        options.clear_options()
+        wanted = [(code, name) for code, name in self.question.options if _matches(text, code, name)]
+        for code, name in wanted:
+            mark = f"  ({_('huidig')})" if code == current else ""
+            options.add_option(Option(Text(f"{code:<8} {name}{mark}"), id=code))
+        _highlight(options, current)
+        self._status("" if wanted else _("Niets gevonden voor") + f" '{escape(text)}'.", "#save-status")
+
+    @on(Input.Changed, "#oauth-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._fill(event.value)
+
+    @on(Input.Submitted, "#oauth-filter")
+    def _filter_to_list(self) -> None:
+        options = self.query_one("#oauth-options", OptionList)
+        if options.highlighted is None and options.option_count:
+            options.highlighted = 0
+        options.focus()
+
+    @on(OptionList.OptionSelected, "#oauth-options")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self._answer(event.option_id)
+
+    def _answer(self, code: str | None) -> None:
+        if code is None or self.busy:
+            return
+        self.answers[self.question.key] = code
+        if self.question.key == "administratie":
+            assert self.authorized is not None
+            self._busy(True)
+            self._status(_("Dagboeken en grootboekrekeningen ophalen…"), "#save-status")
+            self._choices(self.authorized, code)
+            return
+        if self.question_index + 1 < len(self.questions):
+            self.question_index += 1
+            self._show_question()
+        else:
+            self._save()
+
+    @work(exclusive=True, group="connect", exit_on_error=False)
+    async def _choices(self, authorized: Authorized, administratie: str) -> None:
+        settings = self.koppelaar.workspace.settings
+        try:
+            choices = await asyncio.wait_for(
+                bookkeeping_choices(settings, authorized, administratie), timeout=CHECK_TIMEOUT
+            )
+        except OAuthFailed as exc:
+            self._failed(exc, "#save-status")
+            return
+        except Exception as exc:
+            self._failed(OAuthFailed(str(exc) or type(exc).__name__), "#save-status")
+            return
+        self._busy(False)
+        self.questions = self.questions[:1]
+        self.questions.append(
+            _Question(
+                "verkoopboek",
+                _("Verkoopboek"),
+                _("Het dagboek voor de verkoopfacturen."),
+                choices.sales_journals,
+                choices.current_sales,
+            )
+        )
+        self.questions.append(
+            _Question(
+                "inkoopboek",
+                _("Inkoopboek"),
+                _("Het dagboek voor de inkoopfacturen."),
+                choices.purchase_journals,
+                choices.current_purchase,
+            )
+        )
+        ledgers = [(ledger.code, ledger.name) for ledger in choices.tegenrekeningen]
+        for pick in choices.questions:
+            what = _("Verkoopfacturen") if pick.word == "verkoop" else _("Inkoopfacturen")
+            self.questions.append(
+                _Question(
+                    f"{pick.koppeling}:{pick.word}",
+                    _("Kies de tegenrekeningen"),
+                    f"[b]{what}[/b] — {_('koppeling')} {escape(pick.koppeling)}",
+                    ledgers,
+                    pick.current,
+                )
+            )
+        self.questions = [q for q in self.questions if q.options or q.key == "administratie"]
+        self.question_index = 1
+        if len(self.questions) > 1:
+            self._show_question()
+        else:
+            self._save()
+
+    # -- saving -----------------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        if self.koppelaar.read_only:
+            self.query_one(ContentSwitcher).current = "oauth-app"
+            self._status(
+                "[$warning]"
+                + _("Alleen-lezen: de autorisatie is gecontroleerd maar niet opgeslagen.")
+                + "[/]"
+            )
+            self.notify(_("Alleen-lezen: er is niets opgeslagen."), severity="warning")
+            return
+        assert self.authorized is not None
+        self.saving = True
+        self._busy(True)
+        self._status(_("Opslaan…"), "#save-status")
+        self._store(self.authorized, dict(self.answers))
+
+    @work(thread=True, exclusive=True, group="connect-save")
+    def _store(self, authorized: Authorized, answers: dict[str, str]) -> None:
+        workspace = self.koppelaar.workspace
+        tegenrekeningen: dict[tuple[str, Word], str] = {}
+        for key, code in answers.items():
+            koppeling, _sep, word = key.rpartition(":")
+            if koppeling and word in ("verkoop", "inkoop"):
+                tegenrekeningen[(koppeling, cast(Word, word))] = code
+        try:
+            if workspace.read_only:
+                raise ReadOnlyError("verbinden")
+            save_oauth(
+                workspace.home.config,
+                workspace.home.database,
+                workspace.secrets,
+                authorized,
+                actor=workspace.actor,
+                administratie=answers["administratie"],
+                verkoopboek=answers.get("verkoopboek"),
+                inkoopboek=answers.get("inkoopboek"),
+                tegenrekeningen=tegenrekeningen,
+            )
+            workspace.reload()
+        except Exception as exc:
+            self.app.call_from_thread(self._save_failed, str(exc))
+            return
+        finally:
+            self.saving = False
+        self.app.call_from_thread(self._saved)
+
+    def _save_failed(self, reason: str) -> None:
+        self._busy(False)
+        self.query_one(ContentSwitcher).current = "oauth-app"
+        self._status("[$error]" + _("Niet opgeslagen") + ":[/] " + escape(reason))
+
+    def _saved(self) -> None:
+        self.connected = True
+        self._busy(False)
+        self.query_one(ContentSwitcher).current = "oauth-app"
+        self.query_one("#oauth-client-secret", Input).value = ""
+        self.sub_title = f"{self.connection_name} — " + _("Verbonden")
+        summary = [
+            f"[$success]{_('Verbonden')}[/]: {escape(self.connection_name)}. " + _("Access token aangemaakt.")
+        ]
+        labels = {
+            "administratie": _("Administratie"),
+            "verkoopboek": _("Verkoopboek"),
+            "inkoopboek": _("Inkoopboek"),
+        }
+        for key, code in self.answers.items():
+            label = labels.get(key) or _("Tegenrekening") + f" {key.replace(':', ' ')}"
+            summary.append(f"{label}: {escape(code)}")
+        self._status("\n".join(summary))
+        self.query_one("#oauth-start", Button).label = _("Opnieuw autoriseren")
+        self.query_one("#disconnect").display = True
+        self.query_one("#close", Button).focus()
+        self.notify(f"{self.connection_name}: {_('Verbonden')}", title=vendor_name(self.connection))
+
+    # -- closing --------------------------------------------------------------------------------------
+
+    def action_close(self) -> None:
+        if self.saving:
+            self.notify(_("Bezig met opslaan…"), severity="warning")
+            return
+        self._stop_listening()
+        self.dismiss(self.connected)
+
+    def action_filter(self) -> None:
+        if self.query_one(ContentSwitcher).current == "oauth-choose":
+            self.query_one("#oauth-filter", Input).focus()
+
+    def action_restart(self) -> None:
+        self._stop_listening()
+        self.start = None
+        self.authorized = None
+        self.answers = {}
+        self.query_one(ContentSwitcher).current = "oauth-app"
+        self.query_one("#oauth-start", Button).focus()
+
+    def action_disconnect(self) -> None:
+        def done() -> None:
+            self.query_one("#disconnect").display = False
+            self.connected = False
+            self.sub_title = f"{self.connection_name} — " + _("Niet verbonden")
+            self._status(_("Niet verbonden"))
+
+        confirm_disconnect(self.app, self.connection_name, done)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        button = event.button.id or ""
+        if button == "oauth-start":
+            self.action_authorize()
+        elif button == "oauth-paste":
+            self.action_paste()
+        elif button == "oauth-restart":
+            self.action_restart()
+        elif button.startswith("close"):
+            self.action_close()
+        elif button == "disconnect":
+            self.action_disconnect()
+        elif button == "oauth-ok":
+            self._answer(_option_id(self.query_one("#oauth-options", OptionList)))
