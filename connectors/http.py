@@ -14,9 +14,11 @@ Every exchange is kept as redacted text (secrets replaced by ``***``) in a bound
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
 import random
+import sys
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -33,6 +35,13 @@ from connectors.contract import RateLimit
 from connectors.errors import ConnectorError, Origin, TransientError, UncertainError
 
 log = logging.getLogger("koppelaar.http")
+
+# httpcore 1.0 runs `import sniffio` each time it sets up a lock, event or semaphore (about twelve
+# times per request). anyio >= 4.11 no longer installs sniffio and Python does not cache a failed
+# import, so every attempt searched sys.path again (~0.1 ms each; encode/httpcore#1103). Record the
+# absence once: the import then fails at once, with the ImportError httpcore already handles.
+if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 Sleep = Callable[[float], Awaitable[None]]
 Check = Callable[[httpx.Response], None]
