@@ -213,7 +213,7 @@ class Workspace:
     async def directory(self, koppeling: str) -> Directory:
         """Live ledger accounts and VAT codes from the koppeling's target."""
         name = self.settings.koppelingen[koppeling].target
-        target = build_target(name, self.settings.connections[name], self.secrets)
+        target = build_target(name, self.settings.connections[name], self.secrets, home=self.home)
         try:
             return Directory(await target.ledger_accounts(), await target.vat_codes())
         finally:
@@ -263,7 +263,9 @@ class Workspace:
     # -- connections --------------------------------------------------------------------------------
 
     async def check(self, connection: str) -> CheckResult:
-        connector = build_connector(connection, self.settings.connections[connection], self.secrets)
+        connector = build_connector(
+            connection, self.settings.connections[connection], self.secrets, home=self.home
+        )
         try:
             return await connector.check()
         finally:
