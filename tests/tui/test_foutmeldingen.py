@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Static, TabbedContent
 
 from bench.foutmeldingen_latency import seed_foutmeldingen
 from sandbox.data import NL
@@ -236,7 +236,7 @@ async def test_100000_foutmeldingen_open_and_filter_one_window_at_a_time(crowded
         assert table.row_count == WINDOW
         assert "1–200 van 80.000" in text_of(app, "#fm-summary")
         assert "Foutmeldingen (80.000)" in str(
-            app.screen.query_one("TabbedContent").get_tab("foutmeldingen").label
+            app.screen.query_one(TabbedContent).get_tab("foutmeldingen").label
         )
 
         # The cursor at the end of the window slides it: still one window, on the same problem.
