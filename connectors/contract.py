@@ -8,7 +8,17 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from connectors.model import Administratie, Invoice, InvoiceKind, JournalEntry, LedgerAccount, Party, VatCode
+from connectors.model import (
+    Administratie,
+    CostCenter,
+    Invoice,
+    InvoiceKind,
+    Journal,
+    JournalEntry,
+    LedgerAccount,
+    Party,
+    VatCode,
+)
 
 
 class Health(StrEnum):
@@ -106,6 +116,14 @@ class BookingTarget(Protocol):
     async def ledger_accounts(self) -> list[LedgerAccount]: ...
 
     async def vat_codes(self) -> list[VatCode]: ...
+
+    async def cost_centers(self) -> list[CostCenter]:
+        """The administratie's kostenplaatsen, for the mapping editor."""
+        ...
+
+    async def journals(self) -> list[Journal]:
+        """Dagboeken that take sales or purchase invoices; empty where the target has none."""
+        ...
 
     def default_vat_code(self, kind: InvoiceKind, rate: Decimal, reverse_charge: bool) -> str | None:
         """The vendor's obvious VAT code for a rate, offered as the mapping default."""

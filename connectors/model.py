@@ -147,6 +147,21 @@ class Administratie(Model):
     name: str
 
 
+class CostCenter(Model):
+    """A kostenplaats in the target. `code` is what a booking line carries (e-Boekhouden: its id)."""
+
+    code: str
+    name: str
+
+
+class Journal(Model):
+    """A dagboek in the target that takes invoices of `kind`."""
+
+    code: str
+    name: str
+    kind: InvoiceKind
+
+
 class BookingLine(Model):
     account_code: str
     vat_code: str
@@ -180,6 +195,7 @@ class JournalEntry(Model):
     lines: tuple[BookingLine, ...]
     payment_reference: str = ""
     foreign: ForeignAmount | None = None
+    journal: str = ""  # the koppeling's dagboek for this kind; empty: the connection's default
 
     @model_validator(mode="after")
     def _balances(self) -> Self:
