@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(BIN)/koppelaar demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
