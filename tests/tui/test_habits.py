@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, TabbedContent
@@ -77,12 +76,6 @@ async def test_help_lists_the_keys_of_the_screen_you_came_from_with_their_ids(ma
         assert "(refresh)" not in lines
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="help dedupes per action and per key as the footer does: the table's own enter (Select) "
-    "hides 'enter Openen (open-koppeling)' and Textual's ctrl+q hides 'q Afsluiten (quit)' "
-    "(tui/screens/help.py key_lines)",
-)
 async def test_help_lists_the_keys_that_are_shadowed_by_the_focused_widget(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -14,16 +14,29 @@ from tui.i18n import _
 
 
 def key_lines(screen: Screen[object]) -> list[str]:
-    """One line per action reachable from the focused widget up to the app, as the footer sees them."""
+    """One line per binding reachable from the focused widget up to the app, with all its keys.
+
+    Unlike the footer, a key the focused widget also binds does not hide the screen's own binding:
+    the overview's table selects on enter, and the help must still say that enter opens a koppeling.
+    """
+    keys: dict[str, list[str]] = {}
+    described: dict[str, Binding] = {}
+    # The modal chain is what the footer walks too; Textual offers no public equivalent.
+    for namespace, bindings in screen._modal_binding_chain:
+        for _key, binding in bindings:
+            if not binding.description or not (binding.id or binding.show):
+                continue  # Textual's own hidden keys (cursor movement and the like)
+            if screen.app._check_action_state(binding.action, namespace) is False:
+                continue
+            ident = binding.id or binding.action
+            display = screen.app.get_key_display(binding)
+            if display not in keys.setdefault(ident, []):
+                keys[ident].append(display)
+            described.setdefault(ident, binding)
     lines = []
-    seen: set[str] = set()
-    for active in screen.active_bindings.values():
-        binding = active.binding
-        if binding.action in seen or not binding.description:
-            continue
-        seen.add(binding.action)
-        ident = f"  [dim]({binding.id})[/]" if binding.id else ""
-        lines.append(f"  {screen.app.get_key_display(binding):<12} {binding.description}{ident}")
+    for ident, binding in described.items():
+        label = f"  [dim]({binding.id})[/]" if binding.id else ""
+        lines.append(f"  {'/'.join(keys[ident]):<12} {binding.description}{label}")
     return lines
 
 
