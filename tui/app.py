@@ -47,7 +47,9 @@ class KoppelaarApp(App[None]):
         self._scheduler_store: Store | None = None
         self._scheduler: NightlyScheduler | None = None
         if self.read_only:
-            self.sub_title = _("Alleen-lezen")
+            # In the title, not the sub-title: every screen sets its own sub-title (the koppeling's
+            # name), and support staff must see on each screen that nothing they do is saved.
+            self.title = f"Koppelaar — {_('Alleen-lezen')}"
 
     def on_mount(self) -> None:
         self.set_keymap(self.workspace.settings.app.keymap)

@@ -169,6 +169,7 @@ async def test_read_only_allows_looking_but_refuses_runs_and_changes(
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         assert "Alleen-lezen" in await wait_for_text(pilot, "facturen")
         screen = await open_koppeling(pilot)
+        assert "Alleen-lezen" in screen_text(app), "the koppeling screen must still say read-only"
         for button in ("#run", "#pause", "#deactivate"):
             assert screen.query_one(button, Button).disabled, button
         await pilot.press("n")
