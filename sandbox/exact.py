@@ -10,7 +10,9 @@ single-use authorization codes (3 min); OData v2 `d.results` with 60 rows a page
 `$skiptoken=guid'…'` (`$skip` is ignored, as unreliable as the real one); `/Date(ms)/`; space-padded
 codes; `X-RateLimit-*` per app and division (minutely/daily, resets in epoch ms) with `429` at the
 limits; 10 error responses (400/401/403/404) per app, division and endpoint in an hour block that
-endpoint for an hour; error bodies `{"error":{"code":"","message":{"lang":"","value":…}}}` in Dutch.
+endpoint for an hour; error bodies `{"error":{"code":"","message":{"lang":"","value":…}}}` in Dutch;
+cost centres (`hrm/Costcenters`) per division, a line's unknown `CostCenter` refused with a 500 like a
+bad journal.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ class Division:
     gl_accounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # ID → row
     vat_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     journals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cost_centers: dict[str, dict[str, Any]] = field(default_factory=dict)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     sales_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     purchase_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -144,6 +147,32 @@ def _vat(
     }
 
 
+def _journal(division: int, code: str, description: str, journal_type: int) -> dict[str, Any]:
+    return {
+        "ID": str(uuid.uuid4()),
+        "Code": code,
+        "Description": description,
+        "Type": journal_type,
+        "Currency": "EUR",
+        "IsBlocked": False,
+        "Division": division,
+    }
+
+
+def _cost_center(
+    division: int, code: str, description: str, *, active: bool = True, end_date: date | None = None
+) -> dict[str, Any]:
+    return {
+        "ID": str(uuid.uuid4()),
+        "Code": code.ljust(8),  # padded like SearchCode (a sandbox choice: trim before comparing)
+        "Description": description,
+        "Active": active,  # "Obsolete" in Exact's reference, still sent; EndDate is its successor
+        "EndDate": odata_date(end_date) if end_date is not None else None,
+        "Division": division,
+        "Created": "/Date(1382667869110)/",
+    }
+
+
 def seed_division(div: Division, filler_gl: int = 100) -> None:
     d = div.code
     for row in (
@@ -177,16 +206,17 @@ def seed_division(div: Division, filler_gl: int = 100) -> None:
         ("60", "Inkoopboek", 22),
         ("90", "Memoriaal", 90),
     ):
-        row = {
-            "ID": str(uuid.uuid4()),
-            "Code": code,
-            "Description": description,
-            "Type": journal_type,
-            "Currency": "EUR",
-            "IsBlocked": False,
-            "Division": d,
-        }
+        row = _journal(d, code, description, journal_type)
         div.journals[row["ID"]] = row
+    for row in (
+        _cost_center(d, "100", "Algemeen"),
+        _cost_center(d, "200", "Advies"),
+        _cost_center(d, "300", "Detachering"),
+        _cost_center(d, "400", "Projecten Zuid"),
+        _cost_center(d, "500", "Vestiging Breda", end_date=date(2025, 6, 30)),  # closed mid-2025
+        _cost_center(d, "900", "Oude projecten", active=False),
+    ):
+        div.cost_centers[row["ID"]] = row
 
 
 # --- OData $filter ----------------------------------------------------------------------------------
@@ -255,6 +285,7 @@ ENTITIES = {
     ("financial", "GLAccounts"): Entity("financial", "GLAccounts", "gl_accounts"),
     ("vat", "VATCodes"): Entity("vat", "VATCodes", "vat_codes"),
     ("financial", "Journals"): Entity("financial", "Journals", "journals"),
+    ("hrm", "Costcenters"): Entity("hrm", "Costcenters", "cost_centers"),
     ("crm", "Accounts"): Entity("crm", "Accounts", "accounts", postable=True),
     ("salesentry", "SalesEntries"): Entity(
         "salesentry", "SalesEntries", "sales_entries", select_required=True, postable=True
@@ -334,6 +365,21 @@ class ExactSim(SimBase):
             return str(
                 self._create_account(self.division(division), {"Name": name, "Code": code, **fields})["ID"]
             )
+
+    def add_journal(
+        self,
+        code: str,
+        description: str,
+        journal_type: int,
+        *,
+        blocked: bool = False,
+        division: int | None = None,
+    ) -> None:
+        """A further dagboek (type 20 sales, 22 purchase, 10 cash, 12 bank, 90 general)."""
+        with self.lock:
+            div = self.division(division)
+            row = {**_journal(div.code, code, description, journal_type), "IsBlocked": blocked}
+            div.journals[row["ID"]] = row
 
     def gl_id(self, code: str, division: int | None = None) -> str:
         with self.lock:
@@ -816,6 +862,14 @@ class ExactSim(SimBase):
                         f"Regel {i}: Ongeldig: Btw-code {vat_code} voor {'verkoop' if sales else 'inkoop'}"
                     )
                     continue
+            cost_center = None
+            if line.get("CostCenter"):
+                code = str(line["CostCenter"]).strip()
+                cost_center = next((c for c in div.cost_centers.values() if c["Code"].strip() == code), None)
+                if cost_center is None:
+                    # As for the journal: Exact answers a bad reference on a line with a 500 (the
+                    # sheet: "Invalid reference: Cost unit"), a validation error all the same.
+                    raise ApiError(500, f"Ongeldige referentie: Kostenplaats {code}")
             given = line.get("VATAmountFC")
             if given is not None:
                 vat = _amount(given)
@@ -838,6 +892,8 @@ class ExactSim(SimBase):
                     "VATPercentage": vat_row["Percentage"] if vat_row else Decimal(0),
                     "GLAccount": gl["ID"] if gl else None,
                     "GLAccountCode": gl["Code"] if gl else None,
+                    "CostCenter": cost_center["Code"] if cost_center else None,
+                    "CostCenterDescription": cost_center["Description"] if cost_center else None,
                     "Description": str(line.get("Description") or ""),
                 }
             )

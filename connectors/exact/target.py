@@ -3,7 +3,8 @@
 Our reference on a booking is `YourRef` = the invoice number (the sheet's own example), narrowed by
 journal and, when known, by the customer/supplier GUID (purchase numbers repeat across suppliers).
 Every line carries `VATAmountFC`, our VAT cents: Exact would otherwise recalculate VAT from the code
-per line and drift a cent from the invoice. Relations carry our relation code in `SearchCode`
+per line and drift a cent from the invoice, and `CostCenter` (the kostenplaats code) when mapped. A
+koppeling's own dagboek (`JournalEntry.journal`) wins over the connection's default everywhere. Relations carry our relation code in `SearchCode`
 (`Code` is numeric in Exact and assigned by it), and are found by code, VAT number or name first.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +35,9 @@ from connectors.http import Sleep, VendorClient, decode_json, require_json
 from connectors.model import (
     Administratie,
     BookingLine,
+    CostCenter,
     InvoiceKind,
+    Journal,
     JournalEntry,
     LedgerAccount,
     Party,
@@ -54,7 +57,16 @@ DESCRIPTION_LIMIT = 60
 # Exact's standard Dutch VAT codes (exclusive): offered as mapping defaults, checked against the
 # division's own VATCodes before anything is booked.
 STANDARD_VAT = {Decimal(21): "2", Decimal(9): "4", Decimal(0): "0"}
-MAPPING_WORDS = ("grootboek", "btw", "dagboek", "journal", "glaccount", "vatcode")
+MAPPING_WORDS = (
+    "grootboek",
+    "btw",
+    "dagboek",
+    "journal",
+    "glaccount",
+    "vatcode",
+    "kostenplaats",
+    "cost center",
+)
 VALIDATION_PREFIXES = ("verplicht", "ongeldig", "mandatory", "invalid")
 
 
@@ -127,8 +139,9 @@ class ExactOnline:
         self.country: Country = country
         self.division = division
         self.rate_limit = rate_limit
-        self.journals = {InvoiceKind.SALES: sales_journal, InvoiceKind.PURCHASE: purchase_journal}
+        self.default_journals = {InvoiceKind.SALES: sales_journal, InvoiceKind.PURCHASE: purchase_journal}
         self._tokens = tokens
+        self._clock = clock
         self.host = (base_url or HOSTS[country]).rstrip("/")
         extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
         # The governor must be able to wait for the minute's reset: without a sleep it refuses every
@@ -263,7 +276,7 @@ class ExactOnline:
         origin = Origin.MAPPING if any(w in lowered for w in MAPPING_WORDS) else Origin.TARGET
         return RejectedError(
             f"Exact Online weigert het verzoek: {detail}",
-            advice="Controleer de mapping (grootboekrekening, btw-code, dagboek)."
+            advice="Controleer de mapping (grootboekrekening, btw-code, kostenplaats, dagboek)."
             if origin is Origin.MAPPING
             else "Bekijk de melding van Exact Online en pas de gegevens aan.",
             code=str(status),
@@ -345,16 +358,43 @@ class ExactOnline:
             )
         return codes
 
-    async def journal_list(self) -> list[tuple[str, str, int]]:
-        """(code, description, type) of the division's journals, for the mapping editor."""
+    async def _journals_read(self) -> list[Mapping[str, Any]]:
         if self._journal_rows is None:
             div = await self._div()
             self._journal_rows = await self._get_all(
                 f"/api/v1/{div}/financial/Journals", {"$select": "Code,Description,Type,IsBlocked"}
             )
+        return self._journal_rows
+
+    async def journal_list(self) -> list[tuple[str, str, int]]:
+        """(code, description, type) of the division's journals, for the connection wizard."""
         return [
             (_trim(r.get("Code")), _trim(r.get("Description")), int(r.get("Type") or 0))
-            for r in self._journal_rows
+            for r in await self._journals_read()
+        ]
+
+    async def journals(self) -> list[Journal]:
+        """Unblocked sales (type 20) and purchase (type 22) journals: the ones a booking may name."""
+        kind_of = {journal_type: kind for kind, journal_type in JOURNAL_TYPE.items()}
+        found = []
+        for r in await self._journals_read():
+            kind = kind_of.get(int(r.get("Type") or 0))
+            if kind is not None and not r.get("IsBlocked"):
+                found.append(Journal(code=_trim(r.get("Code")), name=_trim(r.get("Description")), kind=kind))
+        return found
+
+    async def cost_centers(self) -> list[CostCenter]:
+        """The division's kostenplaatsen still in use: not `Active: false` (obsolete in Exact's reference,
+        but still sent) and no `EndDate` on or before today (its successor)."""
+        div = await self._div()
+        rows = await self._get_all(
+            f"/api/v1/{div}/hrm/Costcenters", {"$select": "Code,Description,Active,EndDate"}
+        )
+        today = datetime.fromtimestamp(self._clock(), UTC).date()
+        return [
+            CostCenter(code=_trim(r.get("Code")), name=_trim(r.get("Description")))
+            for r in rows
+            if r.get("Active") is not False and not _ended(r.get("EndDate"), today)
         ]
 
     def default_vat_code(self, kind: InvoiceKind, rate: Decimal, reverse_charge: bool) -> str | None:
@@ -467,7 +507,7 @@ class ExactOnline:
         div = await self._div()
         party = PARTY[entry.kind]
         ref = entry.invoice_number[:YOUR_REF_LIMIT]
-        filters = f"YourRef eq {odata_string(ref)} and Journal eq {odata_string(self.journals[entry.kind])}"
+        filters = f"YourRef eq {odata_string(ref)} and Journal eq {odata_string(self._journal_code(entry))}"
         rows = await self._get_all(
             f"/api/v1/{div}/{ENTITY[entry.kind]}",
             {"$filter": filters, "$select": f"EntryID,EntryNumber,YourRef,{party},AmountDC,Type"},
@@ -500,7 +540,7 @@ class ExactOnline:
 
     async def create_booking(self, entry: JournalEntry, relation_id: str) -> CreateResult:
         div = await self._div()
-        journal = await self._journal(entry.kind)
+        journal = await self._journal(entry)
         lines = [await self._line(line, entry) for line in entry.lines]
         if len(entry.invoice_number) > YOUR_REF_LIMIT:
             raise RejectedError(
@@ -541,17 +581,22 @@ class ExactOnline:
             )
         return CreateResult(remote_id=_trim(rows[0]["EntryID"]))
 
-    async def _journal(self, kind: InvoiceKind) -> str:
-        code = self.journals[kind]
+    def _journal_code(self, entry: JournalEntry) -> str:
+        """The koppeling's own dagboek for this entry, else the connection's default for its kind."""
+        return entry.journal or self.default_journals[entry.kind]
+
+    async def _journal(self, entry: JournalEntry) -> str:
+        kind, code = entry.kind, self._journal_code(entry)
         for journal_code, _description, journal_type in await self.journal_list():
             if journal_code == code:
                 if journal_type != JOURNAL_TYPE[kind]:
                     break
                 return code
         what = "verkoopboek" if kind is InvoiceKind.SALES else "inkoopboek"
+        where = "de mapping van de koppeling" if entry.journal else "de verbinding"
         raise RejectedError(
             f"Dagboek {code} bestaat niet in Exact Online administratie {self.division} of is geen {what}",
-            advice=f"Kies in de verbinding het juiste {what} (Exact: Financieel → Stamgegevens → Dagboeken).",
+            advice=f"Kies in {where} het juiste {what} (Exact: Financieel → Stamgegevens → Dagboeken).",
             code="JOURNAL",
             origin=Origin.MAPPING,
         )
@@ -584,13 +629,17 @@ class ExactOnline:
                 code="VATCODE",
                 origin=Origin.MAPPING,
             )
-        return {
+        booked: dict[str, object] = {
             "GLAccount": ledger.id,
             "AmountFC": line.net_amount,
             "VATCode": line.vat_code,
             "VATAmountFC": line.vat_amount,  # our cents: Exact would recalculate per line otherwise
             "Description": (line.description or entry.description)[:DESCRIPTION_LIMIT],
         }
+        if line.cost_center:
+            # Not checked here: Exact refuses an unknown code itself (a 500 "Ongeldige referentie").
+            booked["CostCenter"] = line.cost_center
+        return booked
 
 
 def _rate(value: object) -> Decimal | None:
@@ -601,6 +650,12 @@ def _rate(value: object) -> Decimal | None:
         return (parse_amount(value, field="Percentage") * 100).normalize()
     except ValueError:
         return None
+
+
+def _ended(end_date: object, today: date) -> bool:
+    """A cost centre's `EndDate` is the day it has to be inactive by."""
+    ended = parse_odata_date(end_date)
+    return ended is not None and ended.date() <= today
 
 
 def _description(entry: JournalEntry) -> str:

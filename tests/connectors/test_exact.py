@@ -23,7 +23,7 @@ from connectors.contract import BookingTarget, Health, RateLimit
 from connectors.errors import Origin, RejectedError, TransientError, UncertainError
 from connectors.exact import ExactOAuth, ExactOnline, parse_odata_date, parse_redirect
 from connectors.exact.target import results
-from connectors.model import BookingLine, InvoiceKind, JournalEntry, Party
+from connectors.model import BookingLine, CostCenter, InvoiceKind, Journal, JournalEntry, Party
 from connectors.oauth import InvalidGrant, TokenResponse
 from sandbox._util import FakeClock
 from sandbox.exact import ExactSim
@@ -263,6 +263,34 @@ async def test_directories_follow_next_verbatim_and_trim_padded_codes(exact: Exa
     assert exact.target.default_vat_code(InvoiceKind.SALES, D(21), True) is None
 
 
+async def test_cost_centers_follow_next_and_leave_out_ended_ones(exact: Exact) -> None:
+    exact.sim.page_size = 2  # six cost centres in the division: three pages
+    exact.sim.clear_request_log()
+    assert sorted(await exact.target.cost_centers(), key=lambda c: c.code) == [
+        CostCenter(code="100", name="Algemeen"),
+        CostCenter(code="200", name="Advies"),
+        CostCenter(code="300", name="Detachering"),
+        CostCenter(code="400", name="Projecten Zuid"),
+    ]  # "500" ended on 2025-06-30, "900" is not active; codes come padded to 8
+    pages = [r for r in exact.sim.request_log if r.path.endswith("/hrm/Costcenters")]
+    assert len(pages) == 3
+    assert all("$skiptoken=guid'" in r.query.replace("%24", "$").replace("%27", "'") for r in pages[1:])
+
+
+async def test_journals_are_the_unblocked_sales_and_purchase_journals(exact: Exact) -> None:
+    exact.sim.add_journal("71", "Verkoopboek detachering", 20)
+    exact.sim.add_journal("61", "Inkoopboek kosten", 22)
+    exact.sim.add_journal("72", "Verkoopboek (oud)", 20, blocked=True)
+    exact.sim.add_journal("21", "Rabobank zakelijk", 12)
+    journals = await exact.target.journals()
+    assert sorted(journals, key=lambda j: j.code) == [
+        Journal(code="60", name="Inkoopboek", kind=InvoiceKind.PURCHASE),
+        Journal(code="61", name="Inkoopboek kosten", kind=InvoiceKind.PURCHASE),
+        Journal(code="70", name="Verkoopboek", kind=InvoiceKind.SALES),
+        Journal(code="71", name="Verkoopboek detachering", kind=InvoiceKind.SALES),
+    ]
+
+
 def test_odata_dates_and_envelopes() -> None:
     assert parse_odata_date("/Date(1351209600000)/") == datetime(2012, 10, 26, tzinfo=UTC)
     assert parse_odata_date("/Date(1351209600000+0100)/") == datetime(2012, 10, 26, tzinfo=UTC)
@@ -383,6 +411,66 @@ async def test_purchase_numbers_repeat_across_suppliers(exact: Exact) -> None:
     await exact.target.create_booking(line_b, rb)
     found = await exact.target.find_booking(line_b)
     assert found is not None and found.gross == D("24.20")
+
+
+async def test_a_koppelings_own_journal_is_booked_and_looked_up_there(exact: Exact) -> None:
+    exact.sim.add_journal("71", "Verkoopboek detachering", 20)
+    e = entry("F2026-00017").model_copy(update={"journal": "71"})
+    relation = await exact.target.ensure_relation(e.relation, e.kind, "FS42")
+    exact.sim.faults.add("lost_response", method="POST", path=f"/api/v1/{DIVISION}/salesentry", times=1)
+    result = await exact.target.create_booking(e, relation)
+    # Found again in journal 71 (not the connection's 70), so it was not posted a second time.
+    assert result.already_existed
+    [booked] = exact.sim.sales_entries()
+    assert booked["Journal"] == "71" and booked["EntryID"] == result.remote_id
+    assert exact.sim.request_count("POST", f"/api/v1/{DIVISION}/salesentry") == 1
+    assert await exact.target.find_booking(e) is not None
+    assert await exact.target.find_booking(e.model_copy(update={"journal": ""})) is None  # not in 70
+
+
+async def test_a_purchase_journal_for_a_sales_entry_is_a_mapping_problem(exact: Exact) -> None:
+    relation = await exact.target.ensure_relation(BAKKERIJ, InvoiceKind.SALES, "FS42")
+    with pytest.raises(RejectedError, match=r"Dagboek 60 .* is geen verkoopboek") as info:
+        await exact.target.create_booking(entry("F2026-00018").model_copy(update={"journal": "60"}), relation)
+    assert info.value.origin is Origin.MAPPING and "koppeling" in info.value.advice
+    assert exact.sim.request_count("POST", f"/api/v1/{DIVISION}/salesentry") == 0
+
+
+async def test_lines_carry_their_cost_center(exact: Exact) -> None:
+    consultancy = BookingLine(
+        account_code="8100",
+        vat_code="2",
+        vat_rate=D(21),
+        net_amount=D("1450.00"),
+        vat_amount=D("304.50"),
+        description="Advies inrichting magazijn",
+        cost_center="200",
+    )
+    await book(exact, entry("F2026-00019", consultancy, line("8000", "2", "21", "50.00", "10.50")))
+    [booked] = exact.sim.sales_entries()
+    advice, plain = booked["SalesEntryLines"]["results"]
+    assert (advice["CostCenter"].strip(), advice["CostCenterDescription"]) == ("200", "Advies")
+    assert plain["CostCenter"] is None  # no kostenplaats mapped: none sent
+
+
+async def test_an_unknown_cost_center_is_refused_with_exacts_words(exact: Exact) -> None:
+    relation = await exact.target.ensure_relation(MOLENAAR, InvoiceKind.PURCHASE, "FS7")
+    bad = BookingLine(
+        account_code="4000",
+        vat_code="2",
+        vat_rate=D(21),
+        net_amount=D("640.00"),
+        vat_amount=D("134.40"),
+        cost_center="350",
+    )
+    e = entry("INK-2026-0081", bad, kind=InvoiceKind.PURCHASE, party=MOLENAAR)
+    with pytest.raises(RejectedError, match="Ongeldige referentie: Kostenplaats 350") as info:
+        await exact.target.create_booking(e, relation)
+    # A 500 that is a validation error: final, not retried, and something to fix in the mapping.
+    assert info.value.code == "500" and info.value.origin is Origin.MAPPING
+    assert "kostenplaats" in info.value.advice
+    assert exact.sim.request_count("POST", f"/api/v1/{DIVISION}/purchaseentry") == 1
+    assert exact.sim.purchase_entries() == []
 
 
 async def test_mapping_problems_are_caught_before_sending(exact: Exact) -> None:

@@ -107,3 +107,32 @@ def test_paging_next_is_literal_and_skip_is_ignored(sim: ExactSim, http: httpx.C
         "/api/v1/1234567/vat/VATCodes", params={"$filter": "trim(Code) eq '2'"}, headers=auth
     ).json()
     assert [r["Code"] for r in code["d"]["results"]] == ["2  "]
+
+
+def test_cost_centers_are_paged_padded_and_checked_on_entry_lines(sim: ExactSim, http: httpx.Client) -> None:
+    sim.minutely_limit = 1000
+    sim.page_size = 4
+    auth = {"Authorization": f"Bearer {tokens(sim, http)['access_token']}"}
+    first = http.get(
+        "/api/v1/1234567/hrm/Costcenters", params={"$select": "Code,Description,Active"}, headers=auth
+    )
+    assert first.headers["x-ratelimit-minutely-remaining"] == "999"
+    page = first.json()["d"]
+    assert len(page["results"]) == 4 and all(len(r["Code"]) == 8 for r in page["results"])
+    rest = http.get(page["__next"], headers=auth).json()["d"]
+    assert len(rest["results"]) == 2 and "__next" not in rest
+    codes = {r["Code"].strip(): r for r in page["results"] + rest["results"]}
+    assert codes["900"]["Active"] is False and codes["200"]["Description"] == "Advies"
+
+    customer = sim.add_account("Installatiebedrijf Smit B.V.")
+    line: dict[str, object] = {"GLAccount": sim.gl_id("8100"), "AmountFC": 500.0, "VATCode": "2"}
+    entry = {"Journal": "70", "Customer": customer, "SalesEntryLines": [line]}
+    line["CostCenter"] = "350"
+    refused = http.post("/api/v1/1234567/salesentry/SalesEntries", json=entry, headers=auth)
+    assert refused.status_code == 500  # a validation error, the way Exact sends some of them
+    assert refused.json()["error"]["message"]["value"] == "Ongeldige referentie: Kostenplaats 350"
+    assert sim.sales_entries() == []
+    line["CostCenter"] = "300"
+    assert http.post("/api/v1/1234567/salesentry/SalesEntries", json=entry, headers=auth).status_code == 201
+    [stored] = sim.sales_entries()[0]["SalesEntryLines"]["results"]
+    assert stored["CostCenter"] == "300     " and stored["CostCenterDescription"] == "Detachering"
