@@ -39,6 +39,7 @@ OPERATIONS = (
     "CloseSession",
     "GetAdministraties",
     "GetGrootboekrekeningen",
+    "GetKostenplaatsen",
     "GetRelaties",
     "AddRelatie",
     "GetMutaties",
@@ -213,6 +214,28 @@ class SoapHandler:
             )
         return f"<Rekeningen>{''.join(items)}</Rekeningen>"
 
+    def op_GetKostenplaatsen(self, call: ET.Element) -> str:
+        _, admin = self._session(call)
+        flt = _child(call, "cFilter")
+        # The filter spells the ids "ID", the answer "Id" (as the vendor's WSDL does); 0/empty = unset.
+        want_id, want_parent = _text(flt, "KostenplaatsID"), _text(flt, "KostenplaatsParentID")
+        word = _text(flt, "Omschrijving").lower()
+        items = []
+        for cc in sorted(admin.cost_centers.values(), key=lambda x: x.id):
+            if not cc.active:  # cKostenplaats has no field to say so: SOAP lists active ones only
+                continue
+            if want_id not in ("", "0") and str(cc.id) != want_id:
+                continue
+            if want_parent not in ("", "0") and str(cc.parent_id) != want_parent:
+                continue
+            if word and word not in cc.description.lower():
+                continue
+            items.append(
+                f"<cKostenplaats>{_e('KostenplaatsId', cc.id)}{_e('Omschrijving', cc.description)}"
+                f"{_e('KostenplaatsParentId', cc.parent_id)}</cKostenplaats>"
+            )
+        return f"<Kostenplaatsen>{''.join(items)}</Kostenplaatsen>"
+
     def op_GetRelaties(self, call: ET.Element) -> str:
         _, admin = self._session(call)
         flt = _child(call, "cFilter")
@@ -360,6 +383,12 @@ class SoapHandler:
             "amount": amount,
             "invoiceNumber": invoice,
         }
+        # An s:long; 0 or absent books without a cost centre. The store refuses an unknown id.
+        kostenplaats = _text(regel, "KostenplaatsID")
+        if kostenplaats:
+            row["costCenterId"] = (
+                int(kostenplaats) if kostenplaats.isascii() and kostenplaats.isdigit() else kostenplaats
+            )
         # SOAP lets the caller send BedragBTW. When it differs from what the code's rate gives, the
         # vendor books the row as "Afwijkend" (AFW/AFW_VERK) with the given amount (sheet pitfall #1).
         given_text = _text(regel, "BedragBTW")

@@ -136,6 +136,24 @@ class Relation:
 
 
 @dataclass(slots=True)
+class CostCenter:
+    """A kostenplaats. ``parent_id`` 0 = top level; an inactive one is still listed (REST) and bookable."""
+
+    id: int
+    description: str
+    parent_id: int = 0
+    active: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "description": self.description,
+            "parentId": self.parent_id,
+            "active": self.active,
+        }
+
+
+@dataclass(slots=True)
 class MutationRow:
     """A booked row. ``amount`` is as entered (incl. VAT when the mutation is IN)."""
 
@@ -265,6 +283,15 @@ NL_CHART: list[tuple[str, str, str]] = [
     ("8900", "Overige opbrengsten", "VW"),
 ]
 
+# Kostenplaatsen of a small consultancy: (description, parent description or "", active).
+NL_COST_CENTERS: list[tuple[str, str, bool]] = [
+    ("Algemeen", "", True),
+    ("Advies", "", True),
+    ("Detachering", "", True),
+    ("Projecten Zuid", "Detachering", True),
+    ("Vestiging Tilburg", "", False),  # a closed branch: kept for its history, marked inactive
+]
+
 
 def parse_amount(value: object) -> Decimal:
     if isinstance(value, bool) or value is None:
@@ -290,21 +317,35 @@ class Administration:
     closed_until: str | None = None  # inclusive; bookings dated on/before → MUT_005
     ledgers: dict[int, Ledger] = field(default_factory=dict)
     relations: dict[int, Relation] = field(default_factory=dict)
+    cost_centers: dict[int, CostCenter] = field(default_factory=dict)
     mutations: list[Mutation] = field(default_factory=list)
+    # invoice number → its mutations (every type), kept in step with ``mutations`` by ``book``, so the
+    # duplicate check does not scan the whole history (a 100,000-invoice benchmark).
+    _by_invoice: dict[str, list[Mutation]] = field(default_factory=dict, repr=False)
     _mut_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _rel_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(68_217_601))
     _ledger_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(48_086_601))
+    _cost_center_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(411_601))
 
     def __post_init__(self) -> None:
         if not self.ledgers:
             for code, desc, cat in NL_CHART:
                 self.add_ledger(code, desc, cat)
+        if not self.cost_centers:
+            ids: dict[str, int] = {}
+            for desc, parent, active in NL_COST_CENTERS:
+                ids[desc] = self.add_cost_center(desc, parent_id=ids.get(parent, 0), active=active).id
 
     # --- ledgers and relations
     def add_ledger(self, code: str, description: str, category: str) -> Ledger:
         ledger = Ledger(next(self._ledger_ids), code, description, category)
         self.ledgers[ledger.id] = ledger
         return ledger
+
+    def add_cost_center(self, description: str, *, parent_id: int = 0, active: bool = True) -> CostCenter:
+        center = CostCenter(next(self._cost_center_ids), description, parent_id, active)
+        self.cost_centers[center.id] = center
+        return center
 
     def ledger_by_code(self, code: str) -> Ledger | None:
         return next((lg for lg in self.ledgers.values() if lg.code == code), None)
@@ -381,7 +422,7 @@ class Administration:
             raise BookError("MUT_101", f"At most {MAX_ROWS} rows", "rows")
         rows = [self._row(i, r, mtype, str(in_ex), mdate, table, via) for i, r in enumerate(raw_rows)]
         if mtype in INVOICE_TYPES:
-            same_number = [m for m in self.mutations if m.invoice_number == invoice]
+            same_number = self._by_invoice.get(invoice, [])
             if any(m.type == mtype and m.relation_id == relation_id for m in same_number):
                 raise BookError(
                     "MUT_020",
@@ -417,7 +458,16 @@ class Administration:
             via=via,
         )
         self.mutations.append(mutation)
+        self._by_invoice.setdefault(invoice, []).append(mutation)
         return mutation
+
+    def _cost_center(self, raw: object, prop: str) -> int | None:
+        """The row's cost centre id; absent or 0 books without one. Only existence is checked."""
+        if raw in (None, "") or (type(raw) is int and raw == 0):
+            return None
+        if type(raw) is int and raw in self.cost_centers:  # a JSON integer: not a bool, not a string
+            return raw
+        raise BookError("MUT_113", f"Cost center {raw!r} not found", prop)
 
     def _ledger(self, raw: object, prop: str) -> Ledger:
         try:
@@ -488,7 +538,7 @@ class Administration:
         row_invoice = str(raw.get("invoiceNumber") or "")
         if mtype in PAYMENT_TYPES and not row_invoice:
             raise BookError("MUT_002", "Invoice number is required on payment rows", f"{where}.invoiceNumber")
-        cost_center = raw.get("costCenterId")
+        cost_center = self._cost_center(raw.get("costCenterId"), f"{where}.costCenterId")
         return MutationRow(
             ledger_id=ledger.id,
             vat_code=code,
@@ -496,7 +546,7 @@ class Administration:
             vat_amount=vat,
             description=str(raw.get("description") or ""),
             invoice_number=row_invoice,
-            cost_center_id=int(cost_center) if isinstance(cost_center, int) and cost_center else None,
+            cost_center_id=cost_center,
             vat_given=rate is None,
         )
 

@@ -23,6 +23,7 @@ from sandbox.base import ASGIApp, Scope, SimBase, json_response
 from sandbox.eb_store import (
     Administration,
     BookError,
+    CostCenter,
     Ledger,
     Mutation,
     Relation,
@@ -94,7 +95,8 @@ def error_json(
 class EBoekhoudenSim(SimBase):
     """One e-Boekhouden installation (a country host) with administrations, tokens and SOAP users.
 
-    ``eb.mutations`` / ``eb.relations`` / ``eb.ledgers`` refer to the default administration.
+    ``eb.mutations`` / ``eb.relations`` / ``eb.ledgers`` / ``eb.cost_centers`` refer to the default
+    administration.
     """
 
     name = "eboekhouden"
@@ -196,6 +198,19 @@ class EBoekhoudenSim(SimBase):
         with self.lock:
             return self._admin(administration).add_relation(code, name, **fields)
 
+    def add_cost_center(
+        self,
+        description: str,
+        administration: Administration | int | None = None,
+        *,
+        parent_id: int = 0,
+        active: bool = True,
+    ) -> CostCenter:
+        with self.lock:
+            return self._admin(administration).add_cost_center(
+                description, parent_id=parent_id, active=active
+            )
+
     def book(self, spec: dict[str, Any], administration: Administration | int | None = None) -> Mutation:
         """Book a REST-shaped mutation directly (seeding); raises BookError like the API would."""
         with self.lock:
@@ -212,6 +227,11 @@ class EBoekhoudenSim(SimBase):
     def mutations(self) -> list[Mutation]:
         with self.lock:
             return list(self.default.mutations)
+
+    @property
+    def cost_centers(self) -> list[CostCenter]:
+        with self.lock:
+            return list(self.default.cost_centers.values())
 
     @property
     def relations(self) -> list[Relation]:
@@ -336,6 +356,7 @@ class EBoekhoudenSim(SimBase):
                 Route("/v1/administration/linked", rest(self._linked), methods=["GET"]),
                 Route("/v1/ledger", rest(self._ledgers), methods=["GET"]),
                 Route("/v1/ledger/{id}", rest(self._ledger), methods=["GET"]),
+                Route("/v1/costcenter", rest(self._cost_centers), methods=["GET"]),
                 Route("/v1/relation", rest(self._relations), methods=["GET"]),
                 Route("/v1/relation", rest(self._post_relation), methods=["POST"]),
                 Route("/v1/relation/{id}", rest(self._relation), methods=["GET"]),
@@ -442,6 +463,12 @@ class EBoekhoudenSim(SimBase):
             if ledger is None:
                 raise HttpError(404, "LED_001", "Ledger not found", "id")
             return ledger.to_json()
+
+    async def _cost_centers(self, request: Request) -> Any:
+        admin = self._session(request)
+        with self.lock:
+            items = [c.to_json() for c in sorted(admin.cost_centers.values(), key=lambda x: x.id)]
+        return self._page(request, items, {"id": "int", "description": "str", "parentId": "int"})
 
     async def _relations(self, request: Request) -> Any:
         admin = self._session(request)

@@ -155,6 +155,29 @@ def vat_row(line: BookingLine, kind: InvoiceKind, country: Country, invoice_numb
     return VatRow(line, AFWIJKEND[kind], line.vat_amount)
 
 
+COST_CENTER_ADVICE = "Kies de kostenplaats opnieuw onder Mapping."
+
+
+def cost_center_id(line: BookingLine, invoice_number: str) -> int | None:
+    """The line's kostenplaats as e-Boekhouden's numeric id; None books without one.
+
+    The mapping stores the id that cost_centers() offered; anything else (typed by hand, or copied from
+    another package) is refused here, per booking, rather than sent.
+    """
+    code = line.cost_center.strip()
+    if not code:
+        return None
+    if code.isascii() and code.isdigit() and int(code) > 0:
+        return int(code)
+    raise RejectedError(
+        f"Boeking {invoice_number}: kostenplaats {code!r} is geen kostenplaats van e-Boekhouden "
+        "(daar is het een nummer)",
+        advice=COST_CENTER_ADVICE,
+        code="COST_CENTER",
+        origin=Origin.MAPPING,
+    )
+
+
 # --- texts ----------------------------------------------------------------------------------------
 
 DESCRIPTION_LIMIT = 200
@@ -251,6 +274,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "MUT_109": ("Ongeldige btw-code", "Controleer de btw-code in de mapping."),
     "MUT_110": ("Deze btw-code is geen inkoopcode", "Kies in de mapping een btw-code voor inkoop."),
     "MUT_111": ("Deze btw-code is geen verkoopcode", "Kies in de mapping een btw-code voor verkoop."),
+    "MUT_113": ("De kostenplaats bestaat niet (meer) in e-Boekhouden", COST_CENTER_ADVICE),
     "MUT_118": ("De boeking is niet in balans", "Controleer de bedragen van de factuur in de bron."),
     "MUTA_003": ("Een afwijkend btw-bedrag mag niet met deze btw-code", "Meld dit bij Koppelaar."),
     "MUTA_008": ("Het betalingskenmerk bestaat al", "Controleer of deze factuur al geboekt is."),
@@ -267,6 +291,8 @@ AUTH_CODES = frozenset(
     {"API_SESSION_003", "API_SESSION_004", "SECURITY_009", "SECURITY_010", "SECURITY_011", "ERR_LOGIN"}
 )
 DUPLICATE_CODES = frozenset({"MUT_019", "MUT_020"})
+# Refusals the mapping can fix (tegenrekening, btw-code, kostenplaats).
+MAPPING_CODES = frozenset({"MUT_007", "MUT_109", "MUT_110", "MUT_111", "MUT_113"})
 
 
 def explain(code: str, vendor_message: str) -> tuple[str, str]:

@@ -14,7 +14,9 @@ from connectors.contract import CheckResult, CreateResult, Health, RateLimit, Re
 from connectors.eboekhouden.common import (
     AUTH_CODES,
     DUPLICATE_CODES,
+    MAPPING_CODES,
     Country,
+    cost_center_id,
     default_vat_code,
     entry_description,
     explain,
@@ -24,7 +26,16 @@ from connectors.eboekhouden.common import (
 )
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, UncertainError
 from connectors.http import Sleep, VendorClient, decode_json, require_json
-from connectors.model import Administratie, InvoiceKind, JournalEntry, LedgerAccount, Party, VatCode
+from connectors.model import (
+    Administratie,
+    CostCenter,
+    InvoiceKind,
+    Journal,
+    JournalEntry,
+    LedgerAccount,
+    Party,
+    VatCode,
+)
 from connectors.money import parse_amount
 
 HOSTS: dict[str, str] = {"NL": "https://api.e-boekhouden.nl", "BE": "https://api.e-boekhouden.be"}
@@ -152,7 +163,7 @@ class EBoekhoudenRest:
         message, advice = explain(code, vendor_message)
         if code in AUTH_CODES or response.status_code in (401, 403):
             return AuthError(message, advice=advice, code=code, exchange=self.client.last_exchange)
-        origin = Origin.MAPPING if code in {"MUT_007", "MUT_109", "MUT_110", "MUT_111"} else Origin.TARGET
+        origin = Origin.MAPPING if code in MAPPING_CODES else Origin.TARGET
         return RejectedError(
             message, advice=advice, code=code, exchange=self.client.last_exchange, origin=origin
         )
@@ -200,28 +211,41 @@ class EBoekhoudenRest:
             for item in _items(body)
         ]
 
+    async def _list_all(self, path: str) -> list[Mapping[str, Any]]:
+        """Every item of a list endpoint, page by page (limit/offset until `count` is reached)."""
+        found: list[Mapping[str, Any]] = []
+        while True:
+            body = await self._call("GET", path, params={"limit": PAGE, "offset": len(found)})
+            items = _items(body)
+            found += items
+            total = body.get("count") if isinstance(body, Mapping) else None
+            if not items or not isinstance(total, int) or len(found) >= total:
+                return found
+
     async def ledger_accounts(self) -> list[LedgerAccount]:
         if self._ledgers is None:
-            ledgers: list[LedgerAccount] = []
-            offset = 0
-            while True:
-                body = await self._call("GET", "/v1/ledger", params={"limit": PAGE, "offset": offset})
-                items = _items(body)
-                ledgers += [
-                    LedgerAccount(
-                        code=str(item.get("code", "")),
-                        name=str(item.get("description", "")),
-                        category=str(item.get("category", "")),
-                        id=str(item.get("id", "")),
-                    )
-                    for item in items
-                ]
-                offset += len(items)
-                total = body.get("count") if isinstance(body, Mapping) else None
-                if not items or not isinstance(total, int) or offset >= total:
-                    break
-            self._ledgers = ledgers
+            self._ledgers = [
+                LedgerAccount(
+                    code=str(item.get("code", "")),
+                    name=str(item.get("description", "")),
+                    category=str(item.get("category", "")),
+                    id=str(item.get("id", "")),
+                )
+                for item in await self._list_all("/v1/ledger")
+            ]
         return list(self._ledgers)
+
+    async def cost_centers(self) -> list[CostCenter]:
+        """The active kostenplaatsen; a booking line carries the id (`costCenterId`)."""
+        return [
+            CostCenter(code=str(item["id"]), name=str(item.get("description", "")))
+            for item in await self._list_all("/v1/costcenter")
+            if item.get("id") is not None and item.get("active") is not False
+        ]
+
+    async def journals(self) -> list[Journal]:
+        """None: e-Boekhouden books by mutation type (FactuurVerstuurd/FactuurOntvangen), not in dagboeken."""
+        return []
 
     async def _ledger_id(self, code: str, what: str) -> int:
         for ledger in await self.ledger_accounts():
@@ -344,6 +368,8 @@ class EBoekhoudenRest:
             }
             if row.vat_amount is not None:
                 item["vatAmount"] = row.vat_amount
+            if (cost_center := cost_center_id(line, entry.invoice_number)) is not None:
+                item["costCenterId"] = cost_center
             rows.append(item)
         payload: dict[str, object] = {
             "type": MUTATION_TYPE[entry.kind],

@@ -15,7 +15,9 @@ from connectors.contract import CheckResult, CreateResult, Health, RateLimit, Re
 from connectors.eboekhouden.common import (
     AUTH_CODES,
     DUPLICATE_CODES,
+    MAPPING_CODES,
     Country,
+    cost_center_id,
     default_vat_code,
     entry_description,
     explain,
@@ -25,7 +27,16 @@ from connectors.eboekhouden.common import (
 )
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, UncertainError
 from connectors.http import Reveals, Sleep, VendorClient
-from connectors.model import Administratie, InvoiceKind, JournalEntry, LedgerAccount, Party, VatCode
+from connectors.model import (
+    Administratie,
+    CostCenter,
+    InvoiceKind,
+    Journal,
+    JournalEntry,
+    LedgerAccount,
+    Party,
+    VatCode,
+)
 from connectors.money import ZERO, parse_amount
 
 NS = "http://www.e-boekhouden.nl/soap"
@@ -210,7 +221,10 @@ class EBoekhoudenSoap:
         message, advice = explain(code, description)
         if code in AUTH_CODES:
             return AuthError(message, advice=advice, code=code, exchange=self.client.last_exchange)
-        return RejectedError(message, advice=advice, code=code, exchange=self.client.last_exchange)
+        origin = Origin.MAPPING if code in MAPPING_CODES else Origin.TARGET
+        return RejectedError(
+            message, advice=advice, code=code, exchange=self.client.last_exchange, origin=origin
+        )
 
     async def _session_fields(self) -> list[tuple[str, Value]]:
         if self._session is None:
@@ -303,6 +317,23 @@ class EBoekhoudenSoap:
             code="MUT_007",
             origin=Origin.MAPPING,
         )
+
+    async def cost_centers(self) -> list[CostCenter]:
+        """The kostenplaatsen (GetKostenplaatsen); a booking line carries the id (`KostenplaatsID`)."""
+        result = await self._op(
+            "GetKostenplaatsen",
+            # The filter spells it "ID", the answer "Id": both as in the vendor's WSDL.
+            [("cFilter", [("KostenplaatsID", 0), ("KostenplaatsParentID", 0), ("Omschrijving", "")])],
+        )
+        return [
+            CostCenter(code=_text(k, "KostenplaatsId"), name=_text(k, "Omschrijving"))
+            for k in _all(result, "cKostenplaats")
+            if _text(k, "KostenplaatsId") not in ("", "0")
+        ]
+
+    async def journals(self) -> list[Journal]:
+        """None: e-Boekhouden books by Soort (FactuurVerstuurd/FactuurOntvangen), not in dagboeken."""
+        return []
 
     async def vat_codes(self) -> list[VatCode]:
         return list(vat_table(self.country, soap=True))
@@ -456,7 +487,7 @@ class EBoekhoudenSoap:
                         ("BTWCode", row.vat_code),
                         ("BTWPercentage", line.vat_rate),
                         ("TegenrekeningCode", await self._require_ledger(line.account_code, "tegenrekening")),
-                        ("KostenplaatsID", line.cost_center or "0"),
+                        ("KostenplaatsID", cost_center_id(line, entry.invoice_number) or 0),
                     ],
                 )
             )

@@ -310,6 +310,28 @@ async def test_vat_codes_are_the_dutch_enum(rest: EBoekhoudenRest, eb: EBoekhoud
     assert rest.client.request_count == 0  # a fixed enum: no endpoint
 
 
+async def test_cost_centers_are_the_active_ones_read_across_pages(
+    rest: EBoekhoudenRest, eb: EBoekhoudenSim
+) -> None:
+    # A project organisation: more kostenplaatsen than fit on one page, a few of them closed.
+    projects = [eb.add_cost_center(f"Project P2026-{n:03d}", active=n % 50 != 7) for n in range(600)]
+    centers = await rest.cost_centers()
+
+    seeded = {c.description: c for c in eb.cost_centers}
+    assert [(c.code, c.name) for c in centers[:4]] == [
+        (str(seeded[name].id), name) for name in ("Algemeen", "Advies", "Detachering", "Projecten Zuid")
+    ]
+    assert "Vestiging Tilburg" not in {c.name for c in centers}  # inactive: not offered
+    assert [c.code for c in centers[4:]] == [str(p.id) for p in projects if p.active]
+    assert len(centers) == 4 + 588
+    assert count(await seen(eb, rest), "GET", "/v1/costcenter") == 2
+
+
+async def test_journals_are_none_because_e_boekhouden_books_by_mutation_type(rest: EBoekhoudenRest) -> None:
+    assert await rest.journals() == []
+    assert rest.client.request_count == 0
+
+
 # --- relations ----------------------------------------------------------------------------------
 
 
@@ -504,6 +526,30 @@ async def test_foreign_currency_invoice_keeps_original_amount_and_ecb_rate_in_de
     assert booked.amount == D("1500.00")  # booked in EUR: there is no currency field
 
 
+def kostenplaats(eb: EBoekhoudenSim, name: str) -> int:
+    return next(c.id for c in eb.cost_centers if c.description == name)
+
+
+async def test_cost_centre_of_a_line_lands_on_its_mutation_row(
+    rest: EBoekhoudenRest, eb: EBoekhoudenSim
+) -> None:
+    advies = kostenplaats(eb, "Advies")
+    entry = sales_invoice(
+        "F2026-00025",
+        lines=(
+            line("8000", "HOOG_VERK_21", "21", "950.00", "199.50", "Advies bedrijfsplan", str(advies)),
+            line("8010", "LAAG_VERK_9", "9", "42.50", "3.83", "Vakliteratuur"),
+        ),
+    )
+    await book(rest, entry)
+
+    booked = only_mutation(eb)
+    assert [(r.ledger_id, r.cost_center_id) for r in booked.rows] == [
+        (eb.ledger_id("8000"), advies),
+        (eb.ledger_id("8010"), None),  # no kostenplaats: none sent
+    ]
+
+
 # --- never twice, never lost --------------------------------------------------------------------
 
 
@@ -684,6 +730,44 @@ async def test_unknown_ledger_is_rejected_with_mapping_advice(
     assert error.code == "MUT_007"
     assert "8999" in error.message
     assert "tegenrekening in de mapping" in error.advice
+    assert error.origin is Origin.MAPPING
+    assert posts(await seen(eb, rest), "/v1/mutation") == []
+
+
+async def test_unknown_cost_centre_is_refused_by_e_boekhouden_with_mapping_advice(
+    rest: EBoekhoudenRest, eb: EBoekhoudenSim
+) -> None:
+    # A kostenplaats that was deleted in e-Boekhouden after it was mapped.
+    entry = sales_invoice(
+        lines=(line("8000", "HOOG_VERK_21", "21", "100.00", "21.00", cost_center="411999"),)
+    )
+    with pytest.raises(RejectedError) as caught:
+        await book(rest, entry)
+
+    error = caught.value
+    assert error.code == "MUT_113"
+    assert "kostenplaats bestaat niet" in error.message
+    assert "Cost center 411999 not found" in error.message  # the vendor's own words are kept
+    assert error.advice == "Kies de kostenplaats opnieuw onder Mapping."
+    assert error.origin is Origin.MAPPING and not error.retryable
+    assert eb.mutations == []
+    assert posts(await seen(eb, rest), "/v1/mutation") == [400]
+
+
+async def test_cost_centre_that_is_no_e_boekhouden_id_is_refused_before_sending(
+    rest: EBoekhoudenRest, eb: EBoekhoudenSim
+) -> None:
+    # A code from another package (e.g. Twinfield's KP-ADVIES) cannot be an e-Boekhouden kostenplaats.
+    entry = sales_invoice(
+        lines=(line("8000", "HOOG_VERK_21", "21", "100.00", "21.00", cost_center="KP-ADVIES"),)
+    )
+    with pytest.raises(RejectedError) as caught:
+        await book(rest, entry)
+
+    error = caught.value
+    assert error.code == "COST_CENTER"
+    assert "F2026-00013" in error.message and "KP-ADVIES" in error.message
+    assert error.advice == "Kies de kostenplaats opnieuw onder Mapping."
     assert error.origin is Origin.MAPPING
     assert posts(await seen(eb, rest), "/v1/mutation") == []
 

@@ -26,6 +26,7 @@ from tests.connectors.test_eboekhouden_rest import (
     MEELHANDEL,
     D,
     Sleeps,
+    kostenplaats,
     line,
     only_mutation,
     purchase_invoice,
@@ -189,6 +190,21 @@ async def test_vat_codes_are_the_soap_enum(soap: EBoekhoudenSoap) -> None:
     assert "VERL_INK_L" not in codes
     assert codes["HOOG_VERK"].rate == 19
     assert soap.default_vat_code(InvoiceKind.SALES, D(9), False) == "LAAG_VERK_9"
+    assert soap.client.request_count == 0
+
+
+async def test_cost_centers_are_the_active_kostenplaatsen(soap: EBoekhoudenSoap, eb: EBoekhoudenSim) -> None:
+    centers = await soap.cost_centers()
+
+    assert [(c.code, c.name) for c in centers] == [
+        (str(kostenplaats(eb, name)), name)
+        for name in ("Algemeen", "Advies", "Detachering", "Projecten Zuid")
+    ]
+    assert calls(await seen(eb, soap), "GetKostenplaatsen") == [200]
+
+
+async def test_journals_are_none_because_e_boekhouden_books_by_soort(soap: EBoekhoudenSoap) -> None:
+    assert await soap.journals() == []
     assert soap.client.request_count == 0
 
 
@@ -367,6 +383,28 @@ async def test_foreign_currency_invoice_keeps_original_amount_and_ecb_rate_in_de
     assert booked.amount == D("1500.00")
 
 
+async def test_cost_centre_of_a_line_lands_on_its_mutation_row(
+    soap: EBoekhoudenSoap, eb: EBoekhoudenSim
+) -> None:
+    zuid = kostenplaats(eb, "Projecten Zuid")
+    entry = purchase_invoice().model_copy(
+        update={
+            "lines": (
+                line("7000", "LAAG_INK_9", "9", "412.35", "37.11", "Tarwebloem 25 kg x 15", str(zuid)),
+                line("4300", "HOOG_INK_21", "21", "19.99", "4.20", "Bezorgkosten"),
+            )
+        }
+    )
+    await book(soap, entry, code="CRED0007")
+
+    booked = only_mutation(eb)
+    assert [(r.ledger_id, r.cost_center_id) for r in booked.rows] == [
+        (eb.ledger_id("7000"), zuid),
+        (eb.ledger_id("4300"), None),  # KostenplaatsID 0: none
+    ]
+    assert booked.via == "soap"
+
+
 # --- never twice, never lost --------------------------------------------------------------------
 
 
@@ -509,6 +547,38 @@ async def test_server_error_on_create_is_uncertain_not_repeated(
 
 
 # --- refusals with Dutch advice -----------------------------------------------------------------
+
+
+async def test_unknown_cost_centre_is_refused_by_e_boekhouden_with_mapping_advice(
+    soap: EBoekhoudenSoap, eb: EBoekhoudenSim
+) -> None:
+    entry = sales_invoice(
+        lines=(line("8000", "HOOG_VERK_21", "21", "100.00", "21.00", cost_center="411999"),)
+    )
+    with pytest.raises(RejectedError) as caught:
+        await book(soap, entry)
+
+    error = caught.value
+    assert error.code == "MUT_113"
+    assert "Cost center 411999 not found" in error.message  # the vendor's own words are kept
+    assert error.advice == "Kies de kostenplaats opnieuw onder Mapping."
+    assert error.origin is Origin.MAPPING
+    assert eb.mutations == []
+    assert calls(await seen(eb, soap), "AddMutatie") == [200]  # a business error in HTTP 200
+
+
+async def test_cost_centre_that_is_no_e_boekhouden_id_is_refused_before_sending(
+    soap: EBoekhoudenSoap, eb: EBoekhoudenSim
+) -> None:
+    entry = sales_invoice(
+        lines=(line("8000", "HOOG_VERK_21", "21", "100.00", "21.00", cost_center="KP-ADVIES"),)
+    )
+    with pytest.raises(RejectedError) as caught:
+        await book(soap, entry)
+
+    assert caught.value.code == "COST_CENTER"
+    assert caught.value.advice == "Kies de kostenplaats opnieuw onder Mapping."
+    assert calls(await seen(eb, soap), "AddMutatie") == []
 
 
 async def test_closed_period_is_rejected_with_vendor_code_and_advice(

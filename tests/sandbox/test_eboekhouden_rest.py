@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from sandbox import EBoekhoudenSim, FakeClock, SandboxServer
+from sandbox.eb_store import BookError
 from sandbox.seed import EB_API_TOKEN
 from tests.sandbox.helpers import eb_client, sales_invoice
 
@@ -195,6 +196,8 @@ def _row(eb: EBoekhoudenSim, **over: Any) -> list[dict[str, Any]]:
         ({"rows": "@row", "_row": {"vatAmount": "2.10"}}, "MUTA_003"),
         ({"rows": "@row", "_row": {"vatCode": "AFW_VERK"}}, "MUTA_004"),
         ({"rows": "@row", "_row": {"amount": "10.005"}}, "MUT_104"),
+        ({"rows": "@row", "_row": {"costCenterId": 411999}}, "MUT_113"),  # no such kostenplaats
+        ({"rows": "@row", "_row": {"costCenterId": "411602"}}, "MUT_113"),  # an id is a JSON integer
     ],
 )
 def test_validation_codes(
@@ -263,6 +266,67 @@ def test_mutation_list_filters_and_paging(server: SandboxServer, eb: EBoekhouden
         assert c.get("/v1/mutation", params={"type": 1}).json()["count"] == 0
         assert c.get("/v1/mutation", params={"invoiceNumber[like]": "F2026-0001%"}).json()["count"] == 2
         assert c.get("/v1/mutation/999").status_code == 404
+
+
+def test_cost_centers_list_paging_and_filters(server: SandboxServer, eb: EBoekhoudenSim) -> None:
+    with eb_client(server.eboekhouden_url) as c:
+        everything = c.get("/v1/costcenter").json()
+        page = c.get("/v1/costcenter", params={"limit": 2, "offset": 4}).json()
+        advies = c.get("/v1/costcenter", params={"description": "advies"}).json()["items"]
+        parent = next(i["id"] for i in everything["items"] if i["description"] == "Detachering")
+        children = c.get("/v1/costcenter", params={"parentId": parent}).json()["items"]
+        assert c.get("/v1/costcenter", params={"limit": 0}).json()["code"] == "PAGE_001"
+        assert c.get("/v1/costcenter", params={"code": "KP1"}).json()["code"] == "FILTER_001"
+    with httpx.Client(base_url=server.eboekhouden_url) as anonymous:
+        refused = anonymous.get("/v1/costcenter")
+        assert refused.status_code == 401 and refused.json()["code"] == "SECURITY_010"
+
+    assert everything["count"] == 5
+    assert [(i["description"], i["active"]) for i in everything["items"]] == [
+        ("Algemeen", True),
+        ("Advies", True),
+        ("Detachering", True),
+        ("Projecten Zuid", True),
+        ("Vestiging Tilburg", False),
+    ]
+    assert set(everything["items"][0]) == {"id", "description", "parentId", "active"}
+    assert [i["id"] for i in everything["items"]] == sorted(c.id for c in eb.cost_centers)
+    assert page["count"] == 5 and [i["description"] for i in page["items"]] == ["Vestiging Tilburg"]
+    assert [i["description"] for i in advies] == ["Advies"]
+    assert [(i["description"], i["parentId"]) for i in children] == [("Projecten Zuid", parent)]
+
+
+def test_cost_center_list_is_rate_limited_like_every_call(clock: FakeClock) -> None:
+    eb = EBoekhoudenSim(rate_limit=2, clock=clock)
+    eb.add_api_token(EB_API_TOKEN)
+    with SandboxServer(eboekhouden=eb) as srv, eb_client(srv.eboekhouden_url) as c:  # the session: 1
+        assert c.get("/v1/costcenter").status_code == 200
+        limited = c.get("/v1/costcenter")
+        assert limited.status_code == 429 and limited.json()["code"] == "API_RATE_001"
+
+
+def test_row_cost_center_is_stored_and_read_back(server: SandboxServer, eb: EBoekhoudenSim, rel: int) -> None:
+    advies = next(cc.id for cc in eb.cost_centers if cc.description == "Advies")
+    body = sales_invoice(eb, rel, rows=_row(eb, costCenterId=advies) + _row(eb, costCenterId=0))
+    with eb_client(server.eboekhouden_url) as c:
+        r = c.post("/v1/mutation", json=body)
+        assert r.status_code == 200, r.text
+        rows = c.get(f"/v1/mutation/{r.json()['id']}").json()["rows"]
+    assert [row.get("costCenterId") for row in rows] == [advies, None]  # 0: booked without one
+    assert [row.cost_center_id for row in eb.mutations[0].rows] == [advies, None]
+
+
+def test_duplicate_check_is_per_administration(eb: EBoekhoudenSim) -> None:
+    second = eb.add_administration("Tweede administratie", "De Vries Vastgoed B.V.")
+    for admin in (eb.default, second):
+        relation = eb.add_relation("KLANT01", "Bakkerij De Vries B.V.", admin).id
+        spec = sales_invoice(eb, relation, ledgerId=eb.ledger_id("1300", admin))
+        spec["rows"] = _row(eb, ledgerId=eb.ledger_id("8000", admin))
+        assert eb.book(spec, admin).invoice_number == "F2026-00013"  # the same number, another admin
+        with pytest.raises(BookError) as again:
+            eb.book(spec, admin)
+        assert again.value.code == "MUT_020"
+    assert len(eb.mutations) == len(second.mutations) == 1
 
 
 def test_rate_limit_token_bucket(clock: FakeClock) -> None:

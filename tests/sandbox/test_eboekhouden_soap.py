@@ -25,14 +25,15 @@ def c(server: SandboxServer) -> httpx.Client:
     return httpx.Client(base_url=server.eboekhouden_url, timeout=5)
 
 
-def mutatie(number: str, btw: str = "21.00", relatie: str = "KLANT01") -> str:
+def mutatie(number: str, btw: str = "21.00", relatie: str = "KLANT01", kostenplaats: int = 0) -> str:
     return (
         "<oMut><MutatieNr>0</MutatieNr><Soort>FactuurVerstuurd</Soort><Datum>2025-01-15T00:00:00</Datum>"
         f"<Rekening>1300</Rekening><RelatieCode>{relatie}</RelatieCode><Factuurnummer>{number}</Factuurnummer>"
         "<Omschrijving>Factuur</Omschrijving><Betalingstermijn>30</Betalingstermijn><InExBTW>EX</InExBTW>"
         "<MutatieRegels><cMutatieRegel><BedragInvoer>100.00</BedragInvoer><BedragExclBTW>100.00</BedragExclBTW>"
         f"<BedragBTW>{btw}</BedragBTW><BedragInclBTW>121.00</BedragInclBTW><BTWCode>HOOG_VERK_21</BTWCode>"
-        "<BTWPercentage>21</BTWPercentage><TegenrekeningCode>8000</TegenrekeningCode><KostenplaatsID>0</KostenplaatsID>"
+        "<BTWPercentage>21</BTWPercentage><TegenrekeningCode>8000</TegenrekeningCode>"
+        f"<KostenplaatsID>{kostenplaats}</KostenplaatsID>"
         "</cMutatieRegel></MutatieRegels></oMut>"
     )
 
@@ -129,3 +130,28 @@ def test_get_mutaties_returns_at_most_500_most_recent(c: httpx.Client, eb: EBoek
         c, "GetMutaties", s + "<cFilter><MutatieNrVan>1</MutatieNrVan><MutatieNrTm>10</MutatieNrTm></cFilter>"
     )
     assert window.text.count("<cMutatieList>") == 10
+
+
+def test_kostenplaatsen_are_listed_and_booked_on_a_row(c: httpx.Client, eb: EBoekhoudenSim) -> None:
+    eb.add_relation("KLANT01", "Voorbeeld BV")
+    ids = {cc.description: cc.id for cc in eb.cost_centers}
+    s = session_xml(tag(login(c).text, "SessionID"))
+    no_filter = (
+        "<cFilter><KostenplaatsID>0</KostenplaatsID><KostenplaatsParentID>0</KostenplaatsParentID></cFilter>"
+    )
+    listed = soap(c, "GetKostenplaatsen", s + no_filter).text
+    assert error_code(listed) == "" and listed.count("<cKostenplaats>") == 4
+    assert "Vestiging Tilburg" not in listed  # inactive: SOAP has no field to say so
+    assert tag(listed, "KostenplaatsId") == str(ids["Algemeen"]) and tag(listed, "Omschrijving") == "Algemeen"
+    parent = f"<cFilter><KostenplaatsParentID>{ids['Detachering']}</KostenplaatsParentID></cFilter>"
+    children = soap(c, "GetKostenplaatsen", s + parent).text
+    assert children.count("<cKostenplaats>") == 1 and tag(children, "Omschrijving") == "Projecten Zuid"
+    assert tag(children, "KostenplaatsParentId") == str(ids["Detachering"])
+
+    assert error_code(soap(c, "AddMutatie", s + mutatie("F1", kostenplaats=ids["Advies"])).text) == ""
+    assert eb.mutations[0].rows[0].cost_center_id == ids["Advies"]
+    found = soap(c, "GetMutaties", s + "<cFilter><Factuurnummer>F1</Factuurnummer></cFilter>").text
+    assert tag(found, "KostenplaatsID") == str(ids["Advies"])
+    unknown = soap(c, "AddMutatie", s + mutatie("F2", kostenplaats=411999)).text
+    assert error_code(unknown) == "MUT_113"
+    assert len(eb.mutations) == 1
