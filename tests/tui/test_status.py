@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Button, TabbedContent
 
@@ -134,3 +135,22 @@ async def test_a_failing_dry_run_says_so_in_dutch_with_the_reason(world: World, 
         await pilot.press("d")
         text = await wait_for_text(pilot, "Dry-run: mislukt")
         assert "API-token" in text
+
+
+async def test_keys_typed_fast_after_a_tab_switch_reach_the_new_tab(
+    world: World, make_app: AppFactory
+) -> None:
+    """'4' then, quickly, '1' 'd' from a terminal: the d must start the dry-run on the Status tab."""
+    number = new_invoice(world)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_status(pilot)
+        await pilot.press("4")
+        tabs = app.screen.query_one(TabbedContent)
+        await wait_until(pilot, lambda: tabs.active == "runs" and app.focused is not None, "the Runs tab")
+        # Both keys queued before either is handled, as when they arrive in one read from the terminal.
+        app.post_message(events.Key("1", "1"))
+        app.post_message(events.Key("d", "d"))
+        text = await wait_for_text(pilot, "Dry-run: ok")
+        assert number in text
+        assert tabs.active == "status"

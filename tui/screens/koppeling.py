@@ -17,6 +17,13 @@ from tui.widgets.runs_tab import RunsTab
 from tui.widgets.status_tab import StatusTab
 
 TABS = ("status", "foutmeldingen", "mapping", "runs", "instellingen")
+# What takes the keys on each tab (the Instellingen tab starts on the tab bar: Tab walks its fields).
+KEY_TAKERS = {
+    "status": "StatusTab",
+    "foutmeldingen": "ProblemTable",
+    "mapping": "#mapping-table",
+    "runs": "#runs",
+}
 
 
 class KoppelingScreen(Screen[None]):
@@ -65,4 +72,9 @@ class KoppelingScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
+        tabs = self.query_one(TabbedContent)
+        tabs.active = tab
+        if tab in KEY_TAKERS:
+            # Focus now rather than on the tab's Show: a key typed right after the digit ('1' 'd') is
+            # already queued and would otherwise reach the tab that was showing.
+            self.set_focus(tabs.get_pane(tab).query_one(KEY_TAKERS[tab]))
