@@ -11,6 +11,8 @@
 - Fair use: credits per minute per ClientId (1 for list/read/columns/Search, 3 otherwise), one request
   in flight per organisation; beyond either → 429 with ``Retry-After``, nothing processed.
 - ``utf16_roots``: ProcessXml requests with these root elements are answered in UTF-16LE with a BOM.
+- Finder ``TRS`` (daybooks) takes the ``category`` option (sales, purchase or journal); a detail line's
+  ``dim2`` must be a ``KPL`` dimension (kostenplaats) of the office, else that transaction fails.
 """
 
 from __future__ import annotations
@@ -133,7 +135,8 @@ class Office:
     shortname: str
     dimensions: dict[str, dict[str, Dimension]] = field(default_factory=dict)
     vat: dict[str, Vat] = field(default_factory=dict)
-    daybooks: dict[str, tuple[str, str]] = field(default_factory=dict)  # code → (name, sales|purchase|memo)
+    # code → (name, category): sales | purchase | journal, the TRS finder's `category` values
+    daybooks: dict[str, tuple[str, str]] = field(default_factory=dict)
     transactions: list[Transaction] = field(default_factory=list)
     closed_until: str = ""  # YYYY/MM: periods up to and including this are closed
 
@@ -197,6 +200,14 @@ def _at(parent: ET.Element, name: str, fallback: ET.Element) -> ET.Element:
     """
     found = parent.find(name)
     return found if found is not None else fallback
+
+
+def _search_error(text: str, code: str) -> str:
+    message = (
+        f"<MessageOfErrorCodes><Type>Error</Type><Text>{escape(text)}</Text><Code>{code}</Code>"
+        "</MessageOfErrorCodes>"
+    )
+    return f'<SearchResponse xmlns="{NS}"><SearchResult>{message}</SearchResult></SearchResponse>'
 
 
 def _soap_body(inner: str) -> str:
@@ -280,7 +291,7 @@ class TwinfieldSim(SimBase):
                         "8010": "Omzet laag",
                         "8100": "Omzet advies",
                     },
-                    "KPL": {"100": "Winkel", "200": "Bezorging"},
+                    "KPL": {"100": "Winkel", "200": "Bezorging", "300": "Productie", "400": "Horeca"},
                 }.items():
                     for account, label in accounts.items():
                         office.add_dimension(dimtype, account, label)
@@ -306,7 +317,7 @@ class TwinfieldSim(SimBase):
                 office.daybooks = {
                     "VRK": ("Verkoopboek", "sales"),
                     "INK": ("Inkoopboek", "purchase"),
-                    "MEMO": ("Memoriaal", "memo"),
+                    "MEMO": ("Memoriaal", "journal"),
                 }
             return office
 
@@ -618,13 +629,13 @@ class TwinfieldSim(SimBase):
         elif kind == "VAT":
             columns, rows = ["Code", "Naam"], [[v.code, v.name] for v in office.vat.values()]
         elif kind == "TRS":
-            columns, rows = ["Code", "Naam"], [[c, n] for c, (n, _) in office.daybooks.items()]
+            category = options.get("category")
+            if category not in (None, "sales", "purchase", "journal"):
+                return _search_error(f"Ongeldige waarde '{category}' voor optie category.", "InvalidOption")
+            columns = ["Code", "Naam"]
+            rows = [[c, n] for c, (n, cat) in office.daybooks.items() if category in (None, cat)]
         else:
-            message = (
-                "<MessageOfErrorCodes><Type>Error</Type>"
-                f"<Text>Onbekend zoektype {escape(kind)}.</Text><Code>UnknownType</Code></MessageOfErrorCodes>"
-            )
-            return f'<SearchResponse xmlns="{NS}"><SearchResult>{message}</SearchResult></SearchResponse>'
+            return _search_error(f"Onbekend zoektype {kind}.", "UnknownType")
         page = rows[first - 1 : first - 1 + max_rows]
         cols = "".join(f"<string>{escape(c)}</string>" for c in columns)
         items = "".join(

@@ -4,8 +4,10 @@ Bookings are sales (``VRK``-like) and purchase (``INK``-like) transactions: one 
 debtors/creditors control account with the relation as ``dim2``, one ``detail`` line per booking line
 (net amount + VAT code) and one explicit ``vat`` line per VAT code carrying our VAT cents, so the
 transaction equals the invoice to the cent whatever Twinfield's own (half-to-even, per line) rounding
-would give. Our reference: the invoice number (header ``invoicenumber``) on the journal of the
-invoice's kind, narrowed by relation (``dim2``) and the reference text on the total line.
+would give. Our reference: the invoice number (header ``invoicenumber``) on the entry's journal (the
+koppeling's own dagboek, else the connection's for the invoice's kind), narrowed by relation (``dim2``)
+and the reference text on the total line. A detail line's kostenplaats is its ``dim2`` (a ``KPL``
+dimension); Twinfield itself refuses an unknown one, per transaction.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from connectors.errors import (
 from connectors.http import Sleep, VendorClient
 from connectors.model import (
     Administratie,
+    CostCenter,
     InvoiceKind,
+    Journal,
     JournalEntry,
     LedgerAccount,
     Party,
@@ -75,15 +79,18 @@ NAME_LIMIT = 80
 FINDER_PAGE = 100
 DIMTYPE = {InvoiceKind.SALES: "DEB", InvoiceKind.PURCHASE: "CRD"}
 KIND_WORD = {InvoiceKind.SALES: "verkoop", InvoiceKind.PURCHASE: "inkoop"}
+# The TRS finder's `category` option: the transaction types (dagboeken) of one kind.
+TRS_CATEGORY = {InvoiceKind.SALES: "sales", InvoiceKind.PURCHASE: "purchase"}
 
 # Where a vendor message sits says what to fix, in any language (texts are never matched).
 ADVICE_BY_FIELD = {
     "dim1": "Controleer de grootboekrekening (tegenrekening) in de mapping en de debiteuren-/"
     "crediteurenrekening in de verbinding.",
-    "dim2": "Controleer de relatie (debiteur/crediteur) of de kostenplaats in Twinfield.",
+    "dim2": "Controleer de relatie (debiteur/crediteur) in Twinfield, of de kostenplaats in de mapping: "
+    "bestaat ze in deze administratie?",
     "vatcode": "Controleer de btw-code in de mapping: bestaat ze in deze administratie en past ze bij "
     "verkoop/inkoop?",
-    "code": "Controleer het dagboek (verkoop/inkoop) in de verbinding.",
+    "code": "Controleer het dagboek (verkoop/inkoop) in de mapping van de koppeling of in de verbinding.",
     "date": "Controleer of de periode van de factuurdatum in Twinfield open is.",
     "period": "Controleer of de periode van de factuurdatum in Twinfield open is.",
     "office": "Controleer de gekozen administratie.",
@@ -150,7 +157,7 @@ class Twinfield:
     ) -> None:
         self.oauth = oauth
         self.office = office
-        self.journals = {InvoiceKind.SALES: sales_journal, InvoiceKind.PURCHASE: purchase_journal}
+        self.default_journals = {InvoiceKind.SALES: sales_journal, InvoiceKind.PURCHASE: purchase_journal}
         self.control_accounts = {
             InvoiceKind.SALES: debiteuren_rekening,
             InvoiceKind.PURCHASE: crediteuren_rekening,
@@ -360,7 +367,9 @@ class Twinfield:
             daybooks = {d.code for d in await self.daybooks()}
         except ConnectorError as exc:
             return CheckResult(Health.UNREACHABLE, exc.message, exc.advice)
-        missing = [f"{KIND_WORD[k]}dagboek {c}" for k, c in self.journals.items() if c not in daybooks]
+        missing = [
+            f"{KIND_WORD[k]}dagboek {c}" for k, c in self.default_journals.items() if c not in daybooks
+        ]
         if missing:
             return CheckResult(
                 Health.MISCONFIGURED,
@@ -383,6 +392,20 @@ class Twinfield:
     async def daybooks(self) -> list[Daybook]:
         """Transaction types (dagboeken) of the office: defined per administratie, never assumed."""
         return [Daybook(row[0], row[1] if len(row) > 1 else "") for row in await self._finder("TRS") if row]
+
+    async def journals(self) -> list[Journal]:
+        """The office's sales and purchase daybooks: the TRS finder once per `category`."""
+        found: list[Journal] = []
+        for kind, category in TRS_CATEGORY.items():
+            rows = await self._finder("TRS", (("category", category),))
+            found += [
+                Journal(code=row[0], name=row[1] if len(row) > 1 else "", kind=kind) for row in rows if row
+            ]
+        return found
+
+    async def cost_centers(self) -> list[CostCenter]:
+        """The office's kostenplaatsen: its KPL dimensions."""
+        return [CostCenter(code=code, name=name) for code, name, _ in await self._dimension_list("KPL")]
 
     async def _dimension_list(self, dimtype: str, *, fresh: bool = False) -> list[tuple[str, str, str]]:
         if fresh or dimtype not in self._dimensions:
@@ -520,7 +543,7 @@ class Twinfield:
 
     async def find_booking(self, entry: JournalEntry) -> RemoteBooking | None:
         """Browse 000 by journal + invoice number; several hits are narrowed by relation and reference."""
-        journal = self.journals[entry.kind]
+        journal = self._journal_code(entry)
         request = element("columns", code="000")
         filters = {
             "fin.trs.head.office": self.office,
@@ -575,6 +598,10 @@ class Twinfield:
             remote_id=f"{journal}/{number}", invoice_number=entry.invoice_number, gross=gross
         )
 
+    def _journal_code(self, entry: JournalEntry) -> str:
+        """The koppeling's own dagboek for this entry, else the connection's default for its kind."""
+        return entry.journal or self.default_journals[entry.kind]
+
     async def _transaction(self, entry: JournalEntry, relation_id: str) -> ET.Element:
         """The `<transaction>` for an entry; refused here (never sent) when Twinfield would refuse it."""
         kind = entry.kind
@@ -616,7 +643,7 @@ class Twinfield:
         transaction = element("transaction", **attrs)
         header = sub(transaction, "header")
         sub(header, "office", self.office)
-        sub(header, "code", self.journals[kind])
+        sub(header, "code", self._journal_code(entry))
         sub(header, "currency", "EUR")
         sub(header, "date", entry.date.strftime("%Y%m%d"))
         sub(header, "period", entry.date.strftime("%Y/%m"))
@@ -718,5 +745,5 @@ class Twinfield:
                     )
                 )
                 continue
-            outcomes.append(CreateResult(remote_id=f"{self.journals[entry.kind]}/{number}"))
+            outcomes.append(CreateResult(remote_id=f"{self._journal_code(entry)}/{number}"))
         return outcomes

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from connectors.contract import BookingTarget, CreateResult, Health, RateLimit
 from connectors.errors import ConnectorError, RejectedError, UncertainError
-from connectors.model import BookingLine, InvoiceKind, JournalEntry
+from connectors.model import BookingLine, CostCenter, InvoiceKind, Journal, JournalEntry
 from connectors.twinfield import RefreshingTokens, Twinfield, TwinfieldOAuth
 from sandbox.server import SandboxServer
 from sandbox.twinfield import Transaction, TwinfieldSim
@@ -254,6 +254,28 @@ async def test_ledger_accounts_vat_codes_and_daybooks(twf: Twinfield) -> None:
     assert {d.code for d in await twf.daybooks()} == {"VRK", "INK", "MEMO"}
 
 
+async def test_cost_centers_are_the_offices_kpl_dimensions(sim: TwinfieldSim, twf: Twinfield) -> None:
+    sim.organisations[ORG].offices["002"].add_dimension("KPL", "900", "Holding algemeen")  # other office
+    assert await twf.cost_centers() == [
+        CostCenter(code="100", name="Winkel"),
+        CostCenter(code="200", name="Bezorging"),
+        CostCenter(code="300", name="Productie"),
+        CostCenter(code="400", name="Horeca"),
+    ]
+
+
+async def test_journals_are_split_by_the_trs_finders_category(sim: TwinfieldSim, twf: Twinfield) -> None:
+    daybooks = sim.organisations[ORG].offices["001"].daybooks
+    daybooks["VRKW"] = ("Verkoop webwinkel", "sales")
+    daybooks["INKG"] = ("Inkoop grondstoffen", "purchase")
+    assert sorted(await twf.journals(), key=lambda j: j.code) == [
+        Journal(code="INK", name="Inkoopboek", kind=InvoiceKind.PURCHASE),
+        Journal(code="INKG", name="Inkoop grondstoffen", kind=InvoiceKind.PURCHASE),
+        Journal(code="VRK", name="Verkoopboek", kind=InvoiceKind.SALES),
+        Journal(code="VRKW", name="Verkoop webwinkel", kind=InvoiceKind.SALES),
+    ]  # MEMO (category journal) takes no invoices
+
+
 # --- relations ------------------------------------------------------------------------------------
 
 
@@ -402,6 +424,62 @@ async def test_lost_response_is_found_by_reference_and_not_posted_again(
     trs = only(sim)
     assert found.remote_id == f"VRK/{trs.number}" and found.gross == D("1599.70")
     assert await twf.find_booking(sales("F2026-99999")) is None
+
+
+async def test_a_koppelings_own_daybook_is_booked_and_looked_up_there(
+    sim: TwinfieldSim, twf: Twinfield
+) -> None:
+    sim.organisations[ORG].offices["001"].daybooks["VRKW"] = ("Verkoop webwinkel", "sales")
+    entry = sales("W2026-00412").model_copy(update={"journal": "VRKW"})
+    relation = await twf.ensure_relation(entry.relation, entry.kind, "FS42")
+    await twf.vat_codes()
+    sim.faults.add("lost_response", action="ProcessXmlString", times=1)
+    with pytest.raises(UncertainError):
+        await twf.create_booking(entry, relation)
+
+    found = await twf.find_booking(entry)  # browsed in VRKW, not the connection's VRK
+    trs = only(sim)
+    assert trs.code == "VRKW" and found is not None and found.remote_id == f"VRKW/{trs.number}"
+    assert await twf.find_booking(entry.model_copy(update={"journal": ""})) is None
+    again = await twf.create_booking(sales("W2026-00413").model_copy(update={"journal": "VRKW"}), relation)
+    assert again.remote_id.startswith("VRKW/") and len(sim.transactions(ORG, "001")) == 2
+
+
+async def test_detail_lines_carry_the_cost_center_as_dim2(sim: TwinfieldSim, twf: Twinfield) -> None:
+    entry = sales(
+        "F2026-00040",
+        lines=(
+            line("8000", "VH", "21", "1250.00", "262.50", "Taarten bruiloft", cost_center="400"),
+            line("8010", "VL", "9", "80.00", "7.20", "Koffie en thee"),
+        ),
+    )
+    await book(twf, entry)
+    assert [(ln.type, ln.dim1, ln.dim2) for ln in only(sim).lines if ln.type == "detail"] == [
+        ("detail", "8000", "400"),
+        ("detail", "8010", ""),
+    ]
+
+
+async def test_an_unknown_cost_center_refuses_only_that_transaction(
+    sim: TwinfieldSim, twf: Twinfield
+) -> None:
+    relation = await twf.ensure_relation(BAKKERIJ, InvoiceKind.SALES, "FS42")
+    await twf.vat_codes()
+    bad = sales(
+        "F2026-00042", lines=(line("8000", "VH", "21", "300.00", "63.00", "Catering", cost_center="350"),)
+    )
+    outcomes = await twf.create_bookings([(sales("F2026-00041"), relation), (bad, relation)])
+
+    assert isinstance(outcomes[0], CreateResult)
+    refused = outcomes[1]
+    assert isinstance(refused, RejectedError)
+    # Twinfield's words, where it put them (HTTP 200, result="0", msg on the line's dim2).
+    assert (
+        "F2026-00042" in refused.message and "Dimensie 350 bestaat niet. (regel 2, dim2)" in refused.message
+    )
+    assert "kostenplaats in de mapping" in refused.advice
+    assert 'result="0"' in refused.exchange
+    assert [t.invoicenumber for t in sim.transactions(ORG, "001")] == ["F2026-00041"]
 
 
 async def test_429_retry_after_is_honoured_without_sleeping(
