@@ -333,3 +333,21 @@ async def test_the_overview_warns_at_25_days_unused(tmp_path: Path) -> None:
             assert status is not None and status.warn and status.days_until_refresh_expiry < 0
         finally:
             vault.close()
+
+
+async def test_a_wrong_paste_may_be_pasted_again_and_then_connects(
+    exact_world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin = Terminal(capsys, {"Client secret": seed.EXACT_CLIENT_SECRET, "Land": "NL"})
+    pasted: list[str] = []
+
+    def an_old_tab_first(url: str) -> str:
+        pasted.append(url)
+        return re.sub(r"state=[^&]+", "state=van-een-oud-tabblad", url) if len(pasted) == 1 else url
+
+    admin.tamper = an_old_tab_first
+    assert await connect(exact_world.home, "boekhouding", admin.ask, admin.secret) == 0, admin.output()
+    out = admin.output()
+    assert "state klopt niet" in out and "Plak het adres opnieuw (poging 2 van 3)" in out
+    assert "Verbonden: boekhouding" in out
+    assert config_of(exact_world)["connections"]["boekhouding"]["division"] == seed.EXACT_DIVISION

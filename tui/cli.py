@@ -30,6 +30,7 @@ from sync.connect import (
     authorize,
     bookkeeping_choices,
     candidate,
+    code_from_redirect,
     credential_fields,
     current_administratie,
     discover,
@@ -47,6 +48,7 @@ from sync.engine import Progress, RunReport, RunStatus
 from sync.service import NotConnected, UnknownKoppeling
 
 EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 3, 4
+PASTE_ATTEMPTS = 3  # a pasted redirect that is not this authorization's may be pasted again
 EXIT_FOR_STATUS = {
     RunStatus.OK: EXIT_OK,
     RunStatus.PARTIAL: EXIT_PARTIAL,
@@ -388,10 +390,22 @@ async def connect_oauth(
                 f"`ssh -L {listener.port}:127.0.0.1:{listener.port} …`), dan vangt Koppelaar het adres zelf "
                 "op: druk dan alleen op Enter."
             )
-        pasted = await asyncio.to_thread(ask, "Adres of code: ")
-        if not pasted.strip() and listener is not None:
-            print("Wacht op autorisatie van de browser…")
-            pasted = await listener.wait() or ""
+        listening = listener is not None
+        for attempt in range(1, PASTE_ATTEMPTS + 1):
+            pasted = await asyncio.to_thread(ask, "Adres of code: ")
+            if not pasted.strip() and listening and listener is not None:
+                print("Wacht op autorisatie van de browser…")
+                pasted = await listener.wait() or ""
+                listening = False  # it catches one redirect: a second try is pasted by hand
+            try:
+                code_from_redirect(start, pasted)
+                break
+            except OAuthFailed as exc:
+                # A mis-paste is cheap to correct: the URL and its state stay valid for this attempt.
+                print(f"Niet geautoriseerd: {exc.message}\n{exc.advice}".rstrip())
+                if attempt == PASTE_ATTEMPTS:
+                    return EXIT_FAILED
+                print(f"Plak het adres opnieuw (poging {attempt + 1} van {PASTE_ATTEMPTS}).")
     finally:
         if listener is not None:
             await listener.close()
