@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from state.cron import cron_trigger
 from state.settings import Settings
 from state.store import Store
 
@@ -29,7 +30,8 @@ KeepAliveFunction = Callable[[], Awaitable[object]]  # refreshes OAuth tokens th
 
 
 def trigger_for(schedule: str, timezone: str) -> CronTrigger:
-    return CronTrigger.from_crontab(schedule, timezone=ZoneInfo(timezone))
+    """Read as standard cron: '1-5' is Monday to Friday, not APScheduler's Tuesday to Saturday."""
+    return cron_trigger(schedule, timezone)
 
 
 def next_fire_times(

@@ -109,7 +109,7 @@ def test_validation_error_names_key_and_line(config_path: Path) -> None:
     assert error.key == "koppelingen.facturen.schedule"
     assert error.line == line_of(text, "elke nacht")
     assert f"regel {error.line}, koppelingen.facturen.schedule" in str(error)
-    assert "5 fields" in str(error)
+    assert "5 velden" in str(error)
     assert "Pas koppelaar.toml aan" in str(error)
 
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from state.cron import day_of_week
 from state.settings import Koppeling, Settings
 from state.store import Store
 from sync.scheduler import LEASE, NightlyScheduler, next_fire_times, previous_fire_time
@@ -47,6 +48,57 @@ def test_default_nightly_time_fires_once_on_both_dst_nights() -> None:
         )
         assert [f.date().day for f in fires] == [start.day + i for i in range(1, 5)]
         assert all((f.hour, f.minute) == (3, 15) for f in fires)
+
+
+MONDAY = datetime(2026, 11, 16, 0, 0, tzinfo=AMS)  # fires are counted from a Monday at midnight
+
+
+def weekdays(schedule: str, count: int = 7) -> list[int]:
+    """Python's weekday (0 = Monday) of the next `count` fires of `schedule` after MONDAY."""
+    return [fire.weekday() for fire in next_fire_times(schedule, "Europe/Amsterdam", count, after=MONDAY)]
+
+
+def test_weekday_numbers_are_read_as_standard_cron_not_as_apscheduler_numbers() -> None:
+    # APScheduler 3 alone would run '1-5' Tuesday to Saturday and refuse '7'.
+    assert weekdays("15 3 * * 1-5") == [0, 1, 2, 3, 4, 0, 1]
+    assert weekdays("0 4 * * 0", 3) == [6, 6, 6]
+    assert weekdays("0 4 * * 7", 3) == [6, 6, 6]
+    assert weekdays("15 3 * * sat,sun", 4) == [5, 6, 5, 6]
+    assert weekdays("15 3 * * mon-fri", 6) == [0, 1, 2, 3, 4, 0]
+
+
+@pytest.mark.parametrize(
+    ("field", "days"),
+    [
+        ("1,3,5", "mon,wed,fri"),
+        ("5-7", "fri,sat,sun"),
+        ("sat-sun", "sat,sun"),  # the weekend: Sunday ends the range
+        ("*/2", "tue,thu,sat,sun"),  # cron counts the step from Sunday (0, 2, 4, 6)
+        ("1-5/2", "mon,wed,fri"),
+        ("mon-fri/2", "mon,wed,fri"),  # APScheduler would ignore a step after day names
+        ("0-7", "mon,tue,wed,thu,fri,sat,sun"),
+        ("*", "*"),
+    ],
+)
+def test_day_of_week_ranges_lists_and_steps(field: str, days: str) -> None:
+    assert day_of_week(field) == days
+
+
+@pytest.mark.parametrize(
+    ("schedule", "reason"),
+    [
+        ("15 3 * * 8", "onbekende weekdag '8'"),
+        ("15 3 * * 5-1", "loopt achteruit"),
+        ("15 3 * * */0", "ongeldige stap"),
+        ("15 25 * * *", "ongeldige cron-planning"),
+        ("elke nacht", "5 velden"),
+    ],
+)
+def test_a_schedule_that_cron_would_not_read_is_refused_when_the_config_is_read(
+    schedule: str, reason: str
+) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        Koppeling(source="a", target="b", schedule=schedule)
 
 
 def test_previous_fire_time_is_last_night() -> None:

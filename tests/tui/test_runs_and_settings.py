@@ -83,6 +83,19 @@ async def test_next_runs_follow_the_schedule_and_a_new_schedule_is_saved(
     assert world.home.config.read_text().startswith("# Koppelaar demo")  # the file's comment kept
 
 
+async def test_next_runs_read_weekday_numbers_as_standard_cron(make_app: AppFactory) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_tab(pilot, "5", "Volgende runs:")
+        box = screen.query_one("#schedule", Input)
+        box.focus()
+        box.value = "0 4 * * 0"  # cron's Sunday; APScheduler alone reads 0 as Monday
+        await pilot.press("enter")
+        text = await wait_for_text(pilot, "Opgeslagen in koppelaar.toml.")
+        fires = [line.split() for line in text.split("Volgende runs:", 1)[1].splitlines()[1:6]]
+        assert [fire[0] for fire in fires] == ["zo"] * 5, text
+
+
 async def test_an_invalid_schedule_is_refused_and_the_file_is_untouched(
     world: World, make_app: AppFactory
 ) -> None:
