@@ -23,7 +23,7 @@ from connectors.contract import CheckResult, Health
 from connectors.errors import AuthError, ConnectorError
 from connectors.exact import ExactOAuth, ExactOnline
 from connectors.exact.oauth import HOSTS as EXACT_HOSTS
-from connectors.model import Administratie, LedgerAccount
+from connectors.model import Administratie, InvoiceKind, LedgerAccount
 from connectors.oauth import InvalidGrant, TokenResponse
 from connectors.twinfield import Twinfield, TwinfieldOAuth
 from connectors.twinfield.auth import LOGIN_URL as TWINFIELD_LOGIN_URL
@@ -300,8 +300,6 @@ def disconnect(
 # secret and the audit entry. Closing halfway leaves the old authorization (if any) as it was.
 
 CODE_LIFETIME = 180.0  # seconds: Exact's (and Twinfield's) authorization code lives ~3 minutes, once
-EXACT_SALES_TYPES = (20, 21)  # Exact journal types: verkoopboek (and its credit notes)
-EXACT_PURCHASE_TYPES = (22, 23)  # inkoopboek (and its credit notes)
 
 _WHERE_EXACT = (
     "Maak een app aan (of open de bestaande) in het Exact App Center: https://apps.exactonline.com/ → "
@@ -575,12 +573,10 @@ async def bookkeeping_choices(
         try:
             if isinstance(target, ExactOnline):
                 target.division = int(administratie)
-                journals = await target.journal_list()
-                sales = [(c, n) for c, n, t in journals if t in EXACT_SALES_TYPES]
-                purchase = [(c, n) for c, n, t in journals if t in EXACT_PURCHASE_TYPES]
-            else:
-                daybooks = [(d.code, d.name) for d in await target.daybooks()]
-                sales = purchase = daybooks  # Twinfield daybooks carry no type: offer them all
+            # The journals the target will book into: the same list the Mapping tab offers.
+            journals = await target.journals()
+            sales = [(j.code, j.name) for j in journals if j.kind is InvoiceKind.SALES]
+            purchase = [(j.code, j.name) for j in journals if j.kind is InvoiceKind.PURCHASE]
             ledgers = await target.ledger_accounts()
         except ConnectorError as exc:
             raise OAuthFailed(exc.message, exc.advice) from exc

@@ -215,6 +215,8 @@ async def test_twinfield_connect_with_office_choice_then_a_run_books(
     assert code == 0, out
     assert "002" in out and "Holding" in out  # both offices were offered
     assert "Land" not in " ".join(admin.prompts)  # NL/BE is an Exact question
+    verkoopboeken = out.split("Verkoopboek:\n", 1)[1].split("Inkoopboek:", 1)[0]
+    assert "VRK" in verkoopboeken and "INK" not in verkoopboeken  # only sales daybooks offered
     boekhouding = config_of(twinfield_world)["connections"]["boekhouding"]
     assert boekhouding["office"] == "001"
     assert (boekhouding["sales_journal"], boekhouding["purchase_journal"]) == ("VRK", "INK")
