@@ -1,4 +1,5 @@
-"""From a source invoice to a target booking: tegenrekening, btw-code, kostenplaats and EUR amounts.
+"""From a source invoice to a target booking: tegenrekening, btw-code, kostenplaats, dagboek and EUR
+amounts.
 
 Every amount on the booking equals the invoice to the cent: VAT per rate is taken from the invoice's
 own breakdown and split over booking lines by largest remainder; foreign invoices are converted at the
@@ -117,6 +118,16 @@ class Mapper:
             " of corrigeer het tarief in de bron.",
         )
 
+    def kostenplaats(self, kind: InvoiceKind, product_group: str) -> str:
+        """The line's kostenplaats: its product group's, else the soort's default; '' books without one."""
+        if product_group and self.mapping.kostenplaatsen.get(f"groep:{product_group}"):
+            return self.mapping.kostenplaatsen[f"groep:{product_group}"]
+        return self.mapping.kostenplaatsen.get(KIND_WORD[kind], "")
+
+    def dagboek(self, kind: InvoiceKind) -> str:
+        """The koppeling's own dagboek for this soort; '' leaves it to the connection's default."""
+        return self.mapping.dagboeken.get(KIND_WORD[kind], "")
+
     def to_entry(self, invoice: Invoice, reference: str) -> JournalEntry:
         groups: dict[_Group, list[Decimal]] = {}
         descriptions: dict[_Group, str] = {}
@@ -125,9 +136,7 @@ class Mapper:
                 account=self.tegenrekening(invoice.kind, line.vat_rate, line.product_group),
                 vat_code=self.btw_code(invoice.kind, line.vat_rate, line.vat_category),
                 rate=line.vat_rate,
-                cost_center=self.mapping.kostenplaatsen.get(f"groep:{line.product_group}", "")
-                if line.product_group
-                else "",
+                cost_center=self.kostenplaats(invoice.kind, line.product_group),
             )
             groups.setdefault(group, []).append(line.net_amount)
             descriptions.setdefault(group, line.description)
@@ -170,6 +179,7 @@ class Mapper:
             lines=lines,
             payment_reference=invoice.payment_reference,
             foreign=foreign,
+            journal=self.dagboek(invoice.kind),
         )
 
     def _vat_per_group(self, invoice: Invoice, keys: list[_Group], nets: list[Decimal]) -> list[Decimal]:

@@ -11,21 +11,20 @@ import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
 from connectors.contract import CheckResult
-from connectors.model import LedgerAccount, VatCode
+from connectors.model import CostCenter, InvoiceKind, Journal, LedgerAccount, VatCode
 from state.config import ConfigFile, load_settings
 from state.home import Home
 from state.secrets import SecretStore, open_secret_store
-from state.settings import Settings
+from state.settings import ExactConnection, Settings, TwinfieldConnection
 from state.store import Foutmelding, RunRow, Store
 from sync.connect import Candidate, Discovery, Word, disconnect, discover, save_connection
 from sync.engine import Progress, RunReport
-from sync.scheduler import LEASE, next_fire_times
+from sync.scheduler import LEASE
 from sync.service import build_connector, build_target, is_connected, run_koppeling
-from sync.status import KoppelingStatus, overview, scheduler_holder
+from sync.status import KoppelingStatus, NextRun, next_runs, overview, scheduler_holder
 
 
 class ReadOnlyError(PermissionError):
@@ -37,10 +36,13 @@ class ReadOnlyError(PermissionError):
 
 @dataclass(frozen=True)
 class Directory:
-    """The target's live chart of accounts and VAT codes, for the mapping editor."""
+    """The target's live chart of accounts, VAT codes, kostenplaatsen and dagboeken, for the mapping
+    editor. `journals` is empty for a target without dagboeken (e-Boekhouden books per soort mutatie)."""
 
     ledger_accounts: list[LedgerAccount]
     vat_codes: list[VatCode]
+    cost_centers: list[CostCenter]
+    journals: list[Journal]
 
 
 @dataclass(frozen=True)
@@ -91,10 +93,10 @@ class Workspace:
         with self.store() as store:
             return overview(self.settings, store, self.secrets), scheduler_holder(store)
 
-    def next_fire_times(self, koppeling: str, count: int = 5) -> list[datetime]:
-        return next_fire_times(
-            self.settings.koppelingen[koppeling].schedule, self.settings.app.timezone, count
-        )
+    def next_runs(self, koppeling: str, count: int = 5) -> list[NextRun]:
+        """The schedule's next fire times, with a pending retry of a failed night among them."""
+        with self.store() as store:
+            return next_runs(self.settings, store, koppeling, count)
 
     # -- foutmeldingen ------------------------------------------------------------------------------
 
@@ -211,13 +213,30 @@ class Workspace:
     # -- mapping ------------------------------------------------------------------------------------
 
     async def directory(self, koppeling: str) -> Directory:
-        """Live ledger accounts and VAT codes from the koppeling's target."""
+        """Live ledger accounts, VAT codes, kostenplaatsen and dagboeken from the koppeling's target,
+        over one connection (an OAuth target refreshes its token once, a SOAP target logs in once)."""
         name = self.settings.koppelingen[koppeling].target
         target = build_target(name, self.settings.connections[name], self.secrets, home=self.home)
         try:
-            return Directory(await target.ledger_accounts(), await target.vat_codes())
+            return Directory(
+                await target.ledger_accounts(),
+                await target.vat_codes(),
+                await target.cost_centers(),
+                await target.journals(),
+            )
         finally:
             await target.aclose()
+
+    def default_journal(self, koppeling: str, kind: InvoiceKind) -> str:
+        """The dagboek the connection books this soort in when the koppeling names none ('' when the
+        target has no dagboeken)."""
+        connection = self.settings.connections[self.settings.koppelingen[koppeling].target]
+        sales = kind is InvoiceKind.SALES
+        if isinstance(connection, ExactConnection):
+            return connection.verkoopboek if sales else connection.inkoopboek
+        if isinstance(connection, TwinfieldConnection):
+            return connection.sales_journal if sales else connection.purchase_journal
+        return ""
 
     def unmapped_values(self, koppeling: str) -> list[str]:
         """Mapping keys that parked records are waiting for (from open mapping foutmeldingen)."""
@@ -241,7 +260,7 @@ class Workspace:
         with self.store() as store:
             store.audit(self.actor, "mapping", koppeling, {"key": ".".join(keys), "old": old, "new": value})
 
-    def save_setting(self, koppeling: str, keys: tuple[str, ...], value: str | bool) -> None:
+    def save_setting(self, koppeling: str, keys: tuple[str, ...], value: str | bool | int) -> None:
         """One koppeling setting into koppelaar.toml (validated before writing; audited)."""
         self._writable("instellingen wijzigen")
         config = ConfigFile.open(self.home.config)

@@ -261,8 +261,6 @@ ENGLISH.update(
 # -- Mapping tab and its picker (tui/widgets/mapping_tab.py) -------------------------------------------
 ENGLISH.update(
     {
-        "per productgroep": "per product group",
-        "per soort factuur": "per kind of invoice",
         "Kiezen": "Choose",
         "Standaard gebruiken": "Use default",
         "Soort": "Kind",
@@ -288,10 +286,16 @@ ENGLISH.update(
         ),
         "Niets om te kiezen; pas de zoekterm aan.": "Nothing to choose; change the search.",
         "Filter: typ om bronwaarden te zoeken (Esc wist)": "Filter: type to find source values (Esc clears)",
-        "Grootboekrekeningen en btw-codes van {vendor} ophalen…": "Fetching ledger accounts and VAT codes from {vendor}…",
-        "{n} grootboekrekeningen, {m} btw-codes van {vendor}. Enter kiest.": (
-            "{n} ledger accounts, {m} VAT codes from {vendor}. Enter chooses."
+        "Grootboekrekeningen, btw-codes, kostenplaatsen en dagboeken van {vendor} ophalen…": (
+            "Fetching ledger accounts, VAT codes, cost centres and journals from {vendor}…"
         ),
+        "{n} grootboekrekeningen, {m} btw-codes, {k} kostenplaatsen, {j} dagboeken van {vendor}.": (
+            "{n} ledger accounts, {m} VAT codes, {k} cost centres, {j} journals from {vendor}."
+        ),
+        "{n} grootboekrekeningen, {m} btw-codes, {k} kostenplaatsen van {vendor}.": (
+            "{n} ledger accounts, {m} VAT codes, {k} cost centres from {vendor}."
+        ),
+        "Enter kiest.": "Enter chooses.",
         "standaard: volgens btw-tarief": "default: by VAT rate",
         "wordt opgehaald…": "fetching…",
         "onbekend": "unknown",
@@ -312,10 +316,6 @@ ENGLISH.update(
         "standaard": "default",
         "groep": "group",
         "niet verbonden; verbind '{name}' eerst (Status-tab, v)": "not connected; connect '{name}' first (Status tab, v)",
-        "niet beschikbaar voor {vendor}": "not available for {vendor}",
-        "{what} kan voor {vendor} (nog) niet gekozen worden: Koppelaar leest ze niet uit.": (
-            "{what} cannot be chosen for {vendor} (yet): Koppelaar does not read them."
-        ),
         "De lijst van {vendor} wordt nog opgehaald…": "Still fetching the list from {vendor}…",
         "Geen lijst van {vendor}: {reason}": "No list from {vendor}: {reason}",
         "btw-code {code} bestaat niet in {vendor}": "VAT code {code} does not exist in {vendor}",
@@ -331,10 +331,28 @@ ENGLISH.update(
         "Btw-code": "VAT code",
         "Kostenplaats": "Cost centre",
         "Dagboek": "Journal",
-        "Kostenplaatsen": "Cost centres",
-        "Dagboeken": "Journals",
         "verkoop": "sales",
         "inkoop": "purchase",
+        "kostenplaats": "cost centre",
+        "verkoopboek": "sales journal",
+        "inkoopboek": "purchase journal",
+        "verkoopfacturen": "sales invoices",
+        "inkoopfacturen": "purchase invoices",
+        "geen kostenplaats": "no cost centre",
+        "standaard: volgens soort": "default: by kind of invoice",
+        "standaard: {code} (verbinding)": "default: {code} (connection)",
+        "geen dagboeken in {vendor}": "no journals in {vendor}",
+        "Kostenplaats voor": "Cost centre for",
+        "Dagboek voor {facturen}": "Journal for {facturen}",
+        "Deze administratie in {vendor} heeft geen {what}.": "This administration in {vendor} has no {what}.",
+        "grootboekrekeningen": "ledger accounts",
+        "btw-codes": "VAT codes",
+        "kostenplaatsen": "cost centres",
+        "kostenplaats {code} bestaat niet in {vendor}": "cost centre {code} does not exist in {vendor}",
+        "{code} is geen {book} in {vendor}": "{code} is not a {book} in {vendor}",
+        "{vendor} kent geen dagboeken: boekt per soort mutatie (verkoop- of inkoopfactuur).": (
+            "{vendor} has no journals: it books by kind of entry (sales or purchase invoice)."
+        ),
     }
 )
 # -- end Mapping tab ------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Mapping an invoice to a booking: the right tegenrekening and btw-code, and amounts exact to the cent."""
+"""Mapping an invoice to a booking: the right tegenrekening, btw-code, kostenplaats and dagboek, and amounts
+exact to the cent."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.contract import RateLimit
@@ -35,11 +36,19 @@ def koppeling(**mapping: object) -> Koppeling:
     return Koppeling(source="factuursturen", target="boekhouding", mapping=Mapping.model_validate(mapping))
 
 
-def invoice(lines: list[tuple[str, str]], currency: str = "EUR", number: str = "F2026-0013") -> Invoice:
-    """lines: (net, rate) pairs; VAT per rate on the sum, as FactuurSturen computes it."""
+def invoice(
+    lines: list[tuple[str, str]],
+    currency: str = "EUR",
+    number: str = "F2026-0013",
+    *,
+    groups: list[str] | None = None,
+    kind: InvoiceKind = InvoiceKind.SALES,
+) -> Invoice:
+    """lines: (net, rate) pairs, `groups` their productgroepen; VAT per rate on the sum, as FactuurSturen
+    computes it."""
     parsed = [
-        InvoiceLine(description=f"regel {i}", net_amount=D(n), vat_rate=D(r))
-        for i, (n, r) in enumerate(lines)
+        InvoiceLine(description=f"regel {i}", net_amount=D(n), vat_rate=D(r), product_group=g)
+        for i, ((n, r), g) in enumerate(zip(lines, groups or [""] * len(lines), strict=True))
     ]
     rates = sorted({ln.vat_rate for ln in parsed})
     vat = []
@@ -52,7 +61,7 @@ def invoice(lines: list[tuple[str, str]], currency: str = "EUR", number: str = "
         source="factuursturen",
         source_id="20260013",
         number=number,
-        kind=InvoiceKind.SALES,
+        kind=kind,
         issue_date=date(2026, 3, 12),
         currency=currency,
         party=CUSTOMER,
@@ -144,6 +153,52 @@ def test_refuse_policy_parks_foreign_invoices() -> None:
         Mapper(k, EBoekhoudenDefaults()).to_entry(invoice([("10.00", "21")], currency="USD"), "r")  # type: ignore[arg-type]
 
 
+def test_kostenplaats_of_the_soort_goes_on_every_line_and_a_product_group_of_its_own_wins() -> None:
+    mapper = Mapper(
+        koppeling(
+            tegenrekening_verkoop="8000",
+            kostenplaatsen={"verkoop": "KP-WINKEL", "inkoop": "KP-INKOOP", "groep:Advies": "KP-ADVIES"},
+        ),
+        EBoekhoudenDefaults(),  # type: ignore[arg-type]
+    )
+    inv = invoice([("100.00", "21"), ("40.00", "21"), ("10.00", "9")], groups=["", "Advies", "Brood"])
+    entry = mapper.to_entry(inv, "r")
+    # Same tegenrekening and btw-code, different kostenplaats: two booking lines, not one.
+    assert sorted((ln.cost_center, ln.net_amount) for ln in entry.lines) == [
+        ("KP-ADVIES", D("40.00")),
+        ("KP-WINKEL", D("10.00")),
+        ("KP-WINKEL", D("100.00")),
+    ]
+
+
+def test_without_kostenplaatsen_lines_carry_none_and_without_dagboeken_the_connection_decides() -> None:
+    mapper = Mapper(koppeling(tegenrekening_verkoop="8000"), EBoekhoudenDefaults())  # type: ignore[arg-type]
+    entry = mapper.to_entry(invoice([("100.00", "21")], groups=["Advies"]), "r")
+    assert [ln.cost_center for ln in entry.lines] == [""]
+    assert entry.journal == ""
+
+
+def test_each_soort_gets_its_own_kostenplaats_and_dagboek() -> None:
+    mapper = Mapper(
+        koppeling(
+            tegenrekening_inkoop="4000",
+            kostenplaatsen={"verkoop": "KP-VERKOOP", "inkoop": "KP-INKOOP"},
+            dagboeken={"verkoop": "71", "inkoop": "61"},
+        ),
+        EBoekhoudenDefaults(),  # type: ignore[arg-type]
+    )
+    purchase = mapper.to_entry(invoice([("100.00", "21")], kind=InvoiceKind.PURCHASE), "r")
+    assert (purchase.journal, purchase.lines[0].cost_center) == ("61", "KP-INKOOP")
+    sales = Mapper(
+        koppeling(
+            tegenrekening_verkoop="8000", kostenplaatsen={"inkoop": "KP-INKOOP"}, dagboeken={"inkoop": "61"}
+        ),
+        EBoekhoudenDefaults(),  # type: ignore[arg-type]
+    ).to_entry(invoice([("100.00", "21")]), "r")
+    # The inkoop choices say nothing about sales: the verkoopboek stays the connection's.
+    assert (sales.journal, sales.lines[0].cost_center) == ("", "")
+
+
 # -- properties -----------------------------------------------------------------------------------------
 
 cents = st.integers(min_value=-10_000_000, max_value=10_000_000).map(lambda c: D(c) / 100)
@@ -157,6 +212,9 @@ def test_allocate_always_sums_exactly_to_the_total(parts: list[Decimal], total: 
     assert all(share == quantize(share) for share in shares)
 
 
+# The mapper's examples take tens of milliseconds (ECB rates, pydantic) and several times that on a busy
+# 2-core machine: the property is about cents, not time, so no per-example deadline.
+@settings(deadline=None)
 @given(
     st.lists(st.tuples(cents, rates), min_size=1, max_size=15), st.sampled_from(["EUR", "USD", "GBP", "JPY"])
 )
@@ -183,3 +241,50 @@ def test_booking_always_equals_the_invoice_to_the_cent(
         booked_vat = sum((ln.vat_amount for ln in entry.lines if ln.vat_rate == rate), D(0))
         if currency == "EUR":
             assert booked_vat == next(v.vat_amount for v in inv.vat if v.rate == rate)
+
+
+product_groups = st.sampled_from(["", "Advies", "Brood", "Taart"])
+
+
+@settings(deadline=None)
+@given(
+    st.lists(st.tuples(cents, rates, product_groups), min_size=1, max_size=15),
+    st.dictionaries(product_groups.filter(bool), st.sampled_from(["KP1", "KP2", ""]), max_size=3),
+    st.sampled_from(["", "KP-STANDAARD"]),
+    st.sampled_from([InvoiceKind.SALES, InvoiceKind.PURCHASE]),
+)
+def test_every_line_books_on_its_groups_kostenplaats_else_the_soorts_and_amounts_stay_exact(
+    lines: list[tuple[Decimal, Decimal, str]],
+    per_group: dict[str, str],
+    default: str,
+    kind: InvoiceKind,
+) -> None:
+    word = "verkoop" if kind is InvoiceKind.SALES else "inkoop"
+    other = "inkoop" if word == "verkoop" else "verkoop"
+    kostenplaatsen = {f"groep:{g}": kp for g, kp in per_group.items()} | {word: default, other: "KP-ANDERS"}
+    mapper = Mapper(
+        koppeling(
+            tegenrekening_verkoop="8000",
+            tegenrekening_inkoop="4000",
+            kostenplaatsen=kostenplaatsen,
+            dagboeken={word: "DB-" + word},
+        ),
+        EBoekhoudenDefaults(),  # type: ignore[arg-type]
+    )
+    inv = invoice([(str(n), str(r)) for n, r, _ in lines], groups=[g for *_, g in lines], kind=kind)
+    entry = mapper.to_entry(inv, "r")
+
+    def expected(group: str) -> str:
+        return per_group.get(group) or default
+
+    # Net per kostenplaats on the booking is exactly what the invoice's lines for it add up to.
+    wanted: dict[str, Decimal] = {}
+    for n, _, g in lines:
+        wanted[expected(g)] = wanted.get(expected(g), D(0)) + n
+    booked: dict[str, Decimal] = {}
+    for ln in entry.lines:
+        booked[ln.cost_center] = booked.get(ln.cost_center, D(0)) + ln.net_amount
+    assert booked == wanted
+    assert "KP-ANDERS" not in booked
+    assert entry.total_gross == inv.total_gross
+    assert entry.journal == "DB-" + word

@@ -1,21 +1,32 @@
-"""The Mapping tab as an admin uses it after a night with a parked invoice: the live chart of accounts
-of the sandbox e-Boekhouden over real HTTP, choices written into koppelaar.toml with its comments, the
-value the parked invoice waits for highlighted, and read-only support staff who can look but not change."""
+"""The Mapping tab as an admin uses it after a night with a parked invoice: the live chart of accounts,
+kostenplaatsen and dagboeken of the sandbox e-Boekhouden (or Exact Online) over real HTTP, choices written
+into koppelaar.toml with its comments and booked by the next run, the value the parked invoice waits for
+highlighted, and read-only support staff who can look but not change."""
 
 from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from state.store import Store
-from tests.tui.conftest import AppFactory, screen_text, wait_for_text, wait_until
-from tests.world import World
+from tests.tui.conftest import (
+    AppFactory,
+    new_app,
+    screen_text,
+    wait_for_text,
+    wait_for_words,
+    wait_until,
+)
+from tests.world import World, sandbox_world
 from tui.app import KoppelaarApp
 from tui.screens.confirm import ConfirmScreen
 from tui.widgets.mapping_tab import MappingPicker, MappingTab
@@ -83,6 +94,36 @@ async def go_to(pilot: Pilot[None], text: str) -> None:
 def cursor_row(app: KoppelaarApp) -> str | None:
     table = app.screen.query_one("#mapping-table", DataTable)
     return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
+
+
+def doel(app: KoppelaarApp, row: str) -> str:
+    """What the Doel column shows for a source value."""
+    cell = app.screen.query_one("#mapping-table", DataTable).get_row(row)[3]
+    assert isinstance(cell, Text)
+    return cell.plain
+
+
+async def pick(app: KoppelaarApp, pilot: Pilot[None], search: str) -> MappingPicker:
+    """Enter on the row opens the picker; type to search (the choice is not confirmed yet)."""
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, MappingPicker), "the picker")
+    picker = app.screen
+    assert isinstance(picker, MappingPicker)
+    for char in search:
+        await pilot.press(char if char != " " else "space")
+    await pilot.pause()
+    return picker
+
+
+@pytest.fixture
+async def exact(tmp_path: Path) -> AsyncIterator[World]:
+    """Koppeling 'facturen' (FactuurSturen → Exact Online) after a first run, booked in the connection's
+    verkoopboek 70; the division also keeps a second verkoopboek, 71 for the webshop."""
+    with sandbox_world(tmp_path, target="exact", invoices=4) as w:
+        first = await w.run()
+        assert first.progress.booked > 0, first.message
+        w.ex.add_journal("71", "Verkoopboek webshop", 20)
+        yield w
 
 
 async def test_picker_lists_the_live_ledger_accounts_and_typing_narrows_them(
@@ -222,6 +263,124 @@ async def test_the_value_a_parked_invoice_waits_for_is_highlighted_and_a_wrong_r
     assert mapping_in_file(world)["btw_codes"] == {"verkoop:7": "AFW_VERK"}
 
 
+async def test_a_kostenplaats_for_verkoop_from_the_live_list_is_saved_audited_and_booked_by_the_next_run(
+    world: World, make_app: AppFactory
+) -> None:
+    prepare_file(world)
+    audited = len(audit(world))
+    advies = next(c for c in world.eb.cost_centers if c.description == "Advies")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_mapping(app, pilot)
+        await go_to(pilot, "kostenplaats")
+        assert cursor_row(app) == "kostenplaats:verkoop"
+        table = app.screen.query_one("#mapping-table", DataTable)
+        assert {table.get_row_at(i)[1].plain for i in range(table.row_count)} == {"Kostenplaats"}
+        assert doel(app, "kostenplaats:verkoop") == "geen kostenplaats"  # optional: no red
+
+        picker = await pick(app, pilot, "")
+        assert "Kostenplaats voor verkoop — standaard" in screen_text(app)
+        assert "Huidig: geen kostenplaats" in screen_text(app)
+        # The administratie's kostenplaatsen, live; the closed branch (inactive) is not offered.
+        assert {option.id for option in picker.choices} == {
+            str(c.id) for c in world.eb.cost_centers if c.active
+        }
+        for char in "advies":
+            await pilot.press(char)
+        await pilot.pause()
+        screen = screen_text(app)
+        assert f"{advies.id:<8} Advies" in screen
+        assert "Detachering" not in screen
+        await pilot.press("enter")
+        await wait_for_text(pilot, "Opgeslagen in koppelaar.toml")
+        assert doel(app, "kostenplaats:verkoop") == f"{advies.id} Advies"
+        assert doel(app, "kostenplaats:inkoop") == "geen kostenplaats"
+
+    text = world.home.config.read_text()
+    assert BLOCK_COMMENT in text and INLINE_COMMENT in text
+    assert mapping_in_file(world)["kostenplaatsen"] == {"verkoop": str(advies.id)}
+    entries = audit(world)
+    assert len(entries) == audited + 1
+    _at, actor, action, koppeling, detail = entries[0]
+    assert (action, koppeling) == ("mapping", "facturen") and actor
+    assert json.loads(detail) == {"key": "kostenplaatsen.verkoop", "old": "", "new": str(advies.id)}
+
+    # The next night: every line of a new sales invoice books on kostenplaats Advies.
+    client = world.fs.add_client("Bakkerij Jansen").clientnr
+    invoice = world.fs.add_invoice(
+        client, [(2, "100.00", 21, "Advies uren"), (1, "40.00", 9, "Brood")], sent="2026-01-21"
+    )
+    report = await world.run()
+    assert report.progress.booked == 1, report.message
+    booked = [m for m in world.eb.mutations if m.invoice_number == invoice.invoicenr_full]
+    assert len(booked) == 1 and len(booked[0].rows) == 2
+    assert {row.cost_center_id for row in booked[0].rows} == {advies.id}
+    earlier = [row for m in world.eb.mutations if m is not booked[0] for row in m.rows]
+    assert earlier and all(row.cost_center_id is None for row in earlier)
+
+
+async def test_an_exact_koppeling_books_in_the_verkoopboek_picked_from_the_live_journals(
+    exact: World,
+) -> None:
+    app = new_app(exact)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_mapping(app, pilot)
+        await go_to(pilot, "dagboek")
+        assert cursor_row(app) == "dagboek:verkoop"
+        assert doel(app, "dagboek:verkoop") == "standaard: 70 (verbinding)"
+        assert doel(app, "dagboek:inkoop") == "standaard: 60 (verbinding)"
+
+        picker = await pick(app, pilot, "")
+        assert "Dagboek voor verkoopfacturen" in screen_text(app)
+        # Only the division's sales journals: not its inkoopboek, kas or memoriaal.
+        assert [option.id for option in picker.choices] == ["70", "71"]
+        for char in "webshop":
+            await pilot.press(char)
+        await pilot.press("enter")
+        await wait_for_text(pilot, "Opgeslagen in koppelaar.toml")
+        assert doel(app, "dagboek:verkoop") == "71 Verkoopboek webshop"
+
+        # Clearing asks first and says what then applies; "n" keeps 71.
+        await pilot.press("x")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "a confirmation")
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmScreen)
+        assert confirm.question == "verkoopboek: 71 wissen? Daarna geldt: standaard: 70 (verbinding)."
+        await pilot.press("n")
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the confirmation closes")
+    assert mapping_in_file(exact)["dagboeken"] == {"verkoop": "71"}
+    assert json.loads(audit(exact)[0][4]) == {"key": "dagboeken.verkoop", "old": "", "new": "71"}
+
+    client = exact.fs.add_client("Bakkerij Jansen").clientnr
+    invoice = exact.fs.add_invoice(client, [(1, "100.00", 21, "Taarten")], sent="2026-01-21")
+    report = await exact.run()
+    assert report.progress.booked == 1, report.message
+    journal = {str(e["YourRef"]).strip(): e["Journal"] for e in exact.ex.sales_entries()}
+    assert journal.pop(invoice.invoicenr_full) == "71"
+    assert set(journal.values()) == {"70"}  # booked before the choice: where they were
+
+
+async def test_e_boekhouden_has_no_dagboeken_so_the_rows_say_so_and_cannot_be_edited(
+    world: World, make_app: AppFactory
+) -> None:
+    before = world.home.config.read_bytes()
+    app = make_app()
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await open_mapping(app, pilot)
+        assert doel(app, "dagboek:verkoop") == "geen dagboeken in e-Boekhouden.nl"
+        assert doel(app, "dagboek:inkoop") == "geen dagboeken in e-Boekhouden.nl"
+        await go_to(pilot, "dagboek")
+        assert cursor_row(app) == "dagboek:verkoop"
+        await pilot.press("enter")
+        await wait_for_words(pilot, "e-Boekhouden.nl kent geen dagboeken: boekt per soort mutatie")
+        assert not isinstance(app.screen, MappingPicker)
+        await pilot.press("x")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        await app.workers.wait_for_complete()
+    assert world.home.config.read_bytes() == before
+
+
 async def test_read_only_shows_everything_but_refuses_the_edit_and_leaves_the_file_alone(
     world: World, make_app: AppFactory
 ) -> None:
@@ -244,7 +403,19 @@ async def test_read_only_shows_everything_but_refuses_the_edit_and_leaves_the_fi
         await pilot.press("x")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
+
+        # A kostenplaats: the live list can be looked at, the choice is refused the same way.
+        await pilot.press("escape")  # clears the filter
+        await go_to(pilot, "kostenplaats")
+        assert cursor_row(app) == "kostenplaats:verkoop"
+        await pick(app, pilot, "advies")
+        assert "alleen-lezen" in screen_text(app)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, MappingPicker), "the picker closes")
         await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Alleen-lezen: de mapping wijzigen" in str(app.screen.query_one("#mapping-status").render())
+        assert doel(app, "kostenplaats:verkoop") == "geen kostenplaats"
     assert world.home.config.read_bytes() == before
     assert audit(world) == audited
 

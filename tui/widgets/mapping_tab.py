@@ -1,8 +1,9 @@
-"""Mapping tab: which tegenrekening and btw-code (kostenplaats, dagboek) each source value gets.
+"""Mapping tab: which tegenrekening, btw-code, kostenplaats and dagboek each source value gets.
 
-Left the source values (verkoop/inkoop × btw-tarief, productgroepen, the defaults), right what the mapping
-makes of them: an explicit value, the default that applies ("standaard: 8000"), or "niet gekoppeld".
-Enter opens a picker over the target's live grootboekrekeningen or btw-codes; the choice is written by
+Left the source values (verkoop/inkoop × btw-tarief, productgroepen, the defaults, the soort's dagboek),
+right what the mapping makes of them: an explicit value, the default that applies ("standaard: 8000",
+"standaard: 70 (verbinding)"), "geen kostenplaats", or "niet gekoppeld". Enter opens a picker over the
+target's live grootboekrekeningen, btw-codes, kostenplaatsen or dagboeken; the choice is written by
 Workspace.save_mapping (koppelaar.toml with its comments, audited). Values that parked records wait for
 (open mapping foutmeldingen) are highlighted at the top.
 """
@@ -25,7 +26,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, LoadingIndicator, OptionList, Static
 from textual.widgets.option_list import Option
 
-from connectors.model import InvoiceKind, LedgerAccount, VatCode
+from connectors.model import InvoiceKind, Journal, LedgerAccount, VatCode
 from state.config import ConfigError
 from state.settings import Mapping
 from sync.connect import vendor_name
@@ -51,12 +52,12 @@ CLEAR = "__standaard__"  # the picker's "back to the default" option
 
 @dataclass(frozen=True)
 class Row:
-    """One source value. `keys` is its path under [koppelingen.<naam>.mapping]; None: not editable."""
+    """One source value. `keys` is its path under [koppelingen.<naam>.mapping]."""
 
     key: str
     section: str  # tegenrekening | btw | kostenplaats | dagboek
     label: str
-    keys: tuple[str, ...] | None
+    keys: tuple[str, ...]
     word: str = ""
     rate: Decimal | None = None
     verlegd: bool = False
@@ -70,7 +71,9 @@ SECTION_LABEL = {
     "kostenplaats": "Kostenplaats",
     "dagboek": "Dagboek",
 }
-SECTION_PLURAL = {"kostenplaats": "Kostenplaatsen", "dagboek": "Dagboeken"}
+SECTION_LIST = {"tegenrekening": "grootboekrekeningen", "btw": "btw-codes", "kostenplaats": "kostenplaatsen"}
+BOOK = {"verkoop": "verkoopboek", "inkoop": "inkoopboek"}
+FACTUREN = {"verkoop": "verkoopfacturen", "inkoop": "inkoopfacturen"}
 
 
 def _rate_label(rate: str) -> str:
@@ -160,15 +163,30 @@ def build_rows(mapping: Mapping, unmapped: set[str]) -> list[Row]:
                     unmapped_key=key,
                 )
             )
-    all_groups = sorted(groups["verkoop"] | groups["inkoop"])
-    for group in all_groups:
+    # Kostenplaatsen: one per soort for all its lines (all a FactuurSturen koppeling can use), and per
+    # productgroep, which wins over the soort's; the group key is shared by verkoop and inkoop.
+    for word in WORDS:
         rows.append(
-            Row(f"kostenplaats:groep:{group}", "kostenplaats", f"{_('groep')} {group}", None, group=group)
+            Row(
+                f"kostenplaats:{word}",
+                "kostenplaats",
+                f"{_(word)} — {_('standaard')}",
+                ("kostenplaatsen", word),
+                word=word,
+            )
         )
-    rows.append(Row("kostenplaats:-", "kostenplaats", _("per productgroep"), None))
-    for key in sorted(mapping.dagboeken):
-        rows.append(Row(f"dagboek:{key}", "dagboek", key, None))
-    rows.append(Row("dagboek:-", "dagboek", _("per soort factuur"), None))
+    for group in sorted(groups["verkoop"] | groups["inkoop"]):
+        rows.append(
+            Row(
+                f"kostenplaats:groep:{group}",
+                "kostenplaats",
+                f"{_('groep')} {group}",
+                ("kostenplaatsen", f"groep:{group}"),
+                group=group,
+            )
+        )
+    for word in WORDS:
+        rows.append(Row(f"dagboek:{word}", "dagboek", _(BOOK[word]), ("dagboeken", word), word=word))
     return rows
 
 
@@ -259,7 +277,9 @@ class MappingTab(Vertical):
         self.directory_loading = True
         self.query_one("#mapping-loading").display = True
         self._status(
-            _("Grootboekrekeningen en btw-codes van {vendor} ophalen…").format(vendor=escape(self.vendor))
+            _("Grootboekrekeningen, btw-codes, kostenplaatsen en dagboeken van {vendor} ophalen…").format(
+                vendor=escape(self.vendor)
+            )
         )
         self._check_connected()
 
@@ -293,12 +313,19 @@ class MappingTab(Vertical):
         self.directory_error = ""
         self.directory_loading = False
         self.query_one("#mapping-loading").display = False
-        accounts = len(self._tegenrekeningen())
-        self._status(
-            _("{n} grootboekrekeningen, {m} btw-codes van {vendor}. Enter kiest.").format(
-                n=accounts, m=len(directory.vat_codes), vendor=escape(self.vendor)
-            )
+        counts = {
+            "n": len(self._tegenrekeningen()),
+            "m": len(directory.vat_codes),
+            "k": len(directory.cost_centers),
+            "j": len(directory.journals),
+            "vendor": escape(self.vendor),
+        }
+        found = (
+            _("{n} grootboekrekeningen, {m} btw-codes, {k} kostenplaatsen, {j} dagboeken van {vendor}.")
+            if directory.journals
+            else _("{n} grootboekrekeningen, {m} btw-codes, {k} kostenplaatsen van {vendor}.")
         )
+        self._status(found.format(**counts) + " " + _("Enter kiest."))
         self._fill()
 
     async def _vat_defaults(self) -> dict[str, str | None]:
@@ -337,15 +364,39 @@ class MappingTab(Vertical):
             return []
         return [a for a in self.directory.ledger_accounts if a.category not in NOT_A_TEGENREKENING]
 
+    def _journals(self, row: Row) -> list[Journal]:
+        """The target's dagboeken that take this row's soort of invoice."""
+        if self.directory is None:
+            return []
+        return [j for j in self.directory.journals if j.kind is KIND[row.word]]
+
+    @property
+    def has_journals(self) -> bool:
+        """Whether the target books in dagboeken at all (e-Boekhouden books per soort mutatie instead).
+        Before the live list is in, the connection says so: it names a default dagboek or none."""
+        if self.directory is not None:
+            return bool(self.directory.journals)
+        return bool(self.koppelaar.workspace.default_journal(self.koppeling, InvoiceKind.SALES))
+
+    def editable(self, row: Row) -> bool:
+        return row.section != "dagboek" or self.has_journals
+
+    def _names(self, row: Row) -> dict[str, str]:
+        """Code → name of what the live list offers for this row."""
+        assert self.directory is not None
+        if row.section == "btw":
+            return {v.code: v.description for v in self.directory.vat_codes}
+        if row.section == "kostenplaats":
+            return {c.code: c.name for c in self.directory.cost_centers}
+        if row.section == "dagboek":
+            return {j.code: j.name for j in self._journals(row)}
+        return {a.code: a.name for a in self.directory.ledger_accounts}
+
     def _value_text(self, row: Row, code: str) -> Text:
         """The code with its name from the live list; yellow when the target does not know it."""
         if self.directory is None:
             return Text(code)
-        names = (
-            {v.code: v.description for v in self.directory.vat_codes}
-            if row.section == "btw"
-            else {a.code: a.name for a in self.directory.ledger_accounts}
-        )
+        names = self._names(row)
         if code in names:
             return Text(f"{code} {names[code]}")
         missing = _("bestaat niet in {vendor}").format(vendor=self.vendor)
@@ -354,17 +405,16 @@ class MappingTab(Vertical):
     def current(self, row: Row) -> str:
         """The explicit value in koppelaar.toml for this row ('' when none)."""
         mapping = self.mapping
-        if row.keys is None:
-            return ""
         if row.keys[0] == "tegenrekening_verkoop":
             return mapping.tegenrekening_verkoop
         if row.keys[0] == "tegenrekening_inkoop":
             return mapping.tegenrekening_inkoop
-        if row.keys[0] == "tegenrekening":
-            return mapping.tegenrekening.get(row.keys[1], "")
-        if row.keys[0] == "btw_codes":
-            return mapping.btw_codes.get(row.keys[1], "")
-        return ""
+        table: dict[str, str] = getattr(mapping, row.keys[0])
+        return table.get(row.keys[1], "")
+
+    def unset_text(self, row: Row) -> str:
+        """What a row without value and without default means: a kostenplaats is optional."""
+        return _("geen kostenplaats") if row.section == "kostenplaats" else _("niet gekoppeld")
 
     def fallback(self, row: Row) -> tuple[str, str]:
         """What applies when the row has no explicit value: (short text, value); value '' = nothing."""
@@ -383,6 +433,19 @@ class MappingTab(Vertical):
                 return _("standaard") + f": {unknown}", "?"
             code = self.vat_defaults[row.key]
             return (_("standaard") + f": {code}", code) if code else ("", "")
+        if row.section == "kostenplaats":
+            if not row.group:
+                return "", ""
+            verkoop = mapping.kostenplaatsen.get("verkoop", "")
+            inkoop = mapping.kostenplaatsen.get("inkoop", "")
+            if verkoop == inkoop and verkoop:
+                return _("standaard") + f": {verkoop}", verkoop
+            if verkoop or inkoop:
+                return _("standaard: volgens soort"), "soort"
+            return "", ""
+        if row.section == "dagboek":
+            code = self.koppelaar.workspace.default_journal(self.koppeling, KIND[row.word])
+            return (_("standaard: {code} (verbinding)").format(code=code), code) if code else ("", "")
         return "", ""
 
     def waiting(self, row: Row) -> bool:
@@ -390,21 +453,16 @@ class MappingTab(Vertical):
         return bool(row.unmapped_key) and row.unmapped_key in self.unmapped
 
     def target_cell(self, row: Row) -> Text:
-        if row.section == "kostenplaats":
-            if row.group:
-                value = self.mapping.kostenplaatsen.get(f"groep:{row.group}", "")
-                return Text(value or _("geen"), style="" if value else "dim")
-            return Text(_("niet beschikbaar voor {vendor}").format(vendor=self.vendor), style="dim")
-        if row.section == "dagboek":
-            if row.key != "dagboek:-":
-                return Text(self.mapping.dagboeken.get(row.label, ""))
-            return Text(_("niet beschikbaar voor {vendor}").format(vendor=self.vendor), style="dim")
+        if not self.editable(row):
+            return Text(_("geen dagboeken in {vendor}").format(vendor=self.vendor), style="dim")
         value = self.current(row)
         if value:
             return self._value_text(row, value)
         text, fallback = self.fallback(row)
         if fallback:
             return Text(text, style="dim")
+        if row.section == "kostenplaats":
+            return Text(self.unset_text(row), style="dim")  # booking without one is fine
         return Text(_("niet gekoppeld"), style="bold red")
 
     def _fill(self, jump: bool = False) -> None:
@@ -422,7 +480,7 @@ class MappingTab(Vertical):
             waiting = self.waiting(row)
             table.add_row(
                 Text("!", style="bold red") if waiting else Text(""),
-                Text(section, style="dim" if row.keys is None else ""),
+                Text(section, style="" if self.editable(row) else "dim"),
                 Text(row.label, style="bold red" if waiting and not self.current(row) else ""),
                 target,
                 key=row.key,
@@ -535,13 +593,8 @@ class MappingTab(Vertical):
         row = self.selected_row()
         if row is None:
             return
-        if row.keys is None:
-            self.app.notify(
-                _("{what} kan voor {vendor} (nog) niet gekozen worden: Koppelaar leest ze niet uit.").format(
-                    what=_(SECTION_PLURAL.get(row.section, row.section)), vendor=self.vendor
-                ),
-                severity="warning",
-            )
+        if not self.editable(row):
+            self._no_journals()
             return
         if self.directory is None:
             message = (
@@ -557,17 +610,30 @@ class MappingTab(Vertical):
         fallback_text, fallback = self.fallback(row)
         if row.section == "btw":
             choices = self._vat_choices(row, current)
-            what = _("Btw-code voor")
+            title = f"{_('Btw-code voor')} {row.label}"
+        elif row.section == "kostenplaats":
+            cost_centers = self.directory.cost_centers
+            choices = [Option(_code_prompt(c.code, c.name, current), id=c.code) for c in cost_centers]
+            title = f"{_('Kostenplaats voor')} {row.label}"
+        elif row.section == "dagboek":
+            journals = self._journals(row)
+            choices = [Option(_code_prompt(j.code, j.name, current), id=j.code) for j in journals]
+            title = _("Dagboek voor {facturen}").format(facturen=_(FACTUREN[row.word]))
         else:
             choices = [Option(_ledger_prompt(a, current), id=a.code) for a in self._tegenrekeningen()]
-            what = _("Tegenrekening voor")
+            title = f"{_('Tegenrekening voor')} {row.label}"
+        if not choices and not current:
+            what = _(BOOK[row.word]) if row.section == "dagboek" else _(SECTION_LIST[row.section])
+            self.app.notify(
+                _("Deze administratie in {vendor} heeft geen {what}.").format(vendor=self.vendor, what=what),
+                severity="warning",
+            )
+            return
+        unset = self.unset_text(row)
         clear = None
         if current:
-            clear = _("Koppeling wissen") + (
-                f" — {fallback_text}" if fallback else " — " + _("niet gekoppeld")
-            )
-        title = f"{what} {row.label}"
-        hint = _("Huidig") + ": " + (current or fallback_text or _("niet gekoppeld"))
+            clear = _("Koppeling wissen") + " — " + (fallback_text if fallback else unset)
+        hint = _("Huidig") + ": " + (current or fallback_text or unset)
         if self.koppelaar.read_only:
             hint += " — " + _("alleen-lezen: kijken, niet wijzigen")
 
@@ -609,6 +675,18 @@ class MappingTab(Vertical):
                     vendor=self.vendor,
                 )
             return ""
+        if row.section == "kostenplaats":
+            if value not in self._names(row):
+                return _("kostenplaats {code} bestaat niet in {vendor}").format(
+                    code=value, vendor=self.vendor
+                )
+            return ""
+        if row.section == "dagboek":
+            if value not in self._names(row):
+                return _("{code} is geen {book} in {vendor}").format(
+                    code=value, book=_(BOOK[row.word]), vendor=self.vendor
+                )
+            return ""
         account = next((a for a in self.directory.ledger_accounts if a.code == value), None)
         if account is None:
             return _("grootboekrekening {code} bestaat niet in {vendor}").format(
@@ -620,20 +698,38 @@ class MappingTab(Vertical):
             )
         return ""
 
+    def _no_journals(self) -> None:
+        self.app.notify(
+            _("{vendor} kent geen dagboeken: boekt per soort mutatie (verkoop- of inkoopfactuur).").format(
+                vendor=self.vendor
+            ),
+            severity="warning",
+        )
+
+    def subject(self, row: Row) -> str:
+        """The row in a sentence. A kostenplaats code (e-Boekhouden: a number) does not say what it is,
+        so its rows name their section; the other codes and labels speak for themselves."""
+        return f"{_('kostenplaats')} {row.label}" if row.section == "kostenplaats" else row.label
+
     def action_clear(self) -> None:
         row = self.selected_row()
-        if row is None or row.keys is None:
+        if row is None:
+            return
+        if not self.editable(row):
+            self._no_journals()
             return
         current = self.current(row)
         if not current:
             self._status(
-                _("{label} heeft geen eigen waarde; er is niets te wissen.").format(label=escape(row.label))
+                _("{label} heeft geen eigen waarde; er is niets te wissen.").format(
+                    label=escape(self.subject(row))
+                )
             )
             return
         fallback_text, fallback = self.fallback(row)
-        after = fallback_text if fallback else _("niet gekoppeld")
+        after = fallback_text if fallback else self.unset_text(row)
         question = _("{label}: {value} wissen? Daarna geldt: {after}.").format(
-            label=row.label, value=current, after=after
+            label=self.subject(row), value=current, after=after
         )
 
         def answered(yes: bool | None) -> None:
@@ -643,7 +739,6 @@ class MappingTab(Vertical):
         self.app.push_screen(ConfirmScreen(question), answered)
 
     def _save(self, row: Row, value: str) -> None:
-        assert row.keys is not None
         problem = self._validate(row, value)
         if problem:
             self._status("[$error]" + _("Niet opgeslagen") + ":[/] " + escape(problem) + ".")
@@ -673,15 +768,18 @@ class MappingTab(Vertical):
 
     def _saved(self, row: Row, value: str, old: str) -> None:
         self._fill()
-        was = old or _("niet gekoppeld")
+        # Without a value of its own the row followed its default (or nothing): say which.
+        fallback_text, fallback = self.fallback(row)
+        otherwise = fallback_text if fallback else self.unset_text(row)
         if value:
             message = _("Opgeslagen in koppelaar.toml: {label} → {value} (was {old}).").format(
-                label=row.label, value=value, old=was
+                label=self.subject(row),
+                value=self._value_text(row, value).plain,
+                old=self._value_text(row, old).plain if old else otherwise,
             )
         else:
-            fallback_text, fallback = self.fallback(row)
             message = _("Gewist (was {old}); {label} gebruikt nu: {after}.").format(
-                old=was, label=row.label, after=fallback_text if fallback else _("niet gekoppeld")
+                old=self._value_text(row, old).plain, label=self.subject(row), after=otherwise
             )
         if self.waiting(row):
             message += " " + _(
@@ -796,6 +894,13 @@ class MappingPicker(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _code_prompt(code: str, name: str, current: str) -> Text:
+    text = Text(f"{code:<8} {name}")
+    if code == current:
+        text.append(f"  ({_('huidig')})", style="bold")
+    return text
 
 
 def _ledger_prompt(account: LedgerAccount, current: str) -> Text:
