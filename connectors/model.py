@@ -132,6 +132,9 @@ class LedgerAccount(Model):
     name: str
     category: str = ""
     id: str = ""
+    # Can carry the revenue or costs of an invoice line. The connector decides, by its vendor's rules:
+    # debtors, creditors and bank accounts (or every balance account, where the vendor wants P&L) cannot.
+    tegenrekening: bool = True
 
 
 class VatCode(Model):

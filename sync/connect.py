@@ -56,8 +56,6 @@ _WHERE_FS = (
     'Maak een API-sleutel aan in FactuurSturen.nl via Instellingen → Verbindingen → "Maak API sleutel".'
 )
 
-# Balance-sheet categories a sales or purchase line must never be booked on.
-_NOT_A_TEGENREKENING = ("DEB", "CRED", "FIN")
 
 Word = Literal["verkoop", "inkoop"]
 
@@ -223,7 +221,7 @@ async def discover(settings: Settings, secrets: SecretStore, chosen: Candidate) 
         ledgers = await target.ledger_accounts()
     finally:
         await target.aclose()
-    options = [ledger for ledger in ledgers if ledger.category not in _NOT_A_TEGENREKENING]
+    options = [ledger for ledger in ledgers if ledger.tegenrekening]
     return Discovery(check, administraties, options, tegenrekening_questions(settings, chosen.name))
 
 
@@ -585,11 +583,9 @@ async def bookkeeping_choices(
     connection = start.connection
     if isinstance(connection, ExactConnection):
         current_sales, current_purchase = connection.verkoopboek, connection.inkoopboek
-        # Exact: W = winst-en-verlies; balance accounts (B) are never a tegenrekening of a sales line.
-        options = [ledger for ledger in ledgers if ledger.category != "B"]
     else:
         current_sales, current_purchase = connection.sales_journal, connection.purchase_journal
-        options = [ledger for ledger in ledgers if ledger.category == "PNL"]
+    options = [ledger for ledger in ledgers if ledger.tegenrekening]
     # Propose the configured journal when this administratie has it, else its first one of the kind.
     if sales and current_sales not in {code for code, _ in sales}:
         current_sales = sales[0][0]

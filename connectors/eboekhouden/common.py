@@ -300,3 +300,7 @@ def explain(code: str, vendor_message: str) -> tuple[str, str]:
     meaning, advice = ERRORS.get(code, ("e-Boekhouden weigert het verzoek", ""))
     message = f"{meaning} ({code}: {vendor_message})" if vendor_message else f"{meaning} ({code})"
     return message, advice or "Bekijk de melding van e-Boekhouden en pas de gegevens aan."
+
+
+# Rows of invoice mutations may not book on these ledger categories (vendor doc: types 1, 2, 5, 6).
+NOT_A_TEGENREKENING = frozenset({"DEB", "CRED", "FIN"})

@@ -15,6 +15,7 @@ from connectors.eboekhouden.common import (
     AUTH_CODES,
     DUPLICATE_CODES,
     MAPPING_CODES,
+    NOT_A_TEGENREKENING,
     Country,
     cost_center_id,
     default_vat_code,
@@ -230,6 +231,7 @@ class EBoekhoudenRest:
                     name=str(item.get("description", "")),
                     category=str(item.get("category", "")),
                     id=str(item.get("id", "")),
+                    tegenrekening=str(item.get("category", "")) not in NOT_A_TEGENREKENING,
                 )
                 for item in await self._list_all("/v1/ledger")
             ]

@@ -16,6 +16,7 @@ from connectors.eboekhouden.common import (
     AUTH_CODES,
     DUPLICATE_CODES,
     MAPPING_CODES,
+    NOT_A_TEGENREKENING,
     Country,
     cost_center_id,
     default_vat_code,
@@ -303,6 +304,7 @@ class EBoekhoudenSoap:
                     name=_text(g, "Omschrijving"),
                     category=_text(g, "Categorie"),
                     id=_text(g, "ID"),
+                    tegenrekening=_text(g, "Categorie") not in NOT_A_TEGENREKENING,
                 )
                 for g in _all(result, "cGrootboekrekening")
             ]

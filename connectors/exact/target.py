@@ -329,6 +329,7 @@ class ExactOnline:
                     code=_trim(r.get("Code")),
                     name=_trim(r.get("Description")),
                     category=_trim(r.get("BalanceType")),  # W: winst-en-verlies, B: balans
+                    tegenrekening=_trim(r.get("BalanceType")) == "W",
                     id=_trim(r.get("ID")),
                 )
                 for r in rows

@@ -424,7 +424,7 @@ class Twinfield:
         accounts: list[LedgerAccount] = []
         for dimtype in ("BAS", "PNL"):
             accounts += [
-                LedgerAccount(code=code, name=name, category=dimtype)
+                LedgerAccount(code=code, name=name, category=dimtype, tegenrekening=dimtype == "PNL")
                 for code, name, _ in await self._dimension_list(dimtype)
             ]
         return accounts

@@ -485,3 +485,15 @@ async def test_slash_filters_the_source_values_and_escape_clears(make_app: AppFa
         await pilot.press("escape")
         await pilot.pause()
         assert not app.screen.query(MappingTab)
+
+
+async def test_an_exact_tegenrekening_is_picked_from_winst_en_verlies_accounts_only(exact: World) -> None:
+    app = new_app(exact)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_mapping(app, pilot)
+        await go_to(pilot, "verkoop 21")
+        picker = await pick(app, pilot, "")
+        offered = {option.id for option in picker.choices}
+        # Exact's balance accounts (BalanceType B: Debiteuren, Crediteuren, bank) never carry revenue.
+        assert "8000" in offered
+        assert not offered & {"1300", "1600"}, sorted(offered)

@@ -38,8 +38,6 @@ from tui.screens.confirm import ConfirmScreen
 if TYPE_CHECKING:
     from tui.app import KoppelaarApp
 
-# Balance-sheet categories that cannot carry revenue or costs: never offered as a tegenrekening.
-NOT_A_TEGENREKENING = ("DEB", "CRED", "FIN")
 WORDS = ("verkoop", "inkoop")
 KIND = {"verkoop": InvoiceKind.SALES, "inkoop": InvoiceKind.PURCHASE}
 BASE_RATES = ("21", "9", "0")
@@ -362,7 +360,7 @@ class MappingTab(Vertical):
     def _tegenrekeningen(self) -> list[LedgerAccount]:
         if self.directory is None:
             return []
-        return [a for a in self.directory.ledger_accounts if a.category not in NOT_A_TEGENREKENING]
+        return [a for a in self.directory.ledger_accounts if a.tegenrekening]
 
     def _journals(self, row: Row) -> list[Journal]:
         """The target's dagboeken that take this row's soort of invoice."""
@@ -692,7 +690,7 @@ class MappingTab(Vertical):
             return _("grootboekrekening {code} bestaat niet in {vendor}").format(
                 code=value, vendor=self.vendor
             )
-        if account.category in NOT_A_TEGENREKENING:
+        if not account.tegenrekening:
             return _("{code} is een balansrekening ({category}) en kan geen omzet of kosten dragen").format(
                 code=value, category=account.category
             )
