@@ -496,4 +496,4 @@ async def test_an_exact_tegenrekening_is_picked_from_winst_en_verlies_accounts_o
         offered = {option.id for option in picker.choices}
         # Exact's balance accounts (BalanceType B: Debiteuren, Crediteuren, bank) never carry revenue.
         assert "8000" in offered
-        assert not offered & {"1300", "1600"}, sorted(offered)
+        assert not offered & {"1300", "1600"}, sorted(map(str, offered))
