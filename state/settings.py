@@ -111,6 +111,10 @@ class Koppeling(Section):
     deactivated: bool = False  # switched off: no runs at all until activated again
     currency_policy: CurrencyPolicy = CurrencyPolicy.CONVERT_ECB
     start_date: str = ""  # YYYY-MM-DD: invoices before this date are never booked
+    # A scheduled run that fails as a whole with a problem that may pass (the target unreachable, say)
+    # is run again `retry_delay_minutes` later, at most `retries` times per night (sync/scheduler.py).
+    retries: int = 2
+    retry_delay_minutes: int = 30
     mapping: Mapping = Field(default_factory=Mapping)
 
     @field_validator("schedule")
@@ -124,6 +128,23 @@ class Koppeling(Section):
             raise ValueError(
                 "kies een tijd buiten 02:00-02:59 (zomer-/wintertijd), bijvoorbeeld '15 3 * * *'"
             )
+        return value
+
+    @field_validator("retries")
+    @classmethod
+    def _retries(cls, value: int) -> int:
+        if not 0 <= value <= 5:
+            raise ValueError(
+                "kies 0 tot en met 5 herhalingen van een mislukte geplande run (0: niet herhalen)"
+            )
+        return value
+
+    @field_validator("retry_delay_minutes")
+    @classmethod
+    def _retry_delay(cls, value: int) -> int:
+        # At least 5 minutes: an outage rarely passes sooner; at most 4 hours: the night must stay the night.
+        if not 5 <= value <= 240:
+            raise ValueError("kies een wachttijd van 5 tot en met 240 minuten voor een herhaling")
         return value
 
 

@@ -198,6 +198,21 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox_new RENAME TO outbox;
     CREATE INDEX outbox_unfinished ON outbox (koppeling, state, cursor_key);
     """,
+    # 5: retries of a failed scheduled run (sync/scheduler.py), one row per attempt of a night. The
+    # row exists before its timer does, so whichever process holds the scheduler lease can arm it,
+    # and it is claimed once ('pending' -> 'running'), so two processes never both run it.
+    """
+    CREATE TABLE scheduled_retries (
+        koppeling TEXT NOT NULL,
+        business_date TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        due_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        run_id INTEGER,
+        finished_at TEXT,
+        PRIMARY KEY (koppeling, business_date, attempt)
+    );
+    """,
 )
 
 
@@ -265,6 +280,14 @@ class RunRow:
     uncertain: int
     concurrency: int
     message: str
+
+
+@dataclass(frozen=True)
+class PendingRetry:
+    koppeling: str
+    business_date: str  # the night whose scheduled run failed
+    attempt: int  # 1 for the first retry
+    due_at: str  # ISO, in the app's time zone
 
 
 @dataclass(frozen=True)
@@ -882,6 +905,57 @@ class Store:
             "SELECT 1 FROM job_runs WHERE koppeling = ? AND business_date = ?", (koppeling, business_date)
         ).fetchone()
         return row is not None
+
+    # -- retries of a failed scheduled run ----------------------------------------------------------
+
+    def plan_retry(self, koppeling: str, business_date: str, attempt: int, due_at: str) -> bool:
+        """False when this attempt of this night was planned already (by this or another process)."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO scheduled_retries (koppeling, business_date, attempt, due_at)"
+                " VALUES (?, ?, ?, ?)",
+                (koppeling, business_date, attempt, due_at),
+            )
+            return cur.rowcount == 1
+
+    def claim_retry(self, koppeling: str, business_date: str, attempt: int) -> bool:
+        """True for exactly one caller: a second timer (the lease moved meanwhile) gets False."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE scheduled_retries SET status = 'running' WHERE koppeling = ? AND business_date = ?"
+                " AND attempt = ? AND status = 'pending'",
+                (koppeling, business_date, attempt),
+            )
+            return cur.rowcount == 1
+
+    def finish_retry(
+        self, koppeling: str, business_date: str, attempt: int, status: str, run_id: int | None
+    ) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE scheduled_retries SET status = ?, run_id = ?, finished_at = ?"
+                " WHERE koppeling = ? AND business_date = ? AND attempt = ?",
+                (status, run_id, now_iso(), koppeling, business_date, attempt),
+            )
+
+    def pending_retries(self, koppeling: str | None = None) -> list[PendingRetry]:
+        rows = self._db.execute(
+            "SELECT koppeling, business_date, attempt, due_at FROM scheduled_retries"
+            " WHERE status = 'pending' AND (? IS NULL OR koppeling = ?) ORDER BY due_at",
+            (koppeling, koppeling),
+        )
+        return [
+            PendingRetry(r["koppeling"], r["business_date"], int(r["attempt"]), r["due_at"]) for r in rows
+        ]
+
+    def drop_retries(self, koppeling: str) -> None:
+        """Pending retries of earlier nights are void once a new scheduled run starts."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE scheduled_retries SET status = 'dropped', finished_at = ?"
+                " WHERE koppeling = ? AND status = 'pending'",
+                (now_iso(), koppeling),
+            )
 
     # -- run requests (console → daemon) ------------------------------------------------------------
 

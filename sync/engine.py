@@ -77,6 +77,8 @@ class RunReport:
     progress: Progress = field(default_factory=Progress)
     planned: list[PlannedBooking] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # FAILED, but running again later may succeed without anyone acting: the scheduler retries it.
+    retryable: bool = False
 
 
 class ConcurrencyGovernor:
@@ -164,6 +166,9 @@ class Engine:
             await self._run(report)
         except Exception as exc:  # a bug of ours: record it, never lose the run's trace
             report.status, report.message = RunStatus.FAILED, f"Interne fout: {type(exc).__name__}: {exc}"
+            # Often the surroundings (a locked database, a full disk) rather than a bug that repeats;
+            # a run is safe to repeat, and the scheduler bounds how often.
+            report.retryable = True
             self.store.report_problem(
                 self.name,
                 origin=Origin.OURS,
@@ -210,7 +215,7 @@ class Engine:
                 await self._reconcile(report, only_unknown=True)
             self._move_cursor(old_cursor, max_seen if completed else None)
         p = report.progress
-        if self._abort is not None:
+        if self._abort is not None:  # refused credentials mid-run: a retry would be refused too
             report.status, report.message = RunStatus.FAILED, str(self._abort)
         elif p.failed or p.parked or p.uncertain:
             report.status = RunStatus.PARTIAL
@@ -230,6 +235,9 @@ class Engine:
 
     async def _preflight(self, report: RunReport) -> bool:
         ok = True
+        # Only an unreachable connection (network, 5xx, timeouts) may come back by itself; refused
+        # credentials, a disabled API module or a wrong setting wait for an admin, however often we try.
+        unreachable_only = True
         for role, connector, connection in (
             (Origin.SOURCE, self.source, self.koppeling.source),
             (Origin.TARGET, self.target, self.koppeling.target),
@@ -243,6 +251,7 @@ class Engine:
                 self.store.resolve_problems(self.name, f"{Origin.AUTH.value}:{connection}")
                 continue
             ok = False
+            unreachable_only = unreachable_only and result.health is Health.UNREACHABLE
             advice = result.advice
             if result.health is Health.AUTH_FAILED and last_ok:
                 advice = (
@@ -263,6 +272,7 @@ class Engine:
             )
             report.problems.append(f"{title} — {advice}")
             report.message = title
+        report.retryable = not ok and unreachable_only
         return ok
 
     # -- reconcile ----------------------------------------------------------------------------------

@@ -3,6 +3,11 @@
 The lease row in the database decides which process schedules (the daemon, or the console when no
 daemon runs). A `job_runs` row per koppeling and business date makes a duplicate fire (DST, two
 processes racing at the lease boundary) a no-op and lets a restarted process catch up a missed night.
+
+A scheduled run that fails as a whole for a reason that may pass (RunReport.retryable: the target
+unreachable, say) is run again `retry_delay_minutes` later, at most `retries` times for that night. Each
+retry is a row in the database before it is a timer, so the lease holder of the moment arms it, and it is
+claimed once, so it never runs twice when the lease moves.
 """
 
 from __future__ import annotations
@@ -11,19 +16,23 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 
 from state.cron import cron_trigger
 from state.settings import Settings
 from state.store import Store
+from sync.engine import RunStatus
 
 LEASE = "scheduler"
 LEASE_SECONDS = 60.0
 RENEW_SECONDS = 20.0
+
+RETRY_TRIGGER = "retry"  # runs.trigger of a retry of a failed scheduled run
 
 RunFunction = Callable[[str, str], Awaitable[object]]  # (koppeling, trigger) -> report
 KeepAliveFunction = Callable[[], Awaitable[object]]  # refreshes OAuth tokens that are getting old
@@ -57,6 +66,14 @@ def previous_fire_time(schedule: str, timezone: str, now: datetime) -> datetime 
     return past[-1] if past else None
 
 
+def worth_retrying(report: object) -> bool:
+    """A run that failed as a whole for a reason that may pass. Not a partial run (the next run takes up
+    its parked and unfinished records anyway), nor a busy one (another run is doing the work)."""
+    return (
+        str(getattr(report, "status", "")) == RunStatus.FAILED and getattr(report, "retryable", False) is True
+    )
+
+
 class NightlyScheduler:
     def __init__(
         self,
@@ -66,6 +83,7 @@ class NightlyScheduler:
         *,
         role: str,
         keepalive: KeepAliveFunction | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -74,6 +92,7 @@ class NightlyScheduler:
         self.keepalive = keepalive or self._keep_alive_home
         self.owner = f"{role}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.tz = settings.app.timezone
+        self._clock = clock or (lambda: datetime.now(ZoneInfo(self.tz)))  # tests move time by hand
         self._scheduler: AsyncIOScheduler | None = None
 
     @property
@@ -87,6 +106,7 @@ class NightlyScheduler:
                 self._start()
                 await self.catch_up()
                 await self.fire_keepalive()
+            self._arm_retries()  # also those a previous lease holder planned and could not run
         elif self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -137,7 +157,7 @@ class NightlyScheduler:
             return
         from sync.keepalive import KEEPALIVE_JOB
 
-        business_date = datetime.now(ZoneInfo(self.tz)).date().isoformat()
+        business_date = self._clock().date().isoformat()
         if not self.store.claim_business_date(KEEPALIVE_JOB, business_date):
             return
         status = "done"
@@ -152,17 +172,65 @@ class NightlyScheduler:
         self.store.finish_business_date(KEEPALIVE_JOB, business_date, status[:200] or "done", None)
 
     async def fire(self, name: str, trigger: str = "schedule") -> None:
-        business_date = datetime.now(ZoneInfo(self.tz)).date().isoformat()
+        business_date = self._clock().date().isoformat()
         if not self.store.claim_business_date(name, business_date):
             return  # this night was already run (a duplicate fire or another process)
+        await self._run_night(name, business_date, trigger)
+
+    async def _run_night(self, name: str, business_date: str, trigger: str) -> None:
+        self.store.drop_retries(name)  # tonight's run does what an earlier night's retry would have
         report = await self.run(name, trigger)
         status = getattr(report, "status", "done")
         run_id = getattr(report, "run_id", None)
         self.store.finish_business_date(name, business_date, str(status), run_id)
+        self._plan_retry(name, business_date, 1, report)
+
+    def _plan_retry(self, name: str, business_date: str, attempt: int, report: object) -> None:
+        """Plan retry `attempt` of this night when the attempt before it failed in a way that may pass."""
+        koppeling = self.settings.koppelingen.get(name)
+        if koppeling is None or attempt > koppeling.retries or not worth_retrying(report):
+            return  # a success, a failure only an admin can fix, or no retries left: the series ends
+        # Added in UTC: wall-clock arithmetic would make the delay an hour off across a DST change.
+        delay = timedelta(minutes=koppeling.retry_delay_minutes)
+        due = (self._clock().astimezone(UTC) + delay).astimezone(ZoneInfo(self.tz))
+        self.store.plan_retry(name, business_date, attempt, due.isoformat(timespec="seconds"))
+        self._arm_retries()
+
+    def _arm_retries(self) -> None:
+        """A one-off timer (in the app time zone) for every planned retry that has none in this process."""
+        if self._scheduler is None:
+            return  # only the lease holder runs retries; the plan waits in the database
+        tz, now = ZoneInfo(self.tz), self._clock()
+        for retry in self.store.pending_retries():
+            job_id = f"{RETRY_TRIGGER}:{retry.koppeling}:{retry.business_date}:{retry.attempt}"
+            if self._scheduler.get_job(job_id) is not None:
+                continue
+            # Overdue (no process held the lease at the time): run it now.
+            due = max(datetime.fromisoformat(retry.due_at).astimezone(tz), now)
+            self._scheduler.add_job(
+                self.fire_retry,
+                DateTrigger(due, timezone=tz),
+                args=[retry.koppeling, retry.business_date, retry.attempt],
+                id=job_id,
+            )
+
+    async def fire_retry(self, name: str, business_date: str, attempt: int) -> None:
+        if not self.store.claim_retry(name, business_date, attempt):
+            return  # run already: by the previous lease holder, or by a second timer for it
+        koppeling = self.settings.koppelingen.get(name)
+        if koppeling is None or koppeling.paused or koppeling.deactivated:
+            self.store.finish_retry(name, business_date, attempt, "dropped", None)
+            return
+        # Through the same run function as the nightly run: the engine's run lease still allows one
+        # run per koppeling at a time (a run going on answers BUSY, and the series ends).
+        report = await self.run(name, RETRY_TRIGGER)
+        status = getattr(report, "status", "done")
+        self.store.finish_retry(name, business_date, attempt, str(status), getattr(report, "run_id", None))
+        self._plan_retry(name, business_date, attempt + 1, report)
 
     async def catch_up(self, now: datetime | None = None) -> list[str]:
         """Run each koppeling whose last scheduled night was missed (the machine was off, say)."""
-        moment = now or datetime.now(ZoneInfo(self.tz))
+        moment = now or self._clock()
         caught: list[str] = []
         for name, koppeling in self.settings.koppelingen.items():
             if koppeling.paused or koppeling.deactivated:
@@ -175,13 +243,7 @@ class NightlyScheduler:
             if self.store.business_date_done(name, business_date):
                 continue
             if self.store.claim_business_date(name, business_date):
-                report = await self.run(name, "catch_up")
-                self.store.finish_business_date(
-                    name,
-                    business_date,
-                    str(getattr(report, "status", "done")),
-                    getattr(report, "run_id", None),
-                )
+                await self._run_night(name, business_date, "catch_up")
                 caught.append(name)
         return caught
 

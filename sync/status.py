@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from state.secrets import SecretStore
 from state.settings import Settings
@@ -36,6 +38,7 @@ class KoppelingStatus:
     last_run_booked: int
     last_run_failed: int
     next_run_at: str | None
+    next_run_retry: str | None  # '1/2' when the next run is the first of two retries of a failed night
     open_foutmeldingen: int
     unmapped: int  # mapping values that parked records are waiting for
     running: bool
@@ -44,6 +47,25 @@ class KoppelingStatus:
         data = asdict(self)
         data["state"] = self.state.value
         return data
+
+
+@dataclass(frozen=True)
+class NextRun:
+    at: datetime
+    retry: int = 0  # n: the n-th retry of a failed scheduled run; 0: the schedule itself
+    retries: int = 0  # how many retries the koppeling allows a night
+
+
+def next_runs(settings: Settings, store: Store, name: str, count: int) -> list[NextRun]:
+    """The next `count` runs of a koppeling: its schedule, and a pending retry of a failed night."""
+    koppeling = settings.koppelingen[name]
+    timezone = ZoneInfo(settings.app.timezone)
+    runs = [NextRun(fire) for fire in next_fire_times(koppeling.schedule, settings.app.timezone, count)]
+    runs += [
+        NextRun(datetime.fromisoformat(retry.due_at).astimezone(timezone), retry.attempt, koppeling.retries)
+        for retry in store.pending_retries(name)
+    ]
+    return sorted(runs, key=lambda run: run.at)[:count]
 
 
 def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[KoppelingStatus]:
@@ -86,10 +108,13 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
                 state, reason = KoppelingState.FOUT, last.message
             if warning:
                 reason = f"{reason}; {warning}" if reason else warning
-        nxt = None
+        nxt = retry = None
         if not (koppeling.paused or koppeling.deactivated):
-            fires = next_fire_times(koppeling.schedule, settings.app.timezone, 1)
-            nxt = fires[0].isoformat(timespec="minutes") if fires else None
+            upcoming = next_runs(settings, store, name, 1)
+            if upcoming:
+                nxt = upcoming[0].at.isoformat(timespec="minutes")
+                if upcoming[0].retry:
+                    retry = f"{upcoming[0].retry}/{upcoming[0].retries}"
         result.append(
             KoppelingStatus(
                 name=name,
@@ -102,6 +127,7 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
                 last_run_booked=last.booked if last else 0,
                 last_run_failed=last.failed if last else 0,
                 next_run_at=nxt,
+                next_run_retry=retry,
                 open_foutmeldingen=store.open_problem_count(name),
                 unmapped=len(store.unmapped_codes(name)),
                 running=last is not None and last.status == "running",

@@ -237,8 +237,10 @@ def status_text(home: Home) -> str:
         out.append(
             f"{r.name}: {r.source} → {r.target}  [{r.state.value}]{'  ' + r.reason if r.reason else ''}"
         )
+        retry = f" (herhaling {r.next_run_retry})" if r.next_run_retry else ""
         out.append(
-            f"    laatste run: {last}; volgende: {r.next_run_at or '—'}; Foutmeldingen ({r.open_foutmeldingen})"
+            f"    laatste run: {last}; volgende: {r.next_run_at or '—'}{retry};"
+            f" Foutmeldingen ({r.open_foutmeldingen})"
         )
     return "\n".join(out)
 

@@ -258,6 +258,30 @@ ENGLISH.update(
 # -- end console at 80x24 -------------------------------------------------------------------------------
 
 
+# -- Instellingen tab (tui/widgets/instellingen_tab.py) and retries in the overview ---------------------
+ENGLISH.update(
+    {
+        "Planning (cron, tijdzone": "Schedule (cron, time zone",
+        "Volgende runs:": "Next runs:",
+        "herhaling": "retry",
+        "herh.": "retry",
+        "Herhalen als een geplande run mislukt (niet bij een inlogfout)": (
+            "Retry a failed scheduled run (not after a login failure)"
+        ),
+        "niet herhalen": "do not retry",
+        "{n} keer herhalen": "retries: {n}",
+        "na {n} minuten": "after {n} minutes",
+        "Vreemde valuta": "Foreign currency",
+        "Omrekenen naar euro's tegen de ECB-koers van de factuurdatum": (
+            "Convert to euros at the ECB rate of the invoice date"
+        ),
+        "Weigeren: vreemde valuta wordt een foutmelding": "Refuse: foreign currency becomes an error",
+        "Opgeslagen in koppelaar.toml.": "Saved in koppelaar.toml.",
+    }
+)
+# -- end Instellingen tab -------------------------------------------------------------------------------
+
+
 # -- Mapping tab and its picker (tui/widgets/mapping_tab.py) -------------------------------------------
 ENGLISH.update(
     {

@@ -113,6 +113,52 @@ def test_validation_error_names_key_and_line(config_path: Path) -> None:
     assert "Pas koppelaar.toml aan" in str(error)
 
 
+def test_retries_default_to_two_half_an_hour_apart_and_are_read_from_the_file(config_path: Path) -> None:
+    facturen = load_settings(config_path).koppelingen["facturen"]
+    assert (facturen.retries, facturen.retry_delay_minutes) == (2, 30)
+    text = CONFIG.replace(
+        'schedule = "15 3 * * *"', 'schedule = "15 3 * * *"\nretries = 4\nretry_delay_minutes = 60'
+    )
+    config_path.write_text(text, encoding="utf-8")
+    facturen = load_settings(config_path).koppelingen["facturen"]
+    assert (facturen.retries, facturen.retry_delay_minutes) == (4, 60)
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("retries = 6", "kies 0 tot en met 5 herhalingen"),
+        ("retries = -1", "kies 0 tot en met 5 herhalingen"),
+        ("retry_delay_minutes = 4", "wachttijd van 5 tot en met 240 minuten"),
+        ("retry_delay_minutes = 241", "wachttijd van 5 tot en met 240 minuten"),
+    ],
+)
+def test_retries_out_of_range_name_key_line_and_the_range(config_path: Path, line: str, reason: str) -> None:
+    text = CONFIG.replace('schedule = "15 3 * * *"', f'schedule = "15 3 * * *"\n{line}')
+    config_path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path)
+    key = line.split(" = ")[0]
+    assert info.value.key == f"koppelingen.facturen.{key}"
+    assert info.value.line == line_of(text, line)
+    assert reason in str(info.value)
+
+
+def test_retries_are_written_as_numbers_with_the_comments_kept(config_path: Path) -> None:
+    edit = ConfigFile.open(config_path)
+    edit.set(("koppelingen", "facturen", "retries"), 3)
+    edit.save()
+    text = config_path.read_text(encoding="utf-8")
+    assert "retries = 3\n" in text
+    assert 'schedule = "15 3 * * *"  # na de back-up' in text
+    assert load_settings(config_path).koppelingen["facturen"].retries == 3
+    edit = ConfigFile.open(config_path)
+    edit.set(("koppelingen", "facturen", "retry_delay_minutes"), 300)
+    with pytest.raises(ConfigError, match="wachttijd"):
+        edit.save()
+    assert config_path.read_text(encoding="utf-8") == text
+
+
 def test_validation_error_inside_a_connection_skips_the_union_tag(config_path: Path) -> None:
     text = CONFIG.replace('administratie = "De Korenschoof B.V."', 'api = "grpc"')
     config_path.write_text(text, encoding="utf-8")

@@ -1,23 +1,36 @@
-"""The nightly schedule: one scheduling process, one run per night, missed nights caught up, DST-safe."""
+"""The nightly schedule: one scheduling process, one run per night, missed nights caught up, DST-safe,
+and a night that failed for a reason that may pass retried a few times."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
 
+from connectors.contract import BookingTarget, CheckResult, Health, InvoiceSource, RateLimit, SourceRecord
+from connectors.errors import AuthError, ConnectorError, TransientError
 from state.cron import day_of_week
 from state.settings import Koppeling, Settings
 from state.store import Store
-from sync.scheduler import LEASE, NightlyScheduler, next_fire_times, previous_fire_time
+from sync.engine import Engine, RunReport, RunStatus
+from sync.scheduler import (
+    LEASE,
+    RETRY_TRIGGER,
+    NightlyScheduler,
+    next_fire_times,
+    previous_fire_time,
+    worth_retrying,
+)
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
 
-def settings(schedule: str = "15 3 * * *") -> Settings:
+def settings(schedule: str = "15 3 * * *", *, retries: int = 2, delay: int = 30) -> Settings:
     return Settings.model_validate(
         {
             "connections": {
@@ -25,7 +38,13 @@ def settings(schedule: str = "15 3 * * *") -> Settings:
                 "boekhouding": {"system": "eboekhouden"},
             },
             "koppelingen": {
-                "facturen": {"source": "factuursturen", "target": "boekhouding", "schedule": schedule}
+                "facturen": {
+                    "source": "factuursturen",
+                    "target": "boekhouding",
+                    "schedule": schedule,
+                    "retries": retries,
+                    "retry_delay_minutes": delay,
+                }
             },
         }
     )
@@ -170,3 +189,224 @@ async def test_a_koppeling_that_never_ran_is_not_caught_up(store: Store) -> None
 
     scheduler = NightlyScheduler(store, settings(), run, role="daemon")
     assert await scheduler.catch_up(datetime(2026, 11, 21, 9, 0, tzinfo=AMS)) == []
+
+
+# -- retries of a failed night ------------------------------------------------------------------------
+
+# Far ahead, so APScheduler's own (real) clock never fires the retry timers: the tests fire them.
+NIGHT = datetime(2099, 11, 20, 3, 15, tzinfo=AMS)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, minutes: int) -> None:
+        self.now += timedelta(minutes=minutes)
+
+
+def outcome(status: RunStatus, *, retryable: bool = False) -> RunReport:
+    return RunReport("facturen", 1, False, status, status.value, retryable=retryable)
+
+
+UNREACHABLE = outcome(RunStatus.FAILED, retryable=True)  # as the engine reports an unreachable target
+AUTH_FAILED = outcome(RunStatus.FAILED)
+OK = outcome(RunStatus.OK)
+
+
+class Runs:
+    """The run function with scripted outcomes; remembers why each run ran."""
+
+    def __init__(self, *outcomes: RunReport) -> None:
+        self.outcomes = list(outcomes)
+        self.triggers: list[str] = []
+
+    async def __call__(self, name: str, trigger: str) -> RunReport:
+        self.triggers.append(trigger)
+        return self.outcomes.pop(0)
+
+
+def retry_timers(scheduler: NightlyScheduler) -> list[Any]:
+    jobs = scheduler._scheduler.get_jobs() if scheduler._scheduler is not None else []
+    return [job for job in jobs if job.id.startswith(f"{RETRY_TRIGGER}:")]
+
+
+async def fire_due_retries(scheduler: NightlyScheduler, clock: Clock) -> None:
+    """What APScheduler does when its clock reaches a retry timer: drop the one-off job and run it."""
+    for job in retry_timers(scheduler):
+        if job.trigger.run_date <= clock.now:
+            job.remove()
+            await job.func(*job.args)
+
+
+async def test_a_night_that_failed_on_an_unreachable_target_is_retried_after_the_delay_at_most_n_times(
+    store: Store,
+) -> None:
+    clock = Clock(NIGHT)
+    runs = Runs(UNREACHABLE, UNREACHABLE, UNREACHABLE, UNREACHABLE)
+    scheduler = NightlyScheduler(store, settings(retries=2, delay=30), runs, role="daemon", clock=clock)
+    await scheduler.tick()
+    await scheduler.fire("facturen")
+    for attempt in (1, 2):
+        [timer] = retry_timers(scheduler)
+        assert timer.trigger.run_date == NIGHT + timedelta(minutes=30 * attempt)
+        assert str(timer.trigger.run_date.tzinfo) == "Europe/Amsterdam"
+        [pending] = store.pending_retries("facturen")
+        assert (pending.business_date, pending.attempt) == ("2099-11-20", attempt)
+        clock.advance(29)
+        await fire_due_retries(scheduler, clock)
+        assert len(runs.triggers) == attempt  # not yet: the delay has not passed
+        clock.advance(1)
+        await fire_due_retries(scheduler, clock)
+    assert runs.triggers == ["schedule", RETRY_TRIGGER, RETRY_TRIGGER]
+    assert retry_timers(scheduler) == [] and store.pending_retries() == []
+    scheduler.shutdown()
+
+
+async def test_the_retry_delay_is_real_time_across_the_dst_change(store: Store) -> None:
+    # 02:30 summer time, half an hour before the clocks go back from 03:00 to 02:00.
+    failed_at = datetime(2099, 10, 25, 2, 30, tzinfo=AMS)
+    scheduler = NightlyScheduler(
+        store, settings(delay=60), Runs(UNREACHABLE), role="daemon", clock=Clock(failed_at)
+    )
+    await scheduler.tick()
+    await scheduler.fire("facturen")
+    [timer] = retry_timers(scheduler)
+    assert timer.trigger.run_date.timestamp() - failed_at.timestamp() == 3600
+    assert timer.trigger.run_date.utcoffset() == timedelta(hours=1)  # 02:30 again, now winter time
+    scheduler.shutdown()
+
+
+async def test_a_successful_retry_ends_the_series(store: Store) -> None:
+    clock = Clock(NIGHT)
+    runs = Runs(UNREACHABLE, OK)
+    scheduler = NightlyScheduler(store, settings(retries=3), runs, role="daemon", clock=clock)
+    await scheduler.tick()
+    await scheduler.fire("facturen")
+    clock.advance(30)
+    await fire_due_retries(scheduler, clock)
+    assert runs.triggers == ["schedule", RETRY_TRIGGER]
+    assert retry_timers(scheduler) == [] and store.pending_retries() == []
+    scheduler.shutdown()
+
+
+@pytest.mark.parametrize(
+    "night",
+    [
+        AUTH_FAILED,  # refused credentials: only an admin can fix them
+        outcome(RunStatus.PARTIAL),  # parked records: the next run takes them up anyway
+        outcome(RunStatus.BUSY),  # another run (a manual one, say) is doing the work
+        OK,
+    ],
+    ids=lambda report: report.message,
+)
+async def test_only_a_night_that_failed_for_a_reason_that_may_pass_is_retried(
+    store: Store, night: RunReport
+) -> None:
+    runs = Runs(night)
+    scheduler = NightlyScheduler(store, settings(), runs, role="daemon", clock=Clock(NIGHT))
+    await scheduler.tick()
+    await scheduler.fire("facturen")
+    assert retry_timers(scheduler) == [] and store.pending_retries() == []
+    scheduler.shutdown()
+
+
+async def test_no_retries_when_the_koppeling_allows_none(store: Store) -> None:
+    scheduler = NightlyScheduler(
+        store, settings(retries=0), Runs(UNREACHABLE), role="daemon", clock=Clock(NIGHT)
+    )
+    await scheduler.tick()
+    await scheduler.fire("facturen")
+    assert retry_timers(scheduler) == [] and store.pending_retries() == []
+    scheduler.shutdown()
+
+
+async def test_only_the_lease_holder_runs_a_retry_and_it_runs_once_when_the_lease_moves(
+    store: Store, tmp_path: Path
+) -> None:
+    clock = Clock(NIGHT)
+    daemon_runs, console_runs = Runs(UNREACHABLE), Runs(OK)
+    daemon = NightlyScheduler(store, settings(), daemon_runs, role="daemon", clock=clock)
+    console = NightlyScheduler(
+        Store(tmp_path / "koppelaar.db"), settings(), console_runs, role="console", clock=clock
+    )
+    await daemon.tick()
+    await console.tick()
+    await daemon.fire("facturen")
+    [stale] = retry_timers(daemon)
+    await console.tick()
+    assert not console.holding and retry_timers(console) == []  # the non-holder schedules nothing
+
+    daemon.shutdown()  # the daemon stops before the retry is due; the console takes the lease
+    clock.advance(45)
+    await console.tick()
+    [timer] = retry_timers(console)
+    assert timer.trigger.run_date == clock.now  # overdue: run at once
+    await fire_due_retries(console, clock)
+    await stale.func(*stale.args)  # the old holder's timer, had it still fired
+    assert daemon_runs.triggers == ["schedule"]
+    assert console_runs.triggers == [RETRY_TRIGGER]
+    console.shutdown()
+
+
+async def test_a_new_night_drops_a_retry_still_pending_from_the_night_before(store: Store) -> None:
+    clock = Clock(NIGHT)
+    scheduler = NightlyScheduler(
+        store, settings(delay=240), Runs(UNREACHABLE, OK), role="daemon", clock=clock
+    )
+    await scheduler.fire("facturen")  # not holding: nothing is armed, the plan waits in the database
+    assert len(store.pending_retries("facturen")) == 1
+    clock.advance(24 * 60)
+    await scheduler.fire("facturen")
+    assert store.pending_retries() == []
+
+
+class FakeConnector:
+    """Just enough of a source and a target for a run that stops at its preflight or first page."""
+
+    system = "nep"
+    rate_limit = RateLimit(10.0)
+
+    def __init__(self, health: Health = Health.OK, error: Exception | None = None) -> None:
+        self.health = health
+        self.error = error
+
+    async def check(self) -> CheckResult:
+        return CheckResult(self.health, f"nep: {self.health.value}")
+
+    async def invoices_since(
+        self, cursor: str | None, known: Callable[[str], bool]
+    ) -> AsyncIterator[list[SourceRecord]]:
+        if self.error is not None:
+            raise self.error
+        yield []
+
+    async def aclose(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "retried"),
+    [
+        (FakeConnector(), FakeConnector(Health.UNREACHABLE), True),  # network, 5xx, timeouts
+        (FakeConnector(), FakeConnector(Health.AUTH_FAILED), False),
+        (FakeConnector(Health.NOT_ENABLED), FakeConnector(), False),  # e.g. the REST API module is off
+        (FakeConnector(Health.UNREACHABLE), FakeConnector(Health.MISCONFIGURED), False),
+        (FakeConnector(error=AuthError("sessie verlopen")), FakeConnector(), False),  # refused mid-run
+        (FakeConnector(error=RuntimeError("database is locked")), FakeConnector(), True),
+        (FakeConnector(error=TransientError("503")), FakeConnector(), False),  # partial, not failed
+    ],
+    ids=["unreachable", "auth", "not-enabled", "mixed", "auth-mid-run", "internal", "transient-mid-run"],
+)
+async def test_the_engine_says_which_failed_runs_a_retry_may_fix(
+    store: Store, source: FakeConnector, target: FakeConnector, retried: bool
+) -> None:
+    koppeling = settings().koppelingen["facturen"]
+    engine = Engine(store, "facturen", koppeling, cast(InvoiceSource, source), cast(BookingTarget, target))
+    report = await engine.run(trigger="schedule")
+    assert worth_retrying(report) is retried, (report.status, report.message)
+    if isinstance(source.error, ConnectorError) and not isinstance(source.error, AuthError):
+        assert report.status is RunStatus.PARTIAL

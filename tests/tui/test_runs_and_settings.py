@@ -1,8 +1,10 @@
-"""Runs tab (the history, and per run what happened to each invoice) and Instellingen tab (schedule and
-currency policy, written to koppelaar.toml with its comments kept)."""
+"""Runs tab (the history, and per run what happened to each invoice) and Instellingen tab (schedule,
+retries of a failed night and currency policy, written to koppelaar.toml with its comments kept)."""
 
 from __future__ import annotations
 
+from contextlib import closing
+from datetime import timedelta
 from typing import Any
 
 from textual.pilot import Pilot
@@ -10,6 +12,7 @@ from textual.widgets import DataTable, Input, Select
 
 from state.config import load_settings
 from state.settings import CurrencyPolicy
+from sync.scheduler import next_fire_times
 from tests.tui.conftest import SIZE, AppFactory, screen_text, wait_for_text, wait_until
 from tests.world import World
 from tui.app import KoppelaarApp
@@ -119,3 +122,59 @@ async def test_the_currency_policy_is_saved(world: World, make_app: AppFactory) 
         screen.query_one("#currency", Select).value = CurrencyPolicy.REFUSE.value
         await wait_for_text(pilot, "Opgeslagen in koppelaar.toml.")
     assert load_settings(world.home.config).koppelingen["facturen"].currency_policy is CurrencyPolicy.REFUSE
+
+
+async def test_retries_and_their_delay_are_saved_with_the_comments_kept_and_audited(
+    world: World, make_app: AppFactory
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_tab(pilot, "5", "Herhalen als een geplande run mislukt")
+        assert "2 keer herhalen" in screen_text(app) and "na 30 minuten" in screen_text(app)
+        screen.query_one("#retries", Select).focus()
+        await pilot.press("enter", "down", "enter")  # from 2 to 3, as an admin picks it
+        await wait_for_text(pilot, "Opgeslagen in koppelaar.toml.")
+        screen.query_one("#retry-delay", Select).value = 60
+        await wait_until(
+            pilot,
+            lambda: load_settings(world.home.config).koppelingen["facturen"].retry_delay_minutes == 60,
+            "the delay saved",
+        )
+    text = world.home.config.read_text()
+    assert "retries = 3\n" in text and "retry_delay_minutes = 60\n" in text
+    assert text.startswith("# Koppelaar demo")  # the file's comment kept
+    with closing(world.store()) as store:
+        edits = [row for row in store.audit_log(10) if row[2] == "instelling"]
+    assert [row[4] for row in edits[:2]] == [
+        '{"key": "retry_delay_minutes", "old": 30, "new": 60}',
+        '{"key": "retries", "old": 2, "new": 3}',
+    ]
+
+
+async def test_read_only_cannot_change_the_retries(world: World, make_app: AppFactory) -> None:
+    before = world.home.config.read_bytes()
+    app = make_app(read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_tab(pilot, "5", "Herhalen als een geplande run mislukt")
+        retries = screen.query_one("#retries", Select)
+        assert retries.disabled and screen.query_one("#retry-delay", Select).disabled
+        retries.value = 5  # even if a value got there, it is not saved
+        await wait_for_text(pilot, "Alleen-lezen")
+    assert world.home.config.read_bytes() == before
+
+
+async def test_a_pending_retry_is_the_next_run_in_the_overview_and_the_instellingen_tab(
+    world: World, make_app: AppFactory
+) -> None:
+    # Last night failed with the target unreachable; its first retry is due before the next night.
+    due = next_fire_times("15 3 * * *", "Europe/Amsterdam", 1)[0] - timedelta(minutes=1)
+    with closing(world.store()) as store:
+        store.plan_retry("facturen", "2026-01-21", 1, due.isoformat())
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        text = await wait_for_text(pilot, "herh. 1/2 03:14")
+        assert "Volgende run" in text
+        await open_tab(pilot, "5", "herhaling 1/2")
+        fires = screen_text(app).split("Volgende runs:", 1)[1].splitlines()[1:6]
+        assert "03:14" in fires[0] and "herhaling 1/2" in fires[0]
+        assert all("03:15" in fire for fire in fires[1:])

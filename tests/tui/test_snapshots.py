@@ -24,7 +24,6 @@ import pytest
 from textual.pilot import Pilot
 
 import sync.status
-import sync.workspace
 from sync.scheduler import next_fire_times
 from tests.tui.conftest import SIZE, AppFactory, screen_text, wait_for_text, wait_until
 from tests.world import World
@@ -50,7 +49,6 @@ def frozen(world: World, monkeypatch: pytest.MonkeyPatch) -> World:
         return next_fire_times(schedule, timezone, count, after=after or NOW)
 
     monkeypatch.setattr(sync.status, "next_fire_times", fixed_next_fire_times)
-    monkeypatch.setattr(sync.workspace, "next_fire_times", fixed_next_fire_times)
     db = sqlite3.connect(world.home.database)
     with db:
         for run_id, (started, finished) in RUN_TIMES.items():

@@ -63,6 +63,15 @@ def short_time(iso: str | None, timezone: str | None = None) -> str:
     return f"{moment:%d-%m %H:%M}"
 
 
+def next_run_text(row: KoppelingStatus, timezone: str | None = None) -> str:
+    """'22-01 03:15', or 'herh. 1/2 03:45' when a failed night is retried first (within hours: the
+    time says enough, and the column stays narrow)."""
+    when = short_time(row.next_run_at, timezone)
+    if row.next_run_retry:
+        return f"{_('herh.')} {row.next_run_retry} {when.split()[-1]}"
+    return when
+
+
 def last_run_text(row: KoppelingStatus, timezone: str | None = None) -> Text:
     """'21-01 03:15 deels 7/1': when, how it went, booked/failed."""
     if row.running:
@@ -144,7 +153,7 @@ class OverviewScreen(Screen[None]):
                 Text(r.name),
                 state,
                 last_run_text(r, timezone),
-                short_time(r.next_run_at, timezone),
+                next_run_text(r, timezone),
                 Text(str(r.open_foutmeldingen), style="bold red" if r.open_foutmeldingen else "dim"),
                 Text(str(r.unmapped), style="yellow" if r.unmapped else "dim"),
                 Text(f"{r.source} → {r.target}"),

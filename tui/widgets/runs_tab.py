@@ -22,6 +22,7 @@ TRIGGER = {
     "manual": "handmatig",
     "schedule": "gepland",
     "catch_up": "ingehaald",
+    "retry": "herhaling",  # of a failed scheduled run (sync/scheduler.py)
     "console": "console",
 }
 
