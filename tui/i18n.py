@@ -16,6 +16,8 @@ ENGLISH: dict[str, str] = {
     "Status": "Status",
     "Laatste run": "Last run",
     "Volgende run": "Next run",
+    "Volgende": "Next",
+    "niemand (geen daemon of console plant de runs)": "nobody (no daemon or console schedules the runs)",
     "Foutmeldingen": "Errors",
     "Niet gekoppeld": "Unmapped",
     "Mapping": "Mapping",

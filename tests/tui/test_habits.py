@@ -211,7 +211,17 @@ async def test_language_en_shows_english_labels(make_app: AppFactory) -> None:
     app = make_app(language="en")
     async with app.run_test(size=SIZE) as pilot:
         text = await wait_for_text(pilot, "facturen")
-        for label in ("Integration", "Last run", "Next run", "Errors", "Active", "partial 0/1", "Scheduler"):
+        for label in (
+            "Integration",
+            "Last run",
+            "Next",
+            "Errors",
+            "Unmapped",
+            "nobody",
+            "Active",
+            "partial 0/1",
+            "Scheduler",
+        ):
             assert label in text, f"{label!r} missing:\n{text}"
         assert "Laatste run" not in text
         await pilot.press("enter")

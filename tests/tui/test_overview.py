@@ -4,7 +4,9 @@ run and open foutmeldingen, kept live while the console is open."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sandbox import seed
 from state.config import write_new
@@ -13,7 +15,8 @@ from tests.tui.conftest import SIZE, AppFactory, new_app, screen_text, wait_for_
 from tests.world import World
 from tui.app import KoppelaarApp
 from tui.screens.koppeling import KoppelingScreen
-from tui.screens.overview import OverviewScreen
+from tui.screens.overview import OverviewScreen, short_time
+from tui.widgets.instellingen_tab import DAYS
 
 
 def row_line(text: str, name: str) -> str:
@@ -29,7 +32,7 @@ async def test_an_admin_at_80x24_sees_state_last_run_next_run_and_foutmeldingen_
     async with app.run_test(size=SIZE) as pilot:
         text = await wait_for_text(pilot, "facturen")
         header = next(line for line in text.splitlines() if "Koppeling" in line)
-        for column in ("Koppeling", "Status", "Laatste run", "Volgende run", "Fouten"):
+        for column in ("Koppeling", "Status", "Laatste run", "Volgende", "Fouten", "Niet gek."):
             assert column in header, f"column {column!r} cut off at 80 columns:\n{text}"
         row = row_line(text, "facturen")
         # The second run parked the 7% invoice: partially done, nothing booked, one failed record.
@@ -95,14 +98,20 @@ async def test_vendor_text_with_brackets_in_a_name_does_not_break_the_table(worl
 
 
 async def test_the_last_run_is_shown_in_the_same_local_time_as_the_schedule(world: World) -> None:
-    # The store keeps UTC; a summer night's 03:15 run in Amsterdam is 01:15 UTC.
+    # The store keeps UTC; a summer night's 03:15 run in Amsterdam is 01:15 UTC. Within a week the
+    # day and the time say enough; older, the date.
+    summer_night = "2026-07-01T01:15:02+00:00"
+    assert short_time(summer_night, "Europe/Amsterdam", now=datetime(2026, 7, 2, 9, tzinfo=UTC)) == "wo 03:15"
+    assert short_time(summer_night, "Europe/Amsterdam", now=datetime(2026, 11, 21, tzinfo=UTC)) == "01-07-26"
+    recent = (datetime.now(UTC) - timedelta(days=1)).replace(hour=1, minute=15)
     db = sqlite3.connect(world.home.database)
     with db:
-        db.execute("UPDATE runs SET started_at = '2026-07-01T01:15:02+00:00' WHERE id = 2")
+        db.execute("UPDATE runs SET started_at = ? WHERE id = 2", (recent.isoformat(),))
     db.close()
+    local = recent.astimezone(ZoneInfo("Europe/Amsterdam"))
     app = new_app(world)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for_text(pilot, "01-07 03:15 deels 0/1")
+        await wait_for_text(pilot, f"{DAYS[local.weekday()]} {local:%H:%M} deels 0/1")
 
 
 async def test_a_dry_run_as_last_run_reads_as_a_dry_run(world: World) -> None:

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from sync.status import KoppelingState, KoppelingStatus
 from tui.i18n import _
+from tui.widgets.instellingen_tab import DAYS
 
 if TYPE_CHECKING:
     from tui.app import KoppelaarApp
@@ -45,30 +46,46 @@ def state_label(state: KoppelingState) -> str:
 
 
 # How the last run went, in one short word: the overview must fit 80 columns (an admin over SSH).
+NAME_WIDTH = 16  # longer koppeling names end in '…' here; the koppeling screen shows them whole
 RUN_WORD = {"ok": "ok", "partial": "deels", "failed": "mislukt", "busy": "bezig", "dry_run": "dry-run"}
 RUN_STYLE = {"ok": "green", "partial": "yellow", "failed": "bold red", "busy": "yellow", "dry_run": "dim"}
 
 
-def short_time(iso: str | None, timezone: str | None = None) -> str:
-    """'2026-01-21T02:15:00+00:00' → '21-01 03:15' in `timezone`: the store keeps UTC, the schedule is
-    local, and an admin compares the two; day and time say enough for last and next run."""
+def local_time(iso: str | None, timezone: str | None = None) -> datetime | None:
+    """A stored moment in `timezone`: the store keeps UTC, the schedule is local, and an admin compares
+    the two."""
     if not iso:
-        return "—"
-    try:
-        moment = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
+        return None
+    moment = datetime.fromisoformat(iso)
     if timezone and moment.tzinfo is not None:
         moment = moment.astimezone(ZoneInfo(timezone))
-    return f"{moment:%d-%m %H:%M}"
+    return moment
+
+
+def day_and_time(iso: str | None, timezone: str | None = None) -> str:
+    """'21-01 03:15': for lists of runs, where the date matters."""
+    moment = local_time(iso, timezone)
+    return f"{moment:%d-%m %H:%M}" if moment else "—"
+
+
+def short_time(iso: str | None, timezone: str | None = None, now: datetime | None = None) -> str:
+    """'wo 03:15' within a week of now, else '21-01-26': eight characters, so the overview fits 80
+    columns."""
+    moment = local_time(iso, timezone)
+    if moment is None:
+        return "—"
+    current = now or datetime.now(moment.tzinfo)
+    if abs((moment.date() - current.date()).days) < 7:
+        return f"{_(DAYS[moment.weekday()])} {moment:%H:%M}"
+    return f"{moment:%d-%m-%y}"
 
 
 def next_run_text(row: KoppelingStatus, timezone: str | None = None) -> str:
-    """'22-01 03:15', or 'herh. 1/2 03:45' when a failed night is retried first (within hours: the
-    time says enough, and the column stays narrow)."""
+    """'do 03:15', or 'herh. 03:45' when a failed night is retried first (the Instellingen tab says
+    which attempt)."""
     when = short_time(row.next_run_at, timezone)
     if row.next_run_retry:
-        return f"{_('herh.')} {row.next_run_retry} {when.split()[-1]}"
+        return f"{_('herh.')} {when.split()[-1]}"
     return when
 
 
@@ -99,6 +116,16 @@ class OverviewScreen(Screen[None]):
         self.rows: list[KoppelingStatus] = []
         self.holder = ""
         self.filter_text = ""
+        # What an admin looks for first comes first and fits 80 columns; source → target last.
+        self.headers = [
+            _("Koppeling"),
+            _("Status"),
+            _("Laatste run"),
+            _("Volgende"),
+            _("Fouten"),
+            _("Niet gek."),
+            _("Bron → doel"),
+        ]
 
     @property
     def koppelaar(self) -> KoppelaarApp:
@@ -110,7 +137,9 @@ class OverviewScreen(Screen[None]):
         box = Input(placeholder=_("Filter op naam, bron, doel of status"), id="filter")
         box.display = False  # shown by `/`
         yield box
-        table: DataTable[str] = DataTable(id="koppelingen", cursor_type="row", zebra_stripes=True)
+        table: DataTable[str] = DataTable(
+            id="koppelingen", cursor_type="row", zebra_stripes=True, cell_padding=0
+        )
         yield table
         yield Static(
             _("Er zijn nog geen koppelingen.") + " " + _("Voeg er een toe in koppelaar.toml."), id="empty"
@@ -118,17 +147,6 @@ class OverviewScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#koppelingen", DataTable)
-        # What an admin looks for first comes first and fits 80 columns; source → target last.
-        table.add_columns(
-            _("Koppeling"),
-            _("Status"),
-            _("Laatste run"),
-            _("Volgende run"),
-            _("Fouten"),
-            _("Niet gek."),
-            _("Bron → doel"),
-        )
         self.query_one("#empty").display = False
         self.action_refresh()
         self.set_interval(REFRESH_SECONDS, self.action_refresh)
@@ -140,25 +158,36 @@ class OverviewScreen(Screen[None]):
 
     def _show(self, rows: list[KoppelingStatus], holder: str) -> None:
         self.rows, self.holder = rows, holder
-        who = _("deze console") if self.koppelaar.holds_scheduler else holder
+        who = _("deze console") if self.koppelaar.holds_scheduler else _(holder)
         self.query_one("#scheduler-line", Static).update(f"{_('Planner')}: {who}")
         table = self.query_one("#koppelingen", DataTable)
         selected = self.selected_name()
-        table.clear()
         visible = [r for r in rows if self._matches(r)]
         timezone = self.koppelaar.workspace.settings.app.timezone
-        for r in visible:
-            state = Text(state_label(r.state), style=STATE_STYLE.get(r.state, ""))
-            table.add_row(
-                Text(r.name),
-                state,
-                last_run_text(r, timezone),
-                next_run_text(r, timezone),
-                Text(str(r.open_foutmeldingen), style="bold red" if r.open_foutmeldingen else "dim"),
-                Text(str(r.unmapped), style="yellow" if r.unmapped else "dim"),
-                Text(f"{r.source} → {r.target}"),
-                key=r.name,
+        cells = [
+            (
+                r.name,
+                [
+                    Text(r.name, overflow="ellipsis", no_wrap=True),
+                    Text(state_label(r.state), style=STATE_STYLE.get(r.state, "")),
+                    last_run_text(r, timezone),
+                    Text(next_run_text(r, timezone)),
+                    Text(str(r.open_foutmeldingen), style="bold red" if r.open_foutmeldingen else "dim"),
+                    Text(str(r.unmapped), style="yellow" if r.unmapped else "dim"),
+                    Text(f"{r.source} → {r.target}"),
+                ],
             )
+            for r in visible
+        ]
+        # Columns as wide as their widest cell plus one space, instead of Textual's padding of one on
+        # each side: that saves seven columns, which is what it takes to fit 80 columns over SSH.
+        table.clear(columns=True)
+        for index, header in enumerate(self.headers):
+            widest = max([len(header), *(row[index].cell_len for _name, row in cells)])
+            limit = NAME_WIDTH if index == 0 else widest
+            table.add_column(header, width=min(widest, limit) + 1)
+        for name, row in cells:
+            table.add_row(*row, key=name)
         if selected is not None and selected in {r.name for r in visible}:
             table.move_cursor(row=table.get_row_index(selected))
         self.query_one("#empty").display = not rows

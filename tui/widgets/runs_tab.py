@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from state.store import RunRow
 from tui.i18n import _
-from tui.screens.overview import RUN_STYLE, RUN_WORD, short_time
+from tui.screens.overview import RUN_STYLE, RUN_WORD, day_and_time
 
 if TYPE_CHECKING:
     from tui.app import KoppelaarApp
@@ -91,7 +91,7 @@ class RunsTab(Vertical):
             status = "dry-run" if r.dry_run else _(RUN_WORD.get(r.status, r.status))
             table.add_row(
                 str(r.id),
-                short_time(r.started_at, timezone),
+                day_and_time(r.started_at, timezone),
                 _(TRIGGER.get(r.trigger, r.trigger)),
                 Text(status, style="dim" if r.dry_run else RUN_STYLE.get(r.status, "")),
                 str(r.fetched),
