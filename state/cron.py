@@ -9,6 +9,7 @@ is read here as standard cron and handed to APScheduler as day names, which both
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -27,6 +28,12 @@ def cron_trigger(schedule: str, timezone: str) -> CronTrigger:
         return CronTrigger.from_crontab(" ".join(fields), timezone=ZoneInfo(timezone))
     except ValueError as exc:
         raise ValueError(f"ongeldige cron-planning '{schedule}': {exc}") from exc
+
+
+def fires_in_hour(trigger: CronTrigger, hour: int) -> bool:
+    """Whether the schedule's hour field takes `hour` (ranges, lists and steps included)."""
+    field = next(f for f in trigger.fields if f.name == "hour")
+    return bool(field.get_next_value(datetime(2000, 1, 1, hour)) == hour)
 
 
 def day_of_week(field: str) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from state.cron import cron_trigger
+from state.cron import cron_trigger, fires_in_hour
 
 
 class Section(BaseModel):
@@ -122,8 +122,7 @@ class Koppeling(Section):
     def _cron(cls, value: str) -> str:
         # Every field checked now: a schedule that only fails when the console computes its next
         # runs would be saved first. The time zone does not change what is valid.
-        cron_trigger(value, "UTC")
-        if "2" in value.split()[1].split(","):
+        if fires_in_hour(cron_trigger(value, "UTC"), 2):
             # Daylight saving: 02:xx happens twice in October and not at all in March.
             raise ValueError(
                 "kies een tijd buiten 02:00-02:59 (zomer-/wintertijd), bijvoorbeeld '15 3 * * *'"

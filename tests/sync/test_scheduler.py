@@ -55,9 +55,19 @@ def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "koppelaar.db")
 
 
-def test_a_schedule_inside_the_dst_hour_is_refused_with_a_reason() -> None:
+@pytest.mark.parametrize(
+    "schedule", ["30 2 * * *", "0 1-3 * * *", "0 */2 * * *", "15 * * * *", "0 0,2 * * 1-5"]
+)
+def test_a_schedule_inside_the_dst_hour_is_refused_with_a_reason(schedule: str) -> None:
     with pytest.raises(ValidationError, match="02:00-02:59"):
-        Koppeling(source="a", target="b", schedule="30 2 * * *")
+        Koppeling(source="a", target="b", schedule=schedule)
+
+
+@pytest.mark.parametrize(
+    "schedule", ["15 3 * * *", "0 12 * * *", "0 3-5 * * 1-5", "0 */3 * * *", "0 22,23 * * *"]
+)
+def test_a_schedule_outside_the_dst_hour_is_accepted(schedule: str) -> None:
+    assert Koppeling(source="a", target="b", schedule=schedule).schedule == schedule
 
 
 def test_default_nightly_time_fires_once_on_both_dst_nights() -> None:
