@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
 
-from state.config import load_settings
+from state.config import ConfigError, load_settings
 from state.home import Home
+from state.settings import Settings
 from state.store import Store
 from sync.engine import RunReport
 from sync.scheduler import RENEW_SECONDS, NightlyScheduler
@@ -17,12 +19,39 @@ from sync.service import run_koppeling
 log = logging.getLogger("koppelaar.daemon")
 
 
+class SettingsFile:
+    """koppelaar.toml as the daemon last read it, read again when it changes on disk (an edit in the
+    console or by hand). A file that no longer reads keeps the settings that did, and says why."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp = self._stat()
+        self.settings = load_settings(path)
+
+    def _stat(self) -> tuple[int, int]:
+        info = self.path.stat()
+        return info.st_mtime_ns, info.st_size
+
+    def current(self) -> Settings:
+        stamp = self._stat()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self.settings = load_settings(self.path)
+                log.info("koppelaar.toml opnieuw gelezen: de planning volgt de nieuwe instellingen")
+            except ConfigError as exc:
+                log.error(
+                    "koppelaar.toml niet opnieuw gelezen, de vorige instellingen blijven gelden: %s", exc
+                )
+        return self.settings
+
+
 async def serve(home: Home, stop: asyncio.Event | None = None, *, poll_seconds: float = 2.0) -> None:
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    settings = load_settings(home.config)
+    config = SettingsFile(home.config)
     store = Store(home.database)
 
     async def run(name: str, trigger: str) -> RunReport:
@@ -30,7 +59,7 @@ async def serve(home: Home, stop: asyncio.Event | None = None, *, poll_seconds: 
         log.info("run %s (%s): %s %s", name, trigger, report.status.value, report.message)
         return report
 
-    scheduler = NightlyScheduler(store, settings, run, role="daemon")
+    scheduler = NightlyScheduler(store, config.settings, run, role="daemon", reload=config.current)
     next_renew = 0.0
     try:
         while not stop.is_set():

@@ -84,9 +84,13 @@ class NightlyScheduler:
         role: str,
         keepalive: KeepAliveFunction | None = None,
         clock: Callable[[], datetime] | None = None,
+        reload: Callable[[], Settings] | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
+        # The settings as they are now (the console's after an edit, the daemon's koppelaar.toml as it is
+        # on disk): a schedule changed while this process holds the lease applies from the next tick.
+        self.reload = reload
         self.run = run
         # Default: the OAuth keep-alive of the home this store belongs to (koppelaar.db lives in it).
         self.keepalive = keepalive or self._keep_alive_home
@@ -101,6 +105,7 @@ class NightlyScheduler:
 
     async def tick(self) -> None:
         """Take or renew the lease; start scheduling when we get it, stop when we lose it."""
+        self._follow_settings()
         if self.store.acquire_lease(LEASE, self.owner, LEASE_SECONDS):
             if self._scheduler is None:
                 self._start()
@@ -110,6 +115,17 @@ class NightlyScheduler:
         elif self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+
+    def _follow_settings(self) -> None:
+        fresh = self.reload() if self.reload is not None else self.settings
+        if fresh is self.settings:
+            return
+        self.settings, self.tz = fresh, fresh.app.timezone
+        if self._scheduler is not None:
+            # Rebuilt whole: schedules, pauses, new or removed koppelingen and the time zone alike. No
+            # catch-up: nothing was missed, only the plan changed.
+            self._scheduler.shutdown(wait=False)
+            self._start()
 
     def _start(self) -> None:
         scheduler = AsyncIOScheduler(
@@ -248,11 +264,9 @@ class NightlyScheduler:
         return caught
 
     def next_run(self, name: str) -> datetime | None:
-        koppeling = self.settings.koppelingen.get(name)
-        if koppeling is None or koppeling.paused or koppeling.deactivated:
-            return None
-        times = next_fire_times(koppeling.schedule, self.tz, 1)
-        return times[0] if times else None
+        """When the armed job of this koppeling fires next; None when this process does not plan it."""
+        job = self._scheduler.get_job(f"koppeling:{name}") if self._scheduler is not None else None
+        return job.next_run_time if job is not None else None
 
     def shutdown(self) -> None:
         if self._scheduler is not None:

@@ -58,7 +58,11 @@ class KoppelaarApp(App[None]):
             # When no daemon holds the lease, the console schedules the nightly runs itself.
             self._scheduler_store = Store(self.home.database)
             self._scheduler = NightlyScheduler(
-                self._scheduler_store, self.workspace.settings, self._scheduled_run, role="console"
+                self._scheduler_store,
+                self.workspace.settings,
+                self._scheduled_run,
+                role="console",
+                reload=lambda: self.workspace.settings,  # an edit in Instellingen reschedules
             )
             self.run_worker(self._scheduler.tick(), group="scheduler", exit_on_error=False)
             self.set_interval(RENEW_SECONDS, self._tick_scheduler)

@@ -420,3 +420,28 @@ async def test_the_engine_says_which_failed_runs_a_retry_may_fix(
     assert worth_retrying(report) is retried, (report.status, report.message)
     if isinstance(source.error, ConnectorError) and not isinstance(source.error, AuthError):
         assert report.status is RunStatus.PARTIAL
+
+
+async def test_a_schedule_changed_while_holding_the_lease_applies_from_the_next_tick(store: Store) -> None:
+    async def run(name: str, trigger: str) -> None:
+        return None
+
+    current = settings("15 3 * * *")
+    scheduler = NightlyScheduler(store, current, run, role="console", reload=lambda: current)
+    await scheduler.tick()
+    first = scheduler.next_run("facturen")
+    assert first is not None and (first.hour, first.minute) == (3, 15)
+
+    current = settings("45 4 * * 1-5")  # the admin moved it in Instellingen: weekdays at 04:45
+    await scheduler.tick()
+    moved = scheduler.next_run("facturen")
+    assert moved is not None and (moved.hour, moved.minute) == (4, 45) and moved.isoweekday() <= 5
+
+    current = current.model_copy(
+        update={
+            "koppelingen": {"facturen": current.koppelingen["facturen"].model_copy(update={"paused": True})}
+        }
+    )
+    await scheduler.tick()
+    assert scheduler.next_run("facturen") is None  # paused: no nightly run planned
+    scheduler.shutdown()
