@@ -572,7 +572,7 @@ async def bookkeeping_choices(
             if isinstance(target, ExactOnline):
                 target.division = int(administratie)
             # The journals the target will book into: the same list the Mapping tab offers.
-            journals = await target.journals()
+            journals = sorted(await target.journals(), key=lambda j: j.code)
             sales = [(j.code, j.name) for j in journals if j.kind is InvoiceKind.SALES]
             purchase = [(j.code, j.name) for j in journals if j.kind is InvoiceKind.PURCHASE]
             ledgers = await target.ledger_accounts()

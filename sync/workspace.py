@@ -218,11 +218,12 @@ class Workspace:
         name = self.settings.koppelingen[koppeling].target
         target = build_target(name, self.settings.connections[name], self.secrets, home=self.home)
         try:
+            # By code: Exact lists in the order of its GUIDs, which is no order a person can scan.
             return Directory(
-                await target.ledger_accounts(),
+                sorted(await target.ledger_accounts(), key=lambda a: a.code),
                 await target.vat_codes(),
-                await target.cost_centers(),
-                await target.journals(),
+                sorted(await target.cost_centers(), key=lambda c: c.code),
+                sorted(await target.journals(), key=lambda j: j.code),
             )
         finally:
             await target.aclose()
