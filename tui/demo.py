@@ -85,7 +85,7 @@ def prepare_home(
                 "schedule": "15 3 * * *",
                 "mapping": {
                     "tegenrekening_verkoop": "8000",
-                    "tegenrekening_inkoop": "4000",
+                    "tegenrekening_inkoop": "7000",
                     "tegenrekening": {"verkoop:9": "8010", "verkoop:0": "8020"},
                 },
             }

@@ -190,7 +190,7 @@ async def test_rest_asks_the_api_token_and_an_empty_field_keeps_nothing_secret_o
             await settle(app, pilot)
             assert stored(world, "boekhouding:api_token") == "eb-nieuw-token-0002"
             mapping = load_settings(world.home.config).koppelingen["facturen"].mapping
-            assert (mapping.tegenrekening_verkoop, mapping.tegenrekening_inkoop) == ("8000", "4000")
+            assert (mapping.tegenrekening_verkoop, mapping.tegenrekening_inkoop) == ("8000", "7000")
             assert token.value == ""  # typed secrets leave the screen once stored
             assert state_of(app) is KoppelingState.ACTIEF
             report = await world.run()

@@ -32,7 +32,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.widgets.mapping_tab import MappingPicker, MappingTab
 
 BLOCK_COMMENT = "# Tegenrekeningen afgestemd met de accountant (januari 2026), niet zonder overleg wijzigen\n"
-INLINE_COMMENT = "# kosten: tijdelijk op lonen"
+INLINE_COMMENT = "# inkoop: handelsgoederen, tot de nieuwe rekening er is"
 
 
 def prepare_file(world: World) -> str:
@@ -41,7 +41,7 @@ def prepare_file(world: World) -> str:
     text = text.replace(
         "[koppelingen.facturen.mapping]\n", BLOCK_COMMENT + "[koppelingen.facturen.mapping]\n"
     )
-    text = text.replace('tegenrekening_inkoop = "4000"', f'tegenrekening_inkoop = "4000"  {INLINE_COMMENT}')
+    text = text.replace('tegenrekening_inkoop = "7000"', f'tegenrekening_inkoop = "7000"  {INLINE_COMMENT}')
     text = text.replace('"verkoop:9" = "8010"', '"verkoop:9" = "8000"')
     world.home.config.write_text(text)
     return text
