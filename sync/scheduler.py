@@ -122,10 +122,9 @@ class NightlyScheduler:
             return
         self.settings, self.tz = fresh, fresh.app.timezone
         if self._scheduler is not None:
-            # Rebuilt whole: schedules, pauses, new or removed koppelingen and the time zone alike. No
-            # catch-up: nothing was missed, only the plan changed.
-            self._scheduler.shutdown(wait=False)
-            self._start()
+            # Re-planned in place, not restarted: shutting the scheduler down would cancel a nightly run
+            # that is busy right now. No catch-up: nothing was missed, only the plan changed.
+            self._plan(self._scheduler)
 
     def _start(self) -> None:
         scheduler = AsyncIOScheduler(
@@ -133,27 +132,36 @@ class NightlyScheduler:
             # Library defaults skip a job that is one second late; a nightly sync must not vanish.
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         )
-        for name, koppeling in self.settings.koppelingen.items():
-            if koppeling.paused or koppeling.deactivated:
-                continue
-            scheduler.add_job(
-                self.fire,
-                trigger_for(koppeling.schedule, self.tz),
-                args=[name],
-                id=f"koppeling:{name}",
-                replace_existing=True,
-            )
-        if self._has_oauth():
-            from sync.keepalive import KEEPALIVE_JOB, KEEPALIVE_SCHEDULE
+        self._plan(scheduler)
+        scheduler.start()  # needs the running loop: only called from async code
+        self._scheduler = scheduler
 
+    def _plan(self, scheduler: AsyncIOScheduler) -> None:
+        """One job per active koppeling (and the keep-alive); jobs of koppelingen now paused, deactivated
+        or gone are removed. Pending retries keep their own jobs."""
+        wanted = {
+            f"koppeling:{name}": (name, koppeling.schedule)
+            for name, koppeling in self.settings.koppelingen.items()
+            if not (koppeling.paused or koppeling.deactivated)
+        }
+        for job in scheduler.get_jobs():
+            if job.id.startswith("koppeling:") and job.id not in wanted:
+                job.remove()
+        for job_id, (name, schedule) in wanted.items():
+            scheduler.add_job(
+                self.fire, trigger_for(schedule, self.tz), args=[name], id=job_id, replace_existing=True
+            )
+        from sync.keepalive import KEEPALIVE_JOB, KEEPALIVE_SCHEDULE
+
+        if self._has_oauth():
             scheduler.add_job(
                 self.fire_keepalive,
                 trigger_for(KEEPALIVE_SCHEDULE, self.tz),
                 id=KEEPALIVE_JOB,
                 replace_existing=True,
             )
-        scheduler.start()  # needs the running loop: only called from async code
-        self._scheduler = scheduler
+        elif scheduler.get_job(KEEPALIVE_JOB) is not None:
+            scheduler.remove_job(KEEPALIVE_JOB)
 
     # -- the OAuth keep-alive (Exact's refresh token dies after 30 days unused) -------------------------
 

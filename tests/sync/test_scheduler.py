@@ -3,6 +3,7 @@ and a night that failed for a reason that may pass retried a few times."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -444,4 +445,29 @@ async def test_a_schedule_changed_while_holding_the_lease_applies_from_the_next_
     )
     await scheduler.tick()
     assert scheduler.next_run("facturen") is None  # paused: no nightly run planned
+    scheduler.shutdown()
+
+
+async def test_a_nightly_run_busy_when_the_schedule_changes_is_not_cancelled(store: Store) -> None:
+    started, release, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def run(name: str, trigger: str) -> None:
+        started.set()
+        await release.wait()
+        finished.set()
+
+    current = settings("15 3 * * *")
+    scheduler = NightlyScheduler(store, current, run, role="daemon", reload=lambda: current)
+    await scheduler.tick()
+    job = scheduler._scheduler.get_job("koppeling:facturen") if scheduler._scheduler else None
+    assert job is not None
+    job.modify(next_run_time=datetime.now(AMS))  # the night has come
+    await asyncio.wait_for(started.wait(), timeout=10)
+
+    current = settings("45 4 * * *")  # saved in the console while the run is busy
+    await scheduler.tick()
+    release.set()
+    await asyncio.wait_for(finished.wait(), timeout=10)  # a cancelled run would never get here
+    moved = scheduler.next_run("facturen")
+    assert moved is not None and (moved.hour, moved.minute) == (4, 45)
     scheduler.shutdown()
