@@ -33,16 +33,15 @@ class SettingsFile:
         return info.st_mtime_ns, info.st_size
 
     def current(self) -> Settings:
-        stamp = self._stat()
-        if stamp != self._stamp:
-            self._stamp = stamp
-            try:
+        try:
+            stamp = self._stat()
+            if stamp != self._stamp:
+                self._stamp = stamp
                 self.settings = load_settings(self.path)
                 log.info("koppelaar.toml opnieuw gelezen: de planning volgt de nieuwe instellingen")
-            except ConfigError as exc:
-                log.error(
-                    "koppelaar.toml niet opnieuw gelezen, de vorige instellingen blijven gelden: %s", exc
-                )
+        except (ConfigError, OSError) as exc:
+            # Also a file that is briefly gone: some editors save by moving the old one away first.
+            log.error("koppelaar.toml niet opnieuw gelezen, de vorige instellingen blijven gelden: %s", exc)
         return self.settings
 
 
@@ -64,7 +63,10 @@ async def serve(home: Home, stop: asyncio.Event | None = None, *, poll_seconds: 
     try:
         while not stop.is_set():
             if loop.time() >= next_renew:
-                await scheduler.tick()
+                try:
+                    await scheduler.tick()
+                except Exception:  # a locked database, say: the next tick tries again, the daemon stays
+                    log.exception("planner: ronde mislukt, over %.0f s opnieuw", RENEW_SECONDS)
                 next_renew = loop.time() + RENEW_SECONDS
             if scheduler.holding:
                 for _, name, dry_run in store.claim_run_requests(scheduler.owner):

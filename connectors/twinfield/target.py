@@ -566,11 +566,21 @@ class Twinfield:
                 sub(column, "operator", "equal")
                 sub(column, "from", filters[field])
         result = await self._read(request)
+        # The total line carries the relation in dim2; a detail line with a kostenplaats carries that in
+        # dim2 instead, and must not pass for the total (its relation and amount would not match ours).
+        cost_centres = (
+            {code for code, _name, _short in await self._dimension_list("KPL")}
+            if any(line.cost_center for line in entry.lines)
+            else set()
+        )
         hits: dict[str, dict[str, str]] = {}
         for row in descendants(result, "tr"):
             cells = {td.get("field", ""): (td.text or "").strip() for td in row if td.tag == "td"}
-            if cells.get("fin.trs.line.invnumber") != entry.invoice_number or not cells.get(
-                "fin.trs.line.dim2"
+            dim2 = cells.get("fin.trs.line.dim2", "")
+            if (
+                cells.get("fin.trs.line.invnumber") != entry.invoice_number
+                or not dim2
+                or dim2 in cost_centres
             ):
                 continue
             key = child(row, "key")

@@ -53,3 +53,6 @@ def test_the_daemon_reads_koppelaar_toml_again_when_it_changes_and_keeps_the_las
             assert config.current().koppelingen["facturen"].schedule == "45 4 * * *"
         assert "vorige instellingen blijven gelden" in caplog.text and "koppelaar.toml" in caplog.text
         assert world.home.config.read_text(encoding="utf-8") == broken  # never overwritten
+
+        world.home.config.unlink()  # an editor that saves by moving the old file away first
+        assert config.current().koppelingen["facturen"].schedule == "45 4 * * *"
