@@ -23,6 +23,13 @@ def cron_trigger(schedule: str, timezone: str) -> CronTrigger:
     fields = schedule.split()
     if len(fields) != 5:
         raise ValueError(f"een cron-planning heeft 5 velden, bijvoorbeeld '15 3 * * *' (niet '{schedule}')")
+    if fields[2] != "*" and fields[4] != "*":
+        # Cron runs when either matches, APScheduler only when both do: '15 3 1 * 1' would lose almost
+        # every night without a word.
+        raise ValueError(
+            f"'{schedule}' noemt een dag van de maand én een dag van de week; cron leest dat als 'of',"
+            " de planner als 'en'. Kies er één (zet de andere op *)"
+        )
     fields[4] = day_of_week(fields[4])
     try:
         return CronTrigger.from_crontab(" ".join(fields), timezone=ZoneInfo(timezone))

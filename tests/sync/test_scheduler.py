@@ -471,3 +471,9 @@ async def test_a_nightly_run_busy_when_the_schedule_changes_is_not_cancelled(sto
     moved = scheduler.next_run("facturen")
     assert moved is not None and (moved.hour, moved.minute) == (4, 45)
     scheduler.shutdown()
+
+
+def test_a_schedule_with_both_a_day_of_month_and_a_day_of_week_is_refused() -> None:
+    with pytest.raises(ValidationError, match="dag van de maand én een dag van de week"):
+        Koppeling(source="a", target="b", schedule="15 3 1 * 1")
+    assert Koppeling(source="a", target="b", schedule="15 3 1 * *").schedule == "15 3 1 * *"
