@@ -98,6 +98,7 @@ class NightlyScheduler:
         self.tz = settings.app.timezone
         self._clock = clock or (lambda: datetime.now(ZoneInfo(self.tz)))  # tests move time by hand
         self._scheduler: AsyncIOScheduler | None = None
+        self._planned: dict[str, tuple[str, str]] = {}  # job id → (cron, time zone) it was planned with
 
     @property
     def holding(self) -> bool:
@@ -132,6 +133,7 @@ class NightlyScheduler:
             # Library defaults skip a job that is one second late; a nightly sync must not vanish.
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         )
+        self._planned = {}
         self._plan(scheduler)
         scheduler.start()  # needs the running loop: only called from async code
         self._scheduler = scheduler
@@ -139,29 +141,32 @@ class NightlyScheduler:
     def _plan(self, scheduler: AsyncIOScheduler) -> None:
         """One job per active koppeling (and the keep-alive); jobs of koppelingen now paused, deactivated
         or gone are removed. Pending retries keep their own jobs."""
+        from sync.keepalive import KEEPALIVE_JOB, KEEPALIVE_SCHEDULE
+
         wanted = {
             f"koppeling:{name}": (name, koppeling.schedule)
             for name, koppeling in self.settings.koppelingen.items()
             if not (koppeling.paused or koppeling.deactivated)
         }
-        for job in scheduler.get_jobs():
-            if job.id.startswith("koppeling:") and job.id not in wanted:
-                job.remove()
-        for job_id, (name, schedule) in wanted.items():
-            scheduler.add_job(
-                self.fire, trigger_for(schedule, self.tz), args=[name], id=job_id, replace_existing=True
-            )
-        from sync.keepalive import KEEPALIVE_JOB, KEEPALIVE_SCHEDULE
-
         if self._has_oauth():
-            scheduler.add_job(
-                self.fire_keepalive,
-                trigger_for(KEEPALIVE_SCHEDULE, self.tz),
-                id=KEEPALIVE_JOB,
-                replace_existing=True,
-            )
-        elif scheduler.get_job(KEEPALIVE_JOB) is not None:
-            scheduler.remove_job(KEEPALIVE_JOB)
+            wanted[KEEPALIVE_JOB] = ("", KEEPALIVE_SCHEDULE)
+        for job in scheduler.get_jobs():
+            if (job.id.startswith("koppeling:") or job.id == KEEPALIVE_JOB) and job.id not in wanted:
+                job.remove()
+                self._planned.pop(job.id, None)
+        for job_id, (name, schedule) in wanted.items():
+            plan = (schedule, self.tz)
+            if scheduler.get_job(job_id) is not None and self._planned.get(job_id) == plan:
+                continue  # replaced, it would count from now: a fire due this very second would be lost
+            if job_id == KEEPALIVE_JOB:
+                scheduler.add_job(
+                    self.fire_keepalive, trigger_for(schedule, self.tz), id=job_id, replace_existing=True
+                )
+            else:
+                scheduler.add_job(
+                    self.fire, trigger_for(schedule, self.tz), args=[name], id=job_id, replace_existing=True
+                )
+            self._planned[job_id] = plan
 
     # -- the OAuth keep-alive (Exact's refresh token dies after 30 days unused) -------------------------
 

@@ -477,3 +477,21 @@ def test_a_schedule_with_both_a_day_of_month_and_a_day_of_week_is_refused() -> N
     with pytest.raises(ValidationError, match="dag van de maand én een dag van de week"):
         Koppeling(source="a", target="b", schedule="15 3 1 * 1")
     assert Koppeling(source="a", target="b", schedule="15 3 1 * *").schedule == "15 3 1 * *"
+
+
+async def test_a_save_that_leaves_the_schedule_alone_leaves_the_planned_fire_alone(store: Store) -> None:
+    async def run(name: str, trigger: str) -> None:
+        return None
+
+    current = settings("15 3 * * *")
+    scheduler = NightlyScheduler(store, current, run, role="console", reload=lambda: current)
+    await scheduler.tick()
+    job = scheduler._scheduler.get_job("koppeling:facturen") if scheduler._scheduler else None
+    assert job is not None
+    due = datetime.now(AMS).replace(microsecond=0) + timedelta(seconds=30)
+    job.modify(next_run_time=due)  # the night's fire, about to happen
+
+    current = settings("15 3 * * *", retries=3)  # a save of something else: a new settings object
+    await scheduler.tick()
+    assert scheduler.next_run("facturen") == due  # not moved on to tomorrow
+    scheduler.shutdown()
