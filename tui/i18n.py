@@ -17,6 +17,7 @@ ENGLISH: dict[str, str] = {
     "Laatste run": "Last run",
     "Volgende run": "Next run",
     "Volgende": "Next",
+    "nu": "now",
     "niemand (geen daemon of console plant de runs)": "nobody (no daemon or console schedules the runs)",
     "Foutmeldingen": "Errors",
     "Niet gekoppeld": "Unmapped",

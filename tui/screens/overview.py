@@ -46,7 +46,7 @@ def state_label(state: KoppelingState) -> str:
 
 
 # How the last run went, in one short word: the overview must fit 80 columns (an admin over SSH).
-NAME_WIDTH = 16  # longer koppeling names end in '…' here; the koppeling screen shows them whole
+NAME_WIDTH = 13  # longer koppeling names end in '…' here; the koppeling screen shows them whole
 RUN_WORD = {"ok": "ok", "partial": "deels", "failed": "mislukt", "busy": "bezig", "dry_run": "dry-run"}
 RUN_STYLE = {"ok": "green", "partial": "yellow", "failed": "bold red", "busy": "yellow", "dry_run": "dim"}
 
@@ -81,12 +81,14 @@ def short_time(iso: str | None, timezone: str | None = None, now: datetime | Non
 
 
 def next_run_text(row: KoppelingStatus, timezone: str | None = None) -> str:
-    """'do 03:15', or 'herh. 03:45' when a failed night is retried first (the Instellingen tab says
-    which attempt)."""
-    when = short_time(row.next_run_at, timezone)
+    """'do 03:15'; 'herh. 03:45' when a failed night is retried first, 'herh. nu' when that retry is due
+    (the Instellingen tab says which attempt)."""
     if row.next_run_retry:
-        return f"{_('herh.')} {when.split()[-1]}"
-    return when
+        moment = local_time(row.next_run_at, timezone)
+        if moment is None or moment <= datetime.now(moment.tzinfo):
+            return f"{_('herh.')} {_('nu')}"
+        return f"{_('herh.')} {moment:%H:%M}"
+    return short_time(row.next_run_at, timezone)
 
 
 def last_run_text(row: KoppelingStatus, timezone: str | None = None) -> Text:
