@@ -68,29 +68,15 @@ def prepare_home(
     }
     if api == "soap":
         boekhouding["username"] = seed.EB_SOAP_USER
-    config: dict[str, object] = {
-        "app": {"secret_backend": "file"},
-        "connections": {
-            "factuursturen": {
-                "system": "factuursturen",
-                "base_url": factuursturen_url,
-                "username": seed.FS_LOGIN,
-            },
-            "boekhouding": boekhouding,
+    config = _demo_config(
+        factuursturen_url,
+        boekhouding,
+        {
+            "tegenrekening_verkoop": "8000",
+            "tegenrekening_inkoop": "7000",
+            "tegenrekening": {"verkoop:9": "8010", "verkoop:0": "8020"},
         },
-        "koppelingen": {
-            "facturen": {
-                "source": "factuursturen",
-                "target": "boekhouding",
-                "schedule": "15 3 * * *",
-                "mapping": {
-                    "tegenrekening_verkoop": "8000",
-                    "tegenrekening_inkoop": "7000",
-                    "tegenrekening": {"verkoop:9": "8010", "verkoop:0": "8020"},
-                },
-            }
-        },
-    }
+    )
     if extra_koppelingen:
         # A second administratie over REST whose API token was revoked: "Herautorisatie nodig".
         connections = config["connections"]
@@ -119,6 +105,31 @@ def prepare_home(
         secrets.set("boekhouding:api_token", SecretStr(seed.EB_API_TOKEN))
     if extra_koppelingen:
         secrets.set("boekhouding-rest:api_token", SecretStr("eb-demo-token-revoked"))
+
+
+def _demo_config(
+    factuursturen_url: str, boekhouding: dict[str, object], mapping: dict[str, object]
+) -> dict[str, object]:
+    """Koppeling 'facturen': the sandbox's FactuurSturen account into connection 'boekhouding'."""
+    return {
+        "app": {"secret_backend": "file"},
+        "connections": {
+            "factuursturen": {
+                "system": "factuursturen",
+                "base_url": factuursturen_url,
+                "username": seed.FS_LOGIN,
+            },
+            "boekhouding": boekhouding,
+        },
+        "koppelingen": {
+            "facturen": {
+                "source": "factuursturen",
+                "target": "boekhouding",
+                "schedule": "15 3 * * *",
+                "mapping": mapping,
+            }
+        },
+    }
 
 
 # GL accounts and VAT codes of the simulators' seeded charts (sandbox/exact.py seed_division,
@@ -186,26 +197,7 @@ def _prepare_oauth_home(
             "office": seed.TWINFIELD_OFFICE,
         }
         client_secret = seed.TWINFIELD_CLIENT_SECRET
-    config: dict[str, object] = {
-        "app": {"secret_backend": "file"},
-        "connections": {
-            "factuursturen": {
-                "system": "factuursturen",
-                "base_url": factuursturen_url,
-                "username": seed.FS_LOGIN,
-            },
-            "boekhouding": boekhouding,
-        },
-        "koppelingen": {
-            "facturen": {
-                "source": "factuursturen",
-                "target": "boekhouding",
-                "schedule": "15 3 * * *",
-                "mapping": OAUTH_MAPPING[target],
-            }
-        },
-    }
-    write_new(home.config, config, HEADER)
+    write_new(home.config, _demo_config(factuursturen_url, boekhouding, OAUTH_MAPPING[target]), HEADER)
     secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
     secrets.set("factuursturen:api_key", SecretStr(seed.FS_API_KEY))
     secrets.set("boekhouding:client_secret", SecretStr(client_secret))
