@@ -162,23 +162,28 @@ async def test_twinfield_office_choice_in_the_console(twinfield: World) -> None:
     assert authorized(twinfield)
 
 
-def port_free(port: int) -> bool:
+def free_port() -> int:
     with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 async def test_the_browser_returning_to_this_machine_needs_no_paste(exact: World) -> None:
-    if not port_free(8765):
-        pytest.skip("the demo redirect port 8765 is in use on this machine")
+    # A port of the test's own (8765 of the demo may be taken): registered with the simulated app and
+    # configured on the connection, as an admin would for `ssh -L`.
+    port = free_port()
+    redirect_uri = f"http://127.0.0.1:{port}/exact/callback"
+    exact.ex.apps[seed.EXACT_CLIENT_ID].redirect_uri = redirect_uri
+    config = exact.home.config
+    config.write_text(config.read_text().replace(seed.EXACT_REDIRECT_URI, redirect_uri))
     app = new_app(exact)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_wizard(app, pilot, seed.EXACT_CLIENT_SECRET)
-        await wait_until(pilot, lambda: "ssh -L 8765" in text(app, "#oauth-status"), "the listener says so")
+        await wait_until(
+            pilot, lambda: f"ssh -L {port}" in text(app, "#oauth-status"), "the listener says so"
+        )
         url = app.screen.query_one("#oauth-url", TextArea).text
+        assert f"127.0.0.1%3A{port}" in url or f"127.0.0.1:{port}" in url
         async with httpx.AsyncClient() as browser:  # a browser that follows the redirect to 127.0.0.1
             landed = await browser.get(url, follow_redirects=True)
         assert "Autorisatie ontvangen" in landed.text

@@ -176,9 +176,19 @@ async def test_read_only_allows_looking_but_refuses_runs_and_changes(
         await wait_for_words(pilot, "Alleen-lezen: synchroniseren is niet toegestaan.")
         await pilot.press("p")
         await wait_for_words(pilot, "Alleen-lezen: instellingen wijzigen is niet toegestaan")
+        refused = "Alleen-lezen: instellingen wijzigen is niet toegestaan"
+        before = [n.message for n in app._notifications].count(refused + " (start zonder --read-only).")
         await pilot.press("x")
-        if isinstance(app.screen, ConfirmScreen):  # asked, then refused all the same
-            await pilot.press("j")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the deactivate question")
+        await pilot.press("j")  # asked, then refused all the same
+        await wait_until(
+            pilot,
+            lambda: (
+                [n.message for n in app._notifications].count(refused + " (start zonder --read-only).")
+                > before
+            ),
+            "deactivating refused",
+        )
         await pilot.press("5")
         await wait_for_text(pilot, "Volgende runs:")
         assert screen.query_one("#schedule", Input).disabled

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Select
 from state.config import load_settings
 from state.settings import CurrencyPolicy
 from sync.scheduler import next_fire_times
-from tests.tui.conftest import SIZE, AppFactory, screen_text, wait_for_text, wait_until
+from tests.tui.conftest import SIZE, AppFactory, screen_text, wait_for_text, wait_for_words, wait_until
 from tests.world import World
 from tui.app import KoppelaarApp
 from tui.screens.koppeling import KoppelingScreen
@@ -159,7 +159,7 @@ async def test_read_only_cannot_change_the_retries(world: World, make_app: AppFa
         retries = screen.query_one("#retries", Select)
         assert retries.disabled and screen.query_one("#retry-delay", Select).disabled
         retries.value = 5  # even if a value got there, it is not saved
-        await wait_for_text(pilot, "Alleen-lezen")
+        await wait_for_words(pilot, "Alleen-lezen: instellingen wijzigen is niet toegestaan")
     assert world.home.config.read_bytes() == before
 
 
