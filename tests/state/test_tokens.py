@@ -29,12 +29,14 @@ class Endpoint:
         self.n = 1
         self.calls: list[str] = []
         self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
 
     def pair(self) -> TokenResponse:
         return TokenResponse(SecretStr(f"acc-SENTINEL-{self.n}"), SecretStr(f"ref-SENTINEL-{self.n}"), 600.0)
 
     async def __call__(self, refresh: SecretStr) -> TokenResponse:
         self.calls.append(refresh.get_secret_value())
+        self.entered.set()
         if self.gate is not None:
             await self.gate.wait()
         if refresh.get_secret_value() != f"ref-SENTINEL-{self.n}":
@@ -105,7 +107,11 @@ async def test_many_tasks_one_refresh(vault: TokenVault, endpoint: Endpoint, clo
     clock.advance(600)
     endpoint.gate = asyncio.Event()
     tasks = [asyncio.create_task(token(vault, endpoint)) for _ in range(10)]
-    await asyncio.sleep(0)
+    await asyncio.wait_for(endpoint.entered.wait(), timeout=5)
+    for _ in range(20):  # every other task gets its turns while the first refresh is held open
+        await asyncio.sleep(0)
+    assert not any(task.done() for task in tasks)
+    assert endpoint.calls == ["ref-SENTINEL-1"]  # they wait for it rather than refresh themselves
     endpoint.gate.set()
     assert set(await asyncio.gather(*tasks)) == {"acc-SENTINEL-2"}
     assert endpoint.calls == ["ref-SENTINEL-1"]
