@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
 
@@ -72,3 +73,39 @@ class TokenProvider(Protocol):
     """Access tokens for one connection. `force=True` after a 401: the token we used was refused."""
 
     async def access_token(self, *, force: bool = False) -> SecretStr: ...
+
+
+def code_from_redirect(pasted: str, *, state: str, vendor: str) -> str:
+    """The authorization code from what the admin pasted: the full redirect URL (its `state` must be this
+    attempt's) or just the code. Standard OAuth 2: the same for every vendor."""
+    text = pasted.strip().strip("'\"<>")
+    if not text:
+        raise AuthError(
+            "Er is niets geplakt",
+            advice="Plak het volledige adres waar de browser na Toestaan op uitkomt (of alleen de code).",
+        )
+    if "?" not in text and "=" not in text and "/" not in text:
+        return text  # a bare code: nothing to check it against
+    query = urlsplit(text).query if "?" in text else text
+    params = dict(parse_qsl(query.split("#", 1)[0], keep_blank_values=True))
+    if "error" in params:
+        reason = params.get("error_description") or params["error"]
+        raise AuthError(
+            f"{vendor} gaf geen toegang: {reason}",
+            advice="Start de autorisatie opnieuw, log in met een account dat toegang heeft tot de"
+            " administratie en kies Toestaan (Allow).",
+            code=params["error"],
+        )
+    if params.get("state") != state:
+        raise AuthError(
+            "Het geplakte adres hoort niet bij deze autorisatie (state klopt niet)",
+            advice="Plak het adres van de aanmelding die u zojuist met déze link startte, of start opnieuw.",
+            code="STATE",
+        )
+    code = params.get("code", "")
+    if not code:
+        raise AuthError(
+            "Het geplakte adres bevat geen code",
+            advice="Plak het volledige adres uit de adresbalk van de browser, na Toestaan.",
+        )
+    return code

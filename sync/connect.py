@@ -25,6 +25,7 @@ from connectors.exact import ExactOAuth, ExactOnline
 from connectors.exact.oauth import HOSTS as EXACT_HOSTS
 from connectors.model import Administratie, InvoiceKind, LedgerAccount
 from connectors.oauth import InvalidGrant, TokenResponse
+from connectors.oauth import code_from_redirect as oauth_code_from_redirect
 from connectors.twinfield import Twinfield, TwinfieldOAuth
 from connectors.twinfield.auth import LOGIN_URL as TWINFIELD_LOGIN_URL
 from state.config import ConfigFile
@@ -417,37 +418,11 @@ def start_oauth(
 
 
 def code_from_redirect(start: OAuthStart, pasted: str) -> str:
-    """Step 2: the authorization code from what the admin pasted: the full redirect URL (its `state`
-    must be this attempt's) or just the code."""
-    text = pasted.strip().strip("'\"<>")
-    if not text:
-        raise OAuthFailed(
-            "Er is niets geplakt",
-            "Plak het volledige adres waar de browser na Toestaan op uitkomt (of alleen de code).",
-        )
-    if "?" not in text and "=" not in text and "/" not in text:
-        return text  # a bare code: nothing to check it against
-    query = urlsplit(text).query if "?" in text else text
-    params = dict(parse_qsl(query.split("#", 1)[0], keep_blank_values=True))
-    if "error" in params:
-        reason = params.get("error_description") or params["error"]
-        raise OAuthFailed(
-            f"{start.vendor} gaf geen toegang: {reason}",
-            "Start de autorisatie opnieuw, log in met een account dat toegang heeft tot de administratie "
-            "en kies Toestaan (Allow).",
-        )
-    if params.get("state") != start.state:
-        raise OAuthFailed(
-            "Het geplakte adres hoort niet bij deze autorisatie (state klopt niet)",
-            "Plak het adres van de aanmelding die u zojuist met déze link startte, of start opnieuw.",
-        )
-    code = params.get("code", "")
-    if not code:
-        raise OAuthFailed(
-            "Het geplakte adres bevat geen code",
-            "Plak het volledige adres uit de adresbalk van de browser, na Toestaan.",
-        )
-    return code
+    """Step 2: the authorization code from what the admin pasted (the redirect URL or just the code)."""
+    try:
+        return oauth_code_from_redirect(pasted, state=start.state, vendor=start.vendor)
+    except AuthError as exc:
+        raise OAuthFailed(exc.message, exc.advice) from exc
 
 
 class _ExchangedTokens:

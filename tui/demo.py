@@ -10,7 +10,6 @@ from collections.abc import Coroutine
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -214,7 +213,8 @@ def authorize_sandbox(home: Home, connection: str, target: Target, url: str) -> 
         raise ValueError(f"{connection}: geen client secret in de geheimenopslag")
 
     async def exchange() -> None:
-        from connectors.exact import ExactOAuth, parse_redirect
+        from connectors.exact import ExactOAuth
+        from connectors.oauth import code_from_redirect
         from connectors.twinfield import TwinfieldOAuth
 
         oauth: ExactOAuth | TwinfieldOAuth
@@ -229,13 +229,7 @@ def authorize_sandbox(home: Home, connection: str, target: Target, url: str) -> 
             async with httpx.AsyncClient() as browser:
                 consent = await browser.get(oauth.authorization_url(state), follow_redirects=False)
             location = consent.headers.get("location", "")
-            if target == "exact":
-                code = parse_redirect(location, state=state)
-            else:
-                query = parse_qs(urlsplit(location).query)
-                if query.get("state") != [state] or not query.get("code"):
-                    raise ValueError(f"Twinfield-simulator gaf geen code: {consent.status_code} {location}")
-                code = query["code"][0]
+            code = code_from_redirect(location, state=state, vendor=f"{target}-simulator")
             tokens = await oauth.exchange_code(code)
         finally:
             await oauth.aclose()

@@ -1,6 +1,6 @@
 """Exact Online (NL/BE) as a booking target, with OAuth2 whose refresh tokens rotate."""
 
-from connectors.exact.oauth import HOSTS, ExactOAuth, parse_redirect
+from connectors.exact.oauth import HOSTS, ExactOAuth
 from connectors.exact.target import ExactOnline, parse_odata_date
 
-__all__ = ["HOSTS", "ExactOAuth", "ExactOnline", "parse_odata_date", "parse_redirect"]
+__all__ = ["HOSTS", "ExactOAuth", "ExactOnline", "parse_odata_date"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 from pydantic import SecretStr
@@ -173,37 +173,6 @@ class ExactOAuth:
             code=error or str(response.status_code),
             exchange=exchange,
         )
-
-
-def parse_redirect(pasted: str, *, state: str | None = None) -> str:
-    """The authorization code from a pasted redirect URL (or a bare code). Checks `state` when given."""
-    text = pasted.strip()
-    if "?" not in text and "=" not in text:
-        if not text:
-            raise AuthError(
-                "Er is geen code of adres geplakt", advice="Plak het volledige adres uit de browser."
-            )
-        return text
-    query = urlsplit(text).query if "?" in text else text
-    params = dict(parse_qsl(query, keep_blank_values=True))
-    if "error" in params:
-        raise AuthError(
-            f"Exact Online gaf geen toegang: {params.get('error_description') or params['error']}",
-            advice="Log opnieuw in bij Exact Online en kies Toestaan (Allow).",
-            code=params["error"],
-        )
-    if state is not None and params.get("state") != state:
-        raise AuthError(
-            "Het geplakte adres hoort niet bij deze autorisatie (state klopt niet)",
-            advice="Start de autorisatie opnieuw en plak het adres van díe aanmelding.",
-            code="STATE",
-        )
-    code = params.get("code", "")
-    if not code:
-        raise AuthError(
-            "Het geplakte adres bevat geen code", advice="Plak het volledige adres uit de browser."
-        )
-    return code
 
 
 def _body(response: httpx.Response) -> Mapping[str, Any]:

@@ -20,11 +20,11 @@ import pytest
 from pydantic import SecretStr
 
 from connectors.contract import BookingTarget, Health, RateLimit
-from connectors.errors import Origin, RejectedError, TransientError, UncertainError
-from connectors.exact import ExactOAuth, ExactOnline, parse_odata_date, parse_redirect
+from connectors.errors import AuthError, Origin, RejectedError, TransientError, UncertainError
+from connectors.exact import ExactOAuth, ExactOnline, parse_odata_date
 from connectors.exact.target import results
 from connectors.model import BookingLine, CostCenter, InvoiceKind, Journal, JournalEntry, Party
-from connectors.oauth import InvalidGrant, TokenResponse
+from connectors.oauth import InvalidGrant, TokenResponse, code_from_redirect
 from sandbox._util import FakeClock
 from sandbox.exact import ExactSim
 from sandbox.server import SandboxServer
@@ -158,7 +158,7 @@ async def test_authorize_paste_redirect_and_exchange_once(sim: ExactSim, url: st
     async with httpx.AsyncClient() as browser:  # the admin logs in and clicks Toestaan
         redirect = (await browser.get(link)).headers["location"]
     assert redirect.startswith(REDIRECT_URI)
-    code = parse_redirect(redirect, state="st-91")
+    code = code_from_redirect(redirect, state="st-91", vendor="Exact Online")
     tokens = await oauth.exchange_code(code)
     assert tokens.expires_in == 600.0  # Exact sends "600", a string
     with pytest.raises(InvalidGrant, match="autorisatiecode"):
@@ -167,12 +167,15 @@ async def test_authorize_paste_redirect_and_exchange_once(sim: ExactSim, url: st
 
 
 def test_pasted_redirects_are_checked() -> None:
-    assert parse_redirect("  abc123  ") == "abc123"
-    assert parse_redirect("https://x.example/cb?code=c0de&state=s1", state="s1") == "c0de"
-    with pytest.raises(Exception, match="state klopt niet"):
-        parse_redirect("https://x.example/cb?code=c0de&state=other", state="s1")
-    with pytest.raises(Exception, match="geen toegang: The user denied"):
-        parse_redirect("https://x.example/cb?error=access_denied&error_description=The+user+denied")
+    def parse(pasted: str) -> str:
+        return code_from_redirect(pasted, state="s1", vendor="Exact Online")
+
+    assert parse("  abc123  ") == "abc123"
+    assert parse("https://x.example/cb?code=c0de&state=s1") == "c0de"
+    with pytest.raises(AuthError, match="state klopt niet"):
+        parse("https://x.example/cb?code=c0de&state=other")
+    with pytest.raises(AuthError, match="Exact Online gaf geen toegang: The user denied"):
+        parse("https://x.example/cb?error=access_denied&error_description=The+user+denied")
 
 
 def test_token_response_expires_in_as_string() -> None:
