@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -61,6 +61,13 @@ class ExactConnection(Section):
     division: int | None = None  # "Divisie code"; empty: the user's current division
     verkoopboek: str = "70"
     inkoopboek: str = "60"
+    # The keys of the default dagboek per soort (Twinfield names them in English).
+    JOURNAL_KEYS: ClassVar[dict[str, str]] = {"verkoop": "verkoopboek", "inkoop": "inkoopboek"}
+
+    def journal(self, word: str) -> str:
+        """The default dagboek for 'verkoop' or 'inkoop'."""
+        return str(getattr(self, self.JOURNAL_KEYS[word]))
+
     # Exact allows 60 calls a minute per division.
     rate_limit_per_second: float = Field(default=1.0, gt=0)
     max_concurrency: int = Field(default=2, ge=1, le=8)
@@ -74,6 +81,12 @@ class TwinfieldConnection(Section):
     office: str = ""  # the administratie (company code)
     sales_journal: str = "VRK"
     purchase_journal: str = "INK"
+    JOURNAL_KEYS: ClassVar[dict[str, str]] = {"verkoop": "sales_journal", "inkoop": "purchase_journal"}
+
+    def journal(self, word: str) -> str:
+        """The default dagboek for 'verkoop' or 'inkoop'."""
+        return str(getattr(self, self.JOURNAL_KEYS[word]))
+
     debiteuren_rekening: str = "1300"
     crediteuren_rekening: str = "1600"
     destiny: Literal["temporary", "final"] = "temporary"  # concept bookings unless told otherwise

@@ -556,10 +556,7 @@ async def bookkeeping_choices(
     finally:
         await target.aclose()
     connection = start.connection
-    if isinstance(connection, ExactConnection):
-        current_sales, current_purchase = connection.verkoopboek, connection.inkoopboek
-    else:
-        current_sales, current_purchase = connection.sales_journal, connection.purchase_journal
+    current_sales, current_purchase = connection.journal("verkoop"), connection.journal("inkoop")
     options = [ledger for ledger in ledgers if ledger.tegenrekening]
     # Propose the configured journal when this administratie has it, else its first one of the kind.
     if sales and current_sales not in {code for code, _ in sales}:
@@ -601,16 +598,11 @@ def save_oauth(
     if isinstance(connection, ExactConnection):
         config.set((*base, "country"), connection.country)
         config.set((*base, "division"), int(administratie))
-        if verkoopboek:
-            config.set((*base, "verkoopboek"), verkoopboek)
-        if inkoopboek:
-            config.set((*base, "inkoopboek"), inkoopboek)
     else:
         config.set((*base, "office"), administratie)
-        if verkoopboek:
-            config.set((*base, "sales_journal"), verkoopboek)
-        if inkoopboek:
-            config.set((*base, "purchase_journal"), inkoopboek)
+    for word, journal in (("verkoop", verkoopboek), ("inkoop", inkoopboek)):
+        if journal:
+            config.set((*base, connection.JOURNAL_KEYS[word]), journal)
     for (kop_name, word), code in (tegenrekeningen or {}).items():
         config.set(("koppelingen", kop_name, "mapping", f"tegenrekening_{word}"), code)
     config.settings()  # a file that would be refused must not leave half a connection

@@ -232,11 +232,8 @@ class Workspace:
         """The dagboek the connection books this soort in when the koppeling names none ('' when the
         target has no dagboeken)."""
         connection = self.settings.connections[self.settings.koppelingen[koppeling].target]
-        sales = kind is InvoiceKind.SALES
-        if isinstance(connection, ExactConnection):
-            return connection.verkoopboek if sales else connection.inkoopboek
-        if isinstance(connection, TwinfieldConnection):
-            return connection.sales_journal if sales else connection.purchase_journal
+        if isinstance(connection, ExactConnection | TwinfieldConnection):
+            return connection.journal("verkoop" if kind is InvoiceKind.SALES else "inkoop")
         return ""
 
     def unmapped_values(self, koppeling: str) -> list[str]:
