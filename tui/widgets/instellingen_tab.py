@@ -3,9 +3,11 @@ and the currency policy."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, cast
 
-from textual import on
+from rich.markup import escape
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
@@ -41,6 +43,7 @@ class InstellingenTab(Vertical):
     def __init__(self, koppeling: str) -> None:
         super().__init__(id="instellingen-tab")
         self.koppeling = koppeling
+        self._one_at_a_time = threading.Lock()  # two quick changes: the second must read the first's file
 
     @property
     def koppelaar(self) -> KoppelaarApp:
@@ -76,22 +79,40 @@ class InstellingenTab(Vertical):
         yield Static("", id="settings-message")
 
     def on_mount(self) -> None:
-        self._show_fires()
+        self._work()
 
-    def _show_fires(self) -> None:
+    @work(thread=True, group="instellingen")
+    def _work(self, keys: tuple[str, ...] = (), value: str | int = "") -> None:
+        """Save a setting (koppelaar.toml and the audit log) when asked, then read the next runs (the
+        store, for a pending retry): file and database work, off the event loop."""
+        with self._one_at_a_time:
+            self._save_and_read(keys, value)
+
+    def _save_and_read(self, keys: tuple[str, ...], value: str | int) -> None:
+        message = None
+        if keys:
+            try:
+                self.koppelaar.workspace.save_setting(self.koppeling, keys, value)
+                message = f"[$success]{_('Opgeslagen in koppelaar.toml.')}[/]"
+            except (ConfigError, PermissionError) as exc:
+                message = f"[$error]{escape(str(exc))}[/]"
         lines = []
         for run in self.koppelaar.workspace.next_runs(self.koppeling, 5):
             # Day names through _(): strftime's %a would say 'Sun' in a Dutch console (the C locale).
             line = f"  {_(DAYS[run.at.weekday()])} {run.at:%d-%m-%Y %H:%M %Z}"
             if run.retry:
-                line += f"  {_('herhaling')} {run.retry}/{run.retries}"
+                line += f"  {_('herhaling')} {run.retry}/{run.retries}"  # a pending retry comes first
             lines.append(line)
-        self.query_one("#next-fires", Static).update(_("Volgende runs:") + "\n" + "\n".join(lines))
+        self.app.call_from_thread(self._show, message, _("Volgende runs:") + "\n" + "\n".join(lines))
+
+    def _show(self, message: str | None, fires: str) -> None:
+        if message is not None:
+            self.query_one("#settings-message", Static).update(message)
+        self.query_one("#next-fires", Static).update(fires)
 
     @on(Input.Submitted, "#schedule")
     def _schedule(self, event: Input.Submitted) -> None:
-        self._save(("schedule",), event.value.strip())
-        self._show_fires()
+        self._work(("schedule",), event.value.strip())
 
     @on(Select.Changed, "#retries")
     @on(Select.Changed, "#retry-delay")
@@ -99,20 +120,10 @@ class InstellingenTab(Vertical):
         key = "retries" if event.select.id == "retries" else "retry_delay_minutes"
         current = getattr(self.koppelaar.workspace.settings.koppelingen[self.koppeling], key)
         if isinstance(event.value, int) and event.value != current:
-            self._save((key,), event.value)
-            self._show_fires()  # a pending retry shows as 'herhaling n/retries'
+            self._work((key,), event.value)
 
     @on(Select.Changed, "#currency")
     def _currency(self, event: Select.Changed) -> None:
         current = self.koppelaar.workspace.settings.koppelingen[self.koppeling].currency_policy.value
         if isinstance(event.value, str) and event.value != current:
-            self._save(("currency_policy",), event.value)
-
-    def _save(self, keys: tuple[str, ...], value: str | int) -> None:
-        message = self.query_one("#settings-message", Static)
-        try:
-            self.koppelaar.workspace.save_setting(self.koppeling, keys, value)
-        except (ConfigError, PermissionError) as exc:
-            message.update(f"[$error]{exc}[/]")
-            return
-        message.update(f"[$success]{_('Opgeslagen in koppelaar.toml.')}[/]")
+            self._work(("currency_policy",), event.value)
