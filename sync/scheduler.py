@@ -27,6 +27,7 @@ from state.cron import cron_trigger
 from state.settings import Settings
 from state.store import Store
 from sync.engine import RunStatus
+from sync.service import uses_oauth
 
 LEASE = "scheduler"
 LEASE_SECONDS = 60.0
@@ -171,7 +172,7 @@ class NightlyScheduler:
     # -- the OAuth keep-alive (Exact's refresh token dies after 30 days unused) -------------------------
 
     def _has_oauth(self) -> bool:
-        return any(c.system in ("exact", "twinfield") for c in self.settings.connections.values())
+        return any(uses_oauth(c) for c in self.settings.connections.values())
 
     async def _keep_alive_home(self) -> object:
         from state.home import Home
