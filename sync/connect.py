@@ -40,7 +40,7 @@ from state.settings import (
 )
 from state.store import Store
 from state.tokens import TokenVault, vault_key
-from sync.service import NotConnected, build_source, build_target, secret_fields, uses_oauth
+from sync.service import NotConnected, build_source, build_target, oauth_client, secret_fields, uses_oauth
 
 SECRET_LABELS = {
     "api_key": "API-sleutel",
@@ -636,34 +636,13 @@ def save_oauth(
         store.close()
 
 
-def oauth_client(connection: OAuthConnection, secret: SecretStr) -> ExactOAuth | TwinfieldOAuth:
-    if isinstance(connection, ExactConnection):
-        return ExactOAuth(
-            connection.client_id,
-            secret,
-            connection.redirect_uri,
-            country=connection.country,
-            base_url=connection.base_url or None,
-        )
-    return TwinfieldOAuth(
-        connection.client_id,
-        secret,
-        connection.redirect_uri,
-        login_url=connection.login_url or TWINFIELD_LOGIN_URL,
-    )
-
-
 def _discovery_target(start: OAuthStart, tokens: TokenResponse, *, office: str) -> ExactOnline | Twinfield:
     connection = start.connection
     provider = _ExchangedTokens(tokens)
     if isinstance(connection, ExactConnection):
         return ExactOnline(provider, country=connection.country, base_url=connection.base_url or None)
-    oauth = TwinfieldOAuth(
-        connection.client_id,
-        start.client_secret,
-        connection.redirect_uri,
-        login_url=connection.login_url or TWINFIELD_LOGIN_URL,
-    )
+    oauth = oauth_client(connection, start.client_secret)
+    assert isinstance(oauth, TwinfieldOAuth)
     return Twinfield(oauth, provider, office=office)  # Twinfield closes its OAuth client
 
 

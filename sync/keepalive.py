@@ -24,7 +24,7 @@ from state.home import Home
 from state.secrets import open_secret_store
 from state.settings import ExactConnection, TwinfieldConnection
 from state.tokens import ReauthorizationNeeded, TokenVault, vault_key
-from sync.connect import oauth_client
+from sync.service import oauth_client
 
 log = logging.getLogger("koppelaar.keepalive")
 

@@ -138,6 +138,26 @@ def build_target(
     )
 
 
+def oauth_client(
+    connection: ExactConnection | TwinfieldConnection, secret: SecretStr
+) -> ExactOAuth | TwinfieldOAuth:
+    """The OAuth client of an Exact Online or Twinfield connection."""
+    if isinstance(connection, ExactConnection):
+        return ExactOAuth(
+            connection.client_id,
+            secret,
+            connection.redirect_uri,
+            country=connection.country,
+            base_url=connection.base_url or None,
+        )
+    return TwinfieldOAuth(
+        connection.client_id,
+        secret,
+        connection.redirect_uri,
+        login_url=connection.login_url or TWINFIELD_LOGIN_URL,
+    )
+
+
 def _oauth_target(
     name: str, connection: ExactConnection | TwinfieldConnection, secrets: SecretStore, home: Home
 ) -> BookingTarget:
@@ -145,16 +165,11 @@ def _oauth_target(
     # Only Exact refuses a refresh until ~30 s before expiry; Twinfield may refresh at any moment.
     window = math.inf if isinstance(connection, TwinfieldConnection) else 30.0
     vault = TokenVault(home.database, vault_key(secrets), refresh_window=window)
+    oauth = oauth_client(connection, client_secret)
     if isinstance(connection, ExactConnection):
-        exact = ExactOAuth(
-            connection.client_id,
-            client_secret,
-            connection.redirect_uri,
-            country=connection.country,
-            base_url=connection.base_url or None,
-        )
+        assert isinstance(oauth, ExactOAuth)
         target: object = ExactOnline(
-            vault.bind(name, exact.refresh),
+            vault.bind(name, oauth.refresh),
             division=connection.division,
             country=connection.country,
             base_url=connection.base_url or None,
@@ -162,13 +177,8 @@ def _oauth_target(
             purchase_journal=connection.inkoopboek,
             rate_limit=RateLimit(connection.rate_limit_per_second, connection.max_concurrency),
         )
-        return cast(BookingTarget, _Borrowing(target, exact.aclose, vault.close))
-    oauth = TwinfieldOAuth(
-        connection.client_id,
-        client_secret,
-        connection.redirect_uri,
-        login_url=connection.login_url or TWINFIELD_LOGIN_URL,
-    )
+        return cast(BookingTarget, _Borrowing(target, oauth.aclose, vault.close))
+    assert isinstance(oauth, TwinfieldOAuth)
     twinfield = Twinfield(
         oauth,
         vault.bind(name, oauth.refresh),
