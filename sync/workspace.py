@@ -7,6 +7,7 @@ so calls from different threads never share a SQLite connection.
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -216,7 +217,10 @@ class Workspace:
         """Live ledger accounts, VAT codes, kostenplaatsen and dagboeken from the koppeling's target,
         over one connection (an OAuth target refreshes its token once, a SOAP target logs in once)."""
         name = self.settings.koppelingen[koppeling].target
-        target = build_target(name, self.settings.connections[name], self.secrets, home=self.home)
+        # In a thread: the secret may come from a slow keyring, an OAuth target opens its token vault.
+        target = await asyncio.to_thread(
+            build_target, name, self.settings.connections[name], self.secrets, home=self.home
+        )
         try:
             # By code: Exact lists in the order of its GUIDs, which is no order a person can scan.
             return Directory(
@@ -280,8 +284,8 @@ class Workspace:
     # -- connections --------------------------------------------------------------------------------
 
     async def check(self, connection: str) -> CheckResult:
-        connector = build_connector(
-            connection, self.settings.connections[connection], self.secrets, home=self.home
+        connector = await asyncio.to_thread(
+            build_connector, connection, self.settings.connections[connection], self.secrets, home=self.home
         )
         try:
             return await connector.check()
