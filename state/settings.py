@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from connectors.registry import SPECS
+from connectors.spec import ConnectionSettings
 from state.cron import cron_trigger, fires_in_hour
 
 
@@ -32,71 +36,15 @@ class AppSettings(Section):
     keymap: dict[str, str] = Field(default_factory=dict)
 
 
-class FactuurSturenConnection(Section):
-    system: Literal["factuursturen"] = "factuursturen"
-    base_url: str = "https://www.factuursturen.nl/api/v1/"
-    username: str = ""  # the FactuurSturen login name; the API key is a secret
-
-
-class EBoekhoudenConnection(Section):
-    system: Literal["eboekhouden"] = "eboekhouden"
-    api: Literal["rest", "soap"] = "soap"
-    country: Literal["NL", "BE"] = "NL"
-    base_url: str = ""  # empty: the vendor's host for `api` and `country`
-    username: str = ""  # SOAP Gebruikersnaam; Beveiligingscode 1 and 2 (or the REST API token) are secrets
-    administratie: str = ""  # chosen at connect time
-    debiteuren_rekening: str = "1300"
-    crediteuren_rekening: str = "1600"
-    # e-Boekhouden publishes no quota; stay polite by default, raise for the sandbox benchmark.
-    rate_limit_per_second: float = Field(default=5.0, gt=0)
-    max_concurrency: int = Field(default=4, ge=1, le=64)
-
-
-class ExactConnection(Section):
-    system: Literal["exact"] = "exact"
-    country: Literal["NL", "BE"] = "NL"  # start.exactonline.nl or .be: tokens of one fail on the other
-    base_url: str = ""  # empty: the vendor's host for `country`
-    client_id: str = ""  # from the Exact App Center; the Client secret is a secret
-    redirect_uri: str = ""
-    division: int | None = None  # "Divisie code"; empty: the user's current division
-    verkoopboek: str = "70"
-    inkoopboek: str = "60"
-    # The keys of the default dagboek per soort (Twinfield names them in English).
-    JOURNAL_KEYS: ClassVar[dict[str, str]] = {"verkoop": "verkoopboek", "inkoop": "inkoopboek"}
-
-    def journal(self, word: str) -> str:
-        """The default dagboek for 'verkoop' or 'inkoop'."""
-        return str(getattr(self, self.JOURNAL_KEYS[word]))
-
-    # Exact allows 60 calls a minute per division.
-    rate_limit_per_second: float = Field(default=1.0, gt=0)
-    max_concurrency: int = Field(default=2, ge=1, le=8)
-
-
-class TwinfieldConnection(Section):
-    system: Literal["twinfield"] = "twinfield"
-    login_url: str = ""  # empty: https://login.twinfield.com
-    client_id: str = ""  # the Client secret is a secret; tokens live in the token vault
-    redirect_uri: str = ""
-    office: str = ""  # the administratie (company code)
-    sales_journal: str = "VRK"
-    purchase_journal: str = "INK"
-    JOURNAL_KEYS: ClassVar[dict[str, str]] = {"verkoop": "sales_journal", "inkoop": "purchase_journal"}
-
-    def journal(self, word: str) -> str:
-        """The default dagboek for 'verkoop' or 'inkoop'."""
-        return str(getattr(self, self.JOURNAL_KEYS[word]))
-
-    debiteuren_rekening: str = "1300"
-    crediteuren_rekening: str = "1600"
-    destiny: Literal["temporary", "final"] = "temporary"  # concept bookings unless told otherwise
-    autobalance_vat: bool = False
-
-
-Connection = Annotated[
-    FactuurSturenConnection | EBoekhoudenConnection | ExactConnection | TwinfieldConnection,
-    Field(discriminator="system"),
-]
+if TYPE_CHECKING:
+    Connection = ConnectionSettings
+else:
+    # One settings model per registered connector, told apart by `system` (pydantic then reports an
+    # error at connections.NAME.SYSTEM.FIELD, which state/config.py turns into a line number).
+    Connection = Annotated[
+        functools.reduce(operator.or_, (spec.settings for spec in SPECS.values())),
+        Field(discriminator="system"),
+    ]
 
 
 class Mapping(Section):

@@ -14,49 +14,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from secrets import token_urlsafe
-from typing import Literal
+from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import SecretStr
 
-from connectors.contract import CheckResult, Health
+from connectors.contract import BookingTarget, CheckResult, Health
 from connectors.errors import AuthError, ConnectorError
-from connectors.exact import ExactOAuth, ExactOnline
-from connectors.exact.oauth import HOSTS as EXACT_HOSTS
 from connectors.model import Administratie, InvoiceKind, LedgerAccount
 from connectors.oauth import InvalidGrant, TokenResponse
 from connectors.oauth import code_from_redirect as oauth_code_from_redirect
-from connectors.twinfield import Twinfield, TwinfieldOAuth
-from connectors.twinfield.auth import LOGIN_URL as TWINFIELD_LOGIN_URL
+from connectors.registry import spec_for
+from connectors.spec import AuthKind, OAuthSettings, OAuthSpec
 from state.config import ConfigFile
 from state.secrets import SecretStore
-from state.settings import (
-    Connection,
-    EBoekhoudenConnection,
-    ExactConnection,
-    FactuurSturenConnection,
-    Settings,
-    TwinfieldConnection,
-)
+from state.settings import Connection, Settings
 from state.store import Store
 from state.tokens import TokenVault, vault_key
-from sync.service import NotConnected, build_source, build_target, oauth_client, secret_fields, uses_oauth
-
-SECRET_LABELS = {
-    "api_key": "API-sleutel",
-    "api_token": "API-token",
-    "beveiligingscode_1": "Beveiligingscode 1",
-    "beveiligingscode_2": "Beveiligingscode 2",
-    "client_secret": "Client secret",
-}
-
-# Where the admin finds the credentials in the vendor's own screens, in the vendor's words.
-_WHERE_SOAP = "U vindt ze in e-Boekhouden.nl via Beheer > Instellingen > Koppelingen > API/SOAP."
-_WHERE_REST = "Maak een API-token aan in e-Boekhouden.nl via Beheer → Inrichting → Koppelingen → API."
-_WHERE_FS = (
-    'Maak een API-sleutel aan in FactuurSturen.nl via Instellingen → Verbindingen → "Maak API sleutel".'
-)
-
+from sync.service import NotConnected, build_connector, oauth_client, secret_fields, uses_oauth
 
 Word = Literal["verkoop", "inkoop"]
 
@@ -91,37 +66,45 @@ class CredentialField:
 def supports(connection: Connection) -> bool:
     """Connections connected by typing credentials. OAuth systems (Exact, Twinfield) authorise in the
     browser instead and have their own flow."""
-    return isinstance(connection, FactuurSturenConnection | EBoekhoudenConnection)
+    return spec_for(connection.system).auth is AuthKind.CREDENTIALS
 
 
 def asks_username(connection: Connection) -> bool:
-    """The REST API token alone identifies the e-Boekhouden user; FactuurSturen and SOAP have a login."""
-    if isinstance(connection, EBoekhoudenConnection):
-        return connection.api != "rest"
-    return isinstance(connection, FactuurSturenConnection)
+    """The connection logs in with a name next to its secrets (e-Boekhouden SOAP, FactuurSturen)."""
+    return spec_for(connection.system).login(connection) is not None
 
 
 def credential_fields(connection: Connection) -> list[CredentialField]:
     """What to ask, in the order the vendor's own connect dialog asks it."""
+    spec = spec_for(connection.system)
     fields = []
-    if asks_username(connection):
-        label = "Gebruikersnaam" if isinstance(connection, EBoekhoudenConnection) else "Loginnaam"
-        fields.append(CredentialField("username", label, secret=False))
-    fields.extend(CredentialField(f, SECRET_LABELS.get(f, f), secret=True) for f in secret_fields(connection))
+    login = spec.login(connection)
+    if login is not None:
+        fields.append(CredentialField(login.key, login.label, secret=False))
+    fields.extend(CredentialField(f.key, f.label, secret=True) for f in spec.secrets(connection))
     return fields
 
 
+def secret_label(connection: Connection, key: str) -> str:
+    return next((f.label for f in spec_for(connection.system).secrets(connection) if f.key == key), key)
+
+
 def vendor_name(connection: Connection) -> str:
-    names = {"eboekhouden": "e-Boekhouden.nl", "factuursturen": "FactuurSturen.nl", "exact": "Exact Online"}
-    return names.get(connection.system, connection.system.capitalize())
+    return spec_for(connection.system).label
 
 
 def where_to_find(connection: Connection) -> str:
-    if isinstance(connection, FactuurSturenConnection):
-        return _WHERE_FS
-    if isinstance(connection, EBoekhoudenConnection):
-        return _WHERE_REST if connection.api == "rest" else _WHERE_SOAP
-    return ""
+    return spec_for(connection.system).where(connection)
+
+
+def connect_intro(connection: Connection) -> str:
+    """The connect dialog's first sentence, in the vendor's manual's words."""
+    return spec_for(connection.system).intro
+
+
+def chooses_administratie(connection: Connection) -> bool:
+    """After the credentials check, the admin picks the administratie (and tegenrekeningen)."""
+    return spec_for(connection.system).chooses_administratie
 
 
 @dataclass(frozen=True)
@@ -143,8 +126,10 @@ class Candidate:
 def candidate(name: str, connection: Connection, username: str, secrets: dict[str, SecretStr]) -> Candidate:
     """The connection as typed in. A secret left empty keeps the stored one (when there is one): after
     a password change only Beveiligingscode 1 needs retyping."""
-    if isinstance(connection, FactuurSturenConnection | EBoekhoudenConnection) and asks_username(connection):
-        connection = connection.model_copy(update={"username": username.strip() or connection.username})
+    login = spec_for(connection.system).login(connection)
+    if login is not None:
+        typed_login = username.strip() or str(getattr(connection, login.key))
+        connection = connection.model_copy(update={login.key: typed_login})
     typed = {f: secrets[f] for f in secret_fields(connection) if secrets.get(f)}
     return Candidate(name, connection, typed)
 
@@ -198,30 +183,24 @@ async def discover(settings: Settings, secrets: SecretStore, chosen: Candidate) 
     """
     overlay = PendingSecrets(secrets, dict(chosen.pending))
     connection = chosen.connection
+    spec = spec_for(connection.system)
     try:
-        if isinstance(connection, FactuurSturenConnection):
-            source = build_source(chosen.name, connection, overlay)
-        else:
-            target = build_target(chosen.name, connection, overlay)
+        connector = build_connector(chosen.name, connection, overlay)
     except NotConnected as exc:
         # Left empty, and nothing stored to keep: say which one to fill in.
-        label = SECRET_LABELS.get(exc.field, exc.field)
+        label = secret_label(connection, exc.field)
         return Discovery(CheckResult(Health.AUTH_FAILED, f"{label} ontbreekt", f"Vul {label} in."))
-    if isinstance(connection, FactuurSturenConnection):
-        try:
-            return Discovery(await source.check())
-        finally:
-            await source.aclose()
     try:
-        check = await target.check()
-        if not check.ok:
+        check = await connector.check()
+        if not check.ok or not spec.chooses_administratie:
             return Discovery(check)
+        target = cast(BookingTarget, connector)
         administraties = await target.administraties()
         # The chart of accounts belongs to the login, not to the administratie picked next: fetch it now,
         # so choosing needs no further round trips.
         ledgers = await target.ledger_accounts()
     finally:
-        await target.aclose()
+        await connector.aclose()
     options = [ledger for ledger in ledgers if ledger.tegenrekening]
     return Discovery(check, administraties, options, tegenrekening_questions(settings, chosen.name))
 
@@ -245,10 +224,12 @@ def save_connection(
     kept) and add an audit entry. Call only after `discover` said the credentials work."""
     config = ConfigFile.open(config_path)
     connection = chosen.connection
-    if isinstance(connection, FactuurSturenConnection | EBoekhoudenConnection) and asks_username(connection):
-        config.set(("connections", chosen.name, "username"), connection.username)
+    login = spec_for(connection.system).login(connection)
+    if login is not None:
+        config.set(("connections", chosen.name, login.key), getattr(connection, login.key))
     if administratie is not None:
-        config.set(("connections", chosen.name, "administratie"), administratie)
+        for key, setting in connection.administratie_update(administratie).items():
+            config.set(("connections", chosen.name, key), setting)
     for (kop_name, word), code in (tegenrekeningen or {}).items():
         config.set(("koppelingen", kop_name, "mapping", f"tegenrekening_{word}"), code)
     # Validate before storing secrets: a file that would be refused must not leave half a connection.
@@ -300,19 +281,6 @@ def disconnect(
 
 CODE_LIFETIME = 180.0  # seconds: Exact's (and Twinfield's) authorization code lives ~3 minutes, once
 
-_WHERE_EXACT = (
-    "Maak een app aan (of open de bestaande) in het Exact App Center: https://apps.exactonline.com/ → "
-    "Mijn apps beheren. Daar staan Client ID en Client secret; de Redirect URI van de app moet gelijk "
-    "zijn aan die in koppelaar.toml."
-)
-_WHERE_TWINFIELD = (
-    "Client ID en Client secret staan bij de app in het Twinfield developer portal "
-    "(https://developers.twinfield.com/); de Redirect URI van de app moet gelijk zijn aan die in "
-    "koppelaar.toml."
-)
-
-OAuthConnection = ExactConnection | TwinfieldConnection
-
 
 class OAuthFailed(Exception):
     """Authorizing cannot continue; nothing has been saved. `advice` says what to do."""
@@ -331,8 +299,25 @@ def uses_browser(connection: Connection) -> bool:
     return uses_oauth(connection)
 
 
+def _oauth(connection: Connection) -> OAuthSpec[Any]:
+    oauth = spec_for(connection.system).oauth
+    if oauth is None:
+        raise OAuthFailed(f"{vendor_name(connection)} wordt niet in de browser geautoriseerd")
+    return oauth
+
+
 def where_to_find_oauth(connection: Connection) -> str:
-    return _WHERE_EXACT if isinstance(connection, ExactConnection) else _WHERE_TWINFIELD
+    return _oauth(connection).where
+
+
+def countries(connection: Connection) -> tuple[tuple[str, str], ...]:
+    """The countries to choose from before authorising (Exact: NL or BE host); empty when none."""
+    return _oauth(connection).countries
+
+
+def administratie_label(connection: Connection) -> str:
+    """What the vendor calls the administratie to choose ("Divisie code" in Exact Online)."""
+    return _oauth(connection).administratie_label
 
 
 @dataclass(frozen=True)
@@ -340,7 +325,7 @@ class OAuthStart:
     """One authorization attempt: the URL to open and what the pasted answer must match."""
 
     name: str
-    connection: OAuthConnection  # with the Client ID (and for Exact the country) as typed
+    connection: OAuthSettings  # with the Client ID (and the country, where the vendor has one) as typed
     client_secret: SecretStr
     state: str
     nonce: str
@@ -357,9 +342,7 @@ class OAuthStart:
     @property
     def host(self) -> str:
         """Where the tokens are valid (Exact: NL or BE host; Twinfield: the login host)."""
-        if isinstance(self.connection, ExactConnection):
-            return (self.connection.base_url or EXACT_HOSTS[self.connection.country]).rstrip("/")
-        return (self.connection.login_url or TWINFIELD_LOGIN_URL).rstrip("/")
+        return _oauth(self.connection).host(self.connection)
 
     def expired(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) - self.started_at > CODE_LIFETIME
@@ -380,18 +363,19 @@ def start_oauth(
     An empty Client ID keeps the configured one; an empty Client secret the stored one. For Exact the
     country (NL/BE) picks the host: tokens of one host do not work on the other.
     """
-    if not isinstance(connection, ExactConnection | TwinfieldConnection):
+    if not isinstance(connection, OAuthSettings):
         raise OAuthFailed(
             f"Verbinding '{name}' ({vendor_name(connection)}) wordt niet in de browser geautoriseerd"
         )
     update: dict[str, object] = {"client_id": client_id.strip() or connection.client_id}
-    if isinstance(connection, ExactConnection) and country.strip():
+    choices = countries(connection)
+    if choices and country.strip():
         chosen = country.strip().upper()
-        if chosen not in ("NL", "BE"):
-            raise OAuthFailed(f"Land '{country}' onbekend", "Kies NL (Nederland) of BE (België).")
+        if chosen not in {code for code, _ in choices}:
+            options = " of ".join(f"{code} ({label})" for code, label in choices)
+            raise OAuthFailed(f"Land '{country}' onbekend", f"Kies {options}.")
         update["country"] = chosen
     connection = connection.model_copy(update=update)
-    assert isinstance(connection, ExactConnection | TwinfieldConnection)
     if not connection.client_id:
         raise OAuthFailed("Client ID ontbreekt", where_to_find_oauth(connection))
     if not connection.redirect_uri:
@@ -409,11 +393,7 @@ def start_oauth(
     nonce = token_urlsafe(16)
     # The client is only asked for the URL: it opens no connection, so there is nothing to close.
     oauth = oauth_client(connection, secret)
-    url = (
-        oauth.authorization_url(state)
-        if isinstance(oauth, ExactOAuth)
-        else oauth.authorization_url(state, nonce)
-    )
+    url = oauth.authorization_url(state, nonce)
     return OAuthStart(name, connection, secret, state, nonce, url, clock())
 
 
@@ -486,29 +466,17 @@ async def authorize(start: OAuthStart, pasted: str, *, clock: Callable[[], float
         except ConnectorError as exc:
             raise OAuthFailed(exc.message, exc.advice) from exc
         obtained = clock()
-        target = _discovery_target(start, tokens, office="")
+        target = _discovery_target(start, tokens, administratie="")
         try:
             try:
-                if isinstance(target, ExactOnline):
-                    check = await target.check()
-                    if not check.ok:
-                        raise OAuthFailed(check.reason, check.advice)
-                    administraties = await target.administraties()
-                    current = str(target.division or "")
-                    reason = f"Geautoriseerd bij Exact Online ({start.host})"
-                else:
-                    administraties = await target.administraties()
-                    info = target.token_info
-                    current = ""
-                    reason = "Geautoriseerd bij Twinfield" + (
-                        f", organisatie {info.organisation_code}" if info and info.organisation_code else ""
-                    )
+                welcome = await _oauth(start.connection).welcome(target, start.connection)
             except ConnectorError as exc:
                 raise OAuthFailed(exc.message, exc.advice) from exc
         finally:
             await target.aclose()
     finally:
         await oauth.aclose()
+    administraties, current, reason = welcome.administraties, welcome.current, welcome.reason
     if not administraties:
         raise OAuthFailed(
             f"Dit {start.vendor}-account heeft geen administraties",
@@ -519,10 +487,7 @@ async def authorize(start: OAuthStart, pasted: str, *, clock: Callable[[], float
 
 def current_administratie(authorized: Authorized) -> str:
     """What to propose: the configured division/office when the account has it, else the current one."""
-    connection = authorized.start.connection
-    configured = (
-        str(connection.division or "") if isinstance(connection, ExactConnection) else connection.office
-    )
+    configured = authorized.start.connection.administratie_id
     ids = {a.id for a in authorized.administraties}
     if configured in ids:
         return configured
@@ -541,11 +506,9 @@ async def bookkeeping_choices(
             f"Administratie {administratie} hoort niet bij dit account",
             f"Kies een van: {', '.join(a.id for a in authorized.administraties)}.",
         )
-    target = _discovery_target(start, authorized.tokens, office=administratie)
+    target = _discovery_target(start, authorized.tokens, administratie=administratie)
     try:
         try:
-            if isinstance(target, ExactOnline):
-                target.division = int(administratie)
             # The journals the target will book into: the same list the Mapping tab offers.
             journals = sorted(await target.journals(), key=lambda j: j.code)
             sales = [(j.code, j.name) for j in journals if j.kind is InvoiceKind.SALES]
@@ -595,11 +558,9 @@ def save_oauth(
     config = ConfigFile.open(config_path)
     base = ("connections", name)
     config.set((*base, "client_id"), connection.client_id)
-    if isinstance(connection, ExactConnection):
-        config.set((*base, "country"), connection.country)
-        config.set((*base, "division"), int(administratie))
-    else:
-        config.set((*base, "office"), administratie)
+    chosen = connection.administratie_update(administratie)
+    for key, value in chosen.items():
+        config.set((*base, key), value)
     for word, journal in (("verkoop", verkoopboek), ("inkoop", inkoopboek)):
         if journal:
             config.set((*base, connection.JOURNAL_KEYS[word]), journal)
@@ -624,8 +585,8 @@ def save_oauth(
             "client_id": connection.client_id,
             "administratie": administratie,
         }
-        if isinstance(connection, ExactConnection):
-            detail["country"] = connection.country
+        # What the vendor keeps next to the administratie (Exact: the country of its host).
+        detail.update({key: value for key, value in chosen.items() if key != connection.ADMINISTRATIE_KEY})
         if verkoopboek or inkoopboek:
             detail["dagboeken"] = {"verkoop": verkoopboek or "", "inkoop": inkoopboek or ""}
         if tegenrekeningen:
@@ -636,14 +597,12 @@ def save_oauth(
         store.close()
 
 
-def _discovery_target(start: OAuthStart, tokens: TokenResponse, *, office: str) -> ExactOnline | Twinfield:
+def _discovery_target(start: OAuthStart, tokens: TokenResponse, *, administratie: str) -> BookingTarget:
+    """A target on the exchanged tokens, to choose with before anything is stored."""
     connection = start.connection
-    provider = _ExchangedTokens(tokens)
-    if isinstance(connection, ExactConnection):
-        return ExactOnline(provider, country=connection.country, base_url=connection.base_url or None)
-    oauth = oauth_client(connection, start.client_secret)
-    assert isinstance(oauth, TwinfieldOAuth)
-    return Twinfield(oauth, provider, office=office)  # Twinfield closes its OAuth client
+    return _oauth(connection).discovery(
+        connection, start.client_secret, _ExchangedTokens(tokens), administratie
+    )
 
 
 def forget_tokens(name: str, database: Path, secrets: SecretStore) -> None:

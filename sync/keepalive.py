@@ -12,7 +12,6 @@ small crash window.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,9 +21,8 @@ from connectors.errors import ConnectorError
 from state.config import load_settings
 from state.home import Home
 from state.secrets import open_secret_store
-from state.settings import ExactConnection, TwinfieldConnection
 from state.tokens import ReauthorizationNeeded, TokenVault, vault_key
-from sync.service import oauth_client
+from sync.service import oauth_client, refresh_window, uses_oauth
 
 log = logging.getLogger("koppelaar.keepalive")
 
@@ -47,20 +45,16 @@ async def keep_alive(
 ) -> list[KeepAliveResult]:
     """Refresh each OAuth connection's tokens when its refresh token is `min_age_days` or older."""
     settings = load_settings(home.config)
-    oauth_connections = {
-        name: conn
-        for name, conn in settings.connections.items()
-        if isinstance(conn, ExactConnection | TwinfieldConnection)
-    }
+    oauth_connections = {name: conn for name, conn in settings.connections.items() if uses_oauth(conn)}
     if not oauth_connections:
         return []
     secrets = open_secret_store(settings.app, home.root)
     results: list[KeepAliveResult] = []
     for name, connection in oauth_connections.items():
         secret = secrets.get(f"{name}:client_secret")
-        # Only Exact refuses a refresh until ~30 s before expiry (as in sync.service).
-        window = math.inf if isinstance(connection, TwinfieldConnection) else 30.0
-        vault = TokenVault(home.database, vault_key(secrets), clock=clock, refresh_window=window)
+        vault = TokenVault(
+            home.database, vault_key(secrets), clock=clock, refresh_window=refresh_window(connection)
+        )
         try:
             status = vault.status(name)
             if status is None or secret is None:

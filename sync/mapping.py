@@ -22,13 +22,12 @@ from connectors.model import (
     VatCategory,
 )
 from connectors.money import ZERO, quantize
+from connectors.registry import SPECS
 from state.settings import CurrencyPolicy, Koppeling
 from sync.fx import EcbRates, RateUnavailable
 
 CENT = Decimal("0.01")
 KIND_WORD = {InvoiceKind.SALES: "verkoop", InvoiceKind.PURCHASE: "inkoop"}
-# Relation codes in the target say where the relation came from, so two sources never collide.
-RELATION_PREFIX = {"factuursturen": "FS", "ubl": "UBL"}
 
 
 class MappingProblem(Exception):
@@ -61,7 +60,10 @@ def allocate(total: Decimal, parts: Sequence[Decimal]) -> list[Decimal]:
 
 
 def relation_code(source_system: str, source_id: str) -> str:
-    return RELATION_PREFIX.get(source_system, source_system[:3].upper()) + source_id
+    """The relation's code in the target: the source's prefix (so two sources never collide) + its id."""
+    spec = SPECS.get(source_system)
+    prefix = spec.relation_prefix if spec is not None and spec.relation_prefix else source_system[:3].upper()
+    return prefix + source_id
 
 
 @dataclass(frozen=True)

@@ -5,28 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import SecretStr
 
-from connectors.contract import BookingTarget, InvoiceSource, RateLimit
-from connectors.eboekhouden import EBoekhoudenRest, EBoekhoudenSoap
+from connectors.contract import BookingTarget, InvoiceSource
 from connectors.errors import Origin
-from connectors.exact import ExactOAuth, ExactOnline
-from connectors.factuursturen import FactuurSturenSource
-from connectors.twinfield import Twinfield, TwinfieldOAuth
-from connectors.twinfield.auth import LOGIN_URL as TWINFIELD_LOGIN_URL
+from connectors.oauth import Refresh, TokenProvider
+from connectors.registry import spec_for
+from connectors.spec import AuthKind, OAuthClient
 from state.config import load_settings
 from state.home import Home
 from state.secrets import SecretStore, open_secret_store
-from state.settings import (
-    Connection,
-    EBoekhoudenConnection,
-    ExactConnection,
-    FactuurSturenConnection,
-    Settings,
-    TwinfieldConnection,
-)
+from state.settings import Connection, Settings
 from state.store import Store
 from state.tokens import TokenStatus, TokenVault, vault_key
 from sync.engine import Engine, Progress, RunReport, RunStatus
@@ -48,17 +39,12 @@ class UnknownKoppeling(LookupError):
 
 
 def secret_fields(connection: Connection) -> tuple[str, ...]:
-    if isinstance(connection, FactuurSturenConnection):
-        return ("api_key",)
-    if isinstance(connection, ExactConnection | TwinfieldConnection):
-        return ("client_secret",)  # the tokens live in the token vault, not here
-    if connection.api == "rest":
-        return ("api_token",)
-    return ("beveiligingscode_1", "beveiligingscode_2")
+    """The keys of the connection's secrets (OAuth tokens live in the token vault, not here)."""
+    return tuple(field.key for field in spec_for(connection.system).secrets(connection))
 
 
 def uses_oauth(connection: Connection) -> bool:
-    return isinstance(connection, ExactConnection | TwinfieldConnection)
+    return spec_for(connection.system).auth is AuthKind.OAUTH
 
 
 def _secret(secrets: SecretStore, connection: str, field: str) -> SecretStr:
@@ -83,121 +69,88 @@ def token_status(database: Path, name: str, secrets: SecretStore) -> TokenStatus
 
 
 class _Borrowing:
-    """A target plus what it borrows (an OAuth client, the token vault), all closed with it."""
+    """A connector plus what it borrows (an OAuth client, the token vault), all closed with it."""
 
-    def __init__(self, target: object, *closers: Callable[[], object]) -> None:
-        self._target = target
+    def __init__(self, connector: object, closers: list[Callable[[], object]]) -> None:
+        self._connector = connector
         self._closers = closers
 
     def __getattr__(self, attribute: str) -> Any:
-        return getattr(self._target, attribute)
+        return getattr(self._connector, attribute)
 
     async def aclose(self) -> None:
-        await cast(Any, self._target).aclose()
+        await cast(Any, self._connector).aclose()
         for close in self._closers:
             result = close()
             if isinstance(result, Awaitable):
                 await result
 
 
+class _BuildContext:
+    """What a connector's builder borrows: the secret store and, for OAuth, the token vault of `home`."""
+
+    def __init__(self, name: str, secrets: SecretStore, home: Home | None) -> None:
+        self.name, self._secrets, self._home = name, secrets, home
+        self.closers: list[Callable[[], object]] = []
+
+    def secret(self, key: str) -> SecretStr:
+        return _secret(self._secrets, self.name, key)
+
+    def tokens(self, refresh: Refresh, *, refresh_window: float) -> TokenProvider:
+        if self._home is None:
+            raise ValueError(f"verbinding '{self.name}' gebruikt OAuth: de token-kluis (home) is nodig")
+        vault = TokenVault(self._home.database, vault_key(self._secrets), refresh_window=refresh_window)
+        self.closers.append(vault.close)
+        return vault.bind(self.name, refresh)
+
+    def on_close(self, close: Callable[[], object]) -> None:
+        self.closers.append(close)
+
+    def borrowing(self, connector: _C) -> _C:
+        return cast(_C, _Borrowing(connector, self.closers)) if self.closers else connector
+
+
+_C = TypeVar("_C", InvoiceSource, BookingTarget)
+
+
 def build_source(name: str, connection: Connection, secrets: SecretStore) -> InvoiceSource:
-    if isinstance(connection, FactuurSturenConnection):
-        return FactuurSturenSource(
-            connection.username, _secret(secrets, name, "api_key"), base_url=connection.base_url
-        )
-    raise ValueError(f"verbinding '{name}' ({connection.system}) kan geen facturen leveren")
+    spec = spec_for(connection.system)
+    if spec.build_source is None:
+        raise ValueError(f"verbinding '{name}' ({spec.label}) kan geen facturen leveren")
+    context = _BuildContext(name, secrets, None)
+    return context.borrowing(spec.build_source(name, connection, context))
 
 
 def build_target(
     name: str, connection: Connection, secrets: SecretStore, *, home: Home | None = None
 ) -> BookingTarget:
     """The target for a connection. OAuth targets need `home`: their tokens live in its database."""
-    if isinstance(connection, ExactConnection | TwinfieldConnection):
-        if home is None:
-            raise ValueError(f"verbinding '{name}' gebruikt OAuth: de token-kluis (home) is nodig")
-        return _oauth_target(name, connection, secrets, home)
-    if not isinstance(connection, EBoekhoudenConnection):
-        raise ValueError(f"verbinding '{name}' ({connection.system}) kan geen boekingen ontvangen")
-    limit = RateLimit(connection.rate_limit_per_second, connection.max_concurrency)
-    common = {
-        "country": connection.country,
-        "administratie": connection.administratie,
-        "debiteuren_rekening": connection.debiteuren_rekening,
-        "crediteuren_rekening": connection.crediteuren_rekening,
-        "rate_limit": limit,
-    }
-    if connection.base_url:
-        common["base_url"] = connection.base_url
-    if connection.api == "rest":
-        return EBoekhoudenRest(_secret(secrets, name, "api_token"), **common)  # type: ignore[arg-type]
-    return EBoekhoudenSoap(
-        connection.username,
-        _secret(secrets, name, "beveiligingscode_1"),
-        _secret(secrets, name, "beveiligingscode_2"),
-        **common,  # type: ignore[arg-type]
-    )
+    spec = spec_for(connection.system)
+    if spec.build_target is None:
+        raise ValueError(f"verbinding '{name}' ({spec.label}) kan geen boekingen ontvangen")
+    context = _BuildContext(name, secrets, home)
+    return context.borrowing(spec.build_target(name, connection, context))
 
 
-def oauth_client(
-    connection: ExactConnection | TwinfieldConnection, secret: SecretStr
-) -> ExactOAuth | TwinfieldOAuth:
-    """The OAuth client of an Exact Online or Twinfield connection."""
-    if isinstance(connection, ExactConnection):
-        return ExactOAuth(
-            connection.client_id,
-            secret,
-            connection.redirect_uri,
-            country=connection.country,
-            base_url=connection.base_url or None,
-        )
-    return TwinfieldOAuth(
-        connection.client_id,
-        secret,
-        connection.redirect_uri,
-        login_url=connection.login_url or TWINFIELD_LOGIN_URL,
-    )
+def oauth_client(connection: Connection, secret: SecretStr) -> OAuthClient:
+    """The OAuth client of a connection that authorises in the browser."""
+    oauth = spec_for(connection.system).oauth
+    if oauth is None:
+        raise ValueError(f"{connection.system} wordt niet in de browser geautoriseerd")
+    return oauth.client(connection, secret)
 
 
-def _oauth_target(
-    name: str, connection: ExactConnection | TwinfieldConnection, secrets: SecretStore, home: Home
-) -> BookingTarget:
-    client_secret = _secret(secrets, name, "client_secret")
-    # Only Exact refuses a refresh until ~30 s before expiry; Twinfield may refresh at any moment.
-    window = math.inf if isinstance(connection, TwinfieldConnection) else 30.0
-    vault = TokenVault(home.database, vault_key(secrets), refresh_window=window)
-    oauth = oauth_client(connection, client_secret)
-    if isinstance(connection, ExactConnection):
-        assert isinstance(oauth, ExactOAuth)
-        target: object = ExactOnline(
-            vault.bind(name, oauth.refresh),
-            division=connection.division,
-            country=connection.country,
-            base_url=connection.base_url or None,
-            sales_journal=connection.verkoopboek,
-            purchase_journal=connection.inkoopboek,
-            rate_limit=RateLimit(connection.rate_limit_per_second, connection.max_concurrency),
-        )
-        return cast(BookingTarget, _Borrowing(target, oauth.aclose, vault.close))
-    assert isinstance(oauth, TwinfieldOAuth)
-    twinfield = Twinfield(
-        oauth,
-        vault.bind(name, oauth.refresh),
-        office=connection.office,
-        sales_journal=connection.sales_journal,
-        purchase_journal=connection.purchase_journal,
-        debiteuren_rekening=connection.debiteuren_rekening,
-        crediteuren_rekening=connection.crediteuren_rekening,
-        destiny=connection.destiny,
-        autobalance_vat=connection.autobalance_vat,
-    )
-    return cast(BookingTarget, _Borrowing(twinfield, vault.close))  # Twinfield closes its OAuth client
+def refresh_window(connection: Connection) -> float:
+    """How early before expiry the vendor accepts a refresh (see connectors.spec.OAuthSpec)."""
+    oauth = spec_for(connection.system).oauth
+    return oauth.refresh_window if oauth is not None else math.inf
 
 
 def build_connector(
     name: str, connection: Connection, secrets: SecretStore, *, home: Home | None = None
 ) -> InvoiceSource | BookingTarget:
     """Whichever side this connection plays, for a connection check."""
-    if isinstance(connection, FactuurSturenConnection):
+    if spec_for(connection.system).build_target is None:
         return build_source(name, connection, secrets)
     return build_target(name, connection, secrets, home=home)
 

@@ -19,7 +19,7 @@ from connectors.model import CostCenter, InvoiceKind, Journal, LedgerAccount, Va
 from state.config import ConfigFile, load_settings
 from state.home import Home
 from state.secrets import SecretStore, open_secret_store
-from state.settings import ExactConnection, Settings, TwinfieldConnection
+from state.settings import Settings
 from state.store import Foutmelding, RunRow, Store
 from sync.connect import Candidate, Discovery, Word, disconnect, discover, save_connection
 from sync.engine import Progress, RunReport
@@ -236,9 +236,7 @@ class Workspace:
         """The dagboek the connection books this soort in when the koppeling names none ('' when the
         target has no dagboeken)."""
         connection = self.settings.connections[self.settings.koppelingen[koppeling].target]
-        if isinstance(connection, ExactConnection | TwinfieldConnection):
-            return connection.journal("verkoop" if kind is InvoiceKind.SALES else "inkoop")
-        return ""
+        return connection.journal("verkoop" if kind is InvoiceKind.SALES else "inkoop")
 
     def unmapped_values(self, koppeling: str) -> list[str]:
         """Mapping keys that parked records are waiting for (from open mapping foutmeldingen)."""

@@ -22,15 +22,18 @@ from pydantic import SecretStr
 from state.config import ConfigError, load_settings
 from state.home import Home
 from state.secrets import SecretStoreError, open_secret_store
-from state.settings import Connection, EBoekhoudenConnection, ExactConnection, Settings
+from state.settings import Connection, Settings
 from state.store import Store
 from sync.connect import (
     OAuthFailed,
     Word,
+    administratie_label,
     authorize,
     bookkeeping_choices,
     candidate,
+    chooses_administratie,
     code_from_redirect,
+    countries,
     credential_fields,
     current_administratie,
     discover,
@@ -319,16 +322,16 @@ async def connect(home: Home, name: str, ask: Prompt, ask_secret: Prompt) -> int
     }
     chosen = candidate(name, connection, username, typed)
 
-    print(f"Maak verbinding met {connection.system}…")
+    print(f"Maak verbinding met {vendor_name(connection)}…")
     found = await discover(settings, secrets, chosen)
     if not found.ok:
         print(f"Niet verbonden: {found.check.reason}\n{found.check.advice}")
         return EXIT_FAILED
     administratie: str | None = None
     tegenrekeningen: dict[tuple[str, Word], str] = {}
-    if isinstance(connection, EBoekhoudenConnection):
+    if chooses_administratie(connection):
         administratie = _choose(
-            "Administratie", [(a.id, a.name) for a in found.administraties], connection.administratie, ask
+            "Administratie", [(a.id, a.name) for a in found.administraties], connection.administratie_id, ask
         )
         options = [(ledger.code, ledger.name) for ledger in found.tegenrekeningen]
         for pick in found.questions:
@@ -362,12 +365,15 @@ async def connect_oauth(
     keep = " (Enter: het opgeslagen secret houden)" if secrets.get(f"{name}:client_secret") else ""
     client_secret = SecretStr(ask_secret(f"Client secret{keep}: ").strip())
     country = ""
-    if isinstance(connection, ExactConnection):
+    country_choices = countries(connection)
+    if country_choices:
+        codes = [code for code, _ in country_choices]
+        configured = getattr(connection, "country", "")
         while True:
-            country = ask(f"Land van de Exact Online-administratie, NL of BE [{connection.country}]: ")
-            if country.strip().upper() in ("", "NL", "BE"):
+            country = ask(f"Land van de {vendor}-administratie, {' of '.join(codes)} [{configured}]: ")
+            if country.strip().upper() in ("", *codes):
                 break
-            print("  Kies NL (Nederland) of BE (België).")
+            print("  Kies " + " of ".join(f"{code} ({label})" for code, label in country_choices) + ".")
     try:
         start = start_oauth(
             name, connection, secrets, client_id=client_id, client_secret=client_secret, country=country
@@ -414,7 +420,8 @@ async def connect_oauth(
     try:
         authorized = await authorize(start, pasted)
         print(authorized.reason + ".")
-        what = "Divisie code (administratie)" if isinstance(connection, ExactConnection) else "Administratie"
+        label = administratie_label(connection)
+        what = f"{label} (administratie)" if label else "Administratie"
         administratie = _choose(
             what,
             [(a.id, a.name) for a in authorized.administraties],

@@ -111,7 +111,7 @@ ENGLISH.update(
         "Selecteer de administratie": "Select the administration",
         "Selecteer de administratie in e-Boekhouden.nl die u wilt koppelen en kies OK (Enter).": "Select the "
         "e-Boekhouden.nl administration to connect and choose OK (Enter).",
-        "e-Boekhouden levert geen administraties; controleer de toegang van deze gebruiker.": "e-Boekhouden "
+        "{vendor} levert geen administraties; controleer de toegang van deze gebruiker.": "{vendor} "
         "returns no administrations; check this user's access.",
         "Kies de tegenrekeningen": "Choose the contra accounts",
         "Verkoopfacturen": "Sales invoices",
@@ -394,7 +394,7 @@ ENGLISH.update(
         "Kopieer URL": "Copy URL",
         "Client ID": "Client ID",
         "Client secret": "Client secret",
-        "Land (NL of BE)": "Country (NL or BE)",
+        "Land ({codes})": "Country ({codes})",
         "leeg: het opgeslagen secret houden": "empty: keep the stored secret",
         "Alleen-lezen: u kunt autoriseren om te controleren, maar er wordt niets opgeslagen.": (
             "Read-only: you can authorize to check, but nothing is saved."
@@ -432,7 +432,7 @@ ENGLISH.update(
             "Read-only: the authorization was checked but not saved."
         ),
         "Access token aangemaakt.": "Access token created.",
-        "Kies NL (Nederland) of BE (België).": "Choose NL (Netherlands) or BE (Belgium).",
+        "Kies {options}.": "Choose {options}.",
         "deze verbinding kan hier niet verbonden worden.": "this connection cannot be connected here.",
         "Maak een app aan (of open de bestaande) in het Exact App Center: https://apps.exactonline.com/ → Mijn apps beheren. Daar staan Client ID en Client secret; de Redirect URI van de app moet gelijk zijn aan die in koppelaar.toml.": (
             "Create an app (or open the existing one) in the Exact App Center: https://apps.exactonline.com/ "

@@ -48,7 +48,7 @@ DEFAULT_RATE_LIMIT = RateLimit(per_second=5.0, max_concurrency=2)
 class EBoekhoudenRest:
     """Books journal entries as e-Boekhouden mutations over the REST API."""
 
-    system = "e-boekhouden"
+    system = "eboekhouden"
 
     def __init__(
         self,

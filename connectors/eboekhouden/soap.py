@@ -117,7 +117,7 @@ def _session_id_in(response: httpx.Response) -> list[str]:
 class EBoekhoudenSoap:
     """Books journal entries through the SOAP API (AddMutatie)."""
 
-    system = "e-boekhouden"
+    system = "eboekhouden"
 
     def __init__(
         self,

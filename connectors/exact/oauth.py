@@ -67,7 +67,8 @@ class ExactOAuth:
 
     # --- authorization code flow (works over SSH: print the URL, paste the redirect back)
 
-    def authorization_url(self, state: str, *, force_login: bool = False) -> str:
+    def authorization_url(self, state: str, nonce: str = "", *, force_login: bool = False) -> str:
+        # `nonce` is OpenID Connect's; Exact speaks plain OAuth 2 and gets none.
         query = urlencode(
             {
                 "client_id": self.client_id,

@@ -117,7 +117,7 @@ def _trim(value: object) -> str:
 class ExactOnline:
     """Books journal entries as Exact Online sales/purchase entries in one division."""
 
-    system = "exact-online"
+    system = "exact"
 
     def __init__(
         self,

@@ -7,14 +7,18 @@ from connectors.twinfield.auth import (
     TokenInfo,
     TwinfieldOAuth,
 )
+from connectors.twinfield.settings import TwinfieldConnection
+from connectors.twinfield.spec import SPEC
 from connectors.twinfield.target import Daybook, Twinfield
 
 __all__ = [
     "SCOPES",
+    "SPEC",
     "AccessTokens",
     "Daybook",
     "RefreshingTokens",
     "TokenInfo",
     "Twinfield",
+    "TwinfieldConnection",
     "TwinfieldOAuth",
 ]

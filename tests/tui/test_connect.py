@@ -138,7 +138,7 @@ async def test_wrong_code_is_refused_with_the_reason_then_the_right_codes_connec
             assert text.startswith(COMMENT)
             assert seed.EB_SOAP_CODE1 not in text and seed.EB_SOAP_CODE2 not in text
             settings = load_settings(world.home.config)
-            assert settings.connections["boekhouding"].administratie == chosen_admin  # type: ignore[union-attr]
+            assert settings.connections["boekhouding"].administratie_id == chosen_admin
             mapping = settings.koppelingen["facturen"].mapping
             assert (mapping.tegenrekening_verkoop, mapping.tegenrekening_inkoop) == ("8010", "4600")
             assert mapping.tegenrekening == {"verkoop:9": "8010", "verkoop:0": "8020"}  # untouched

@@ -40,7 +40,7 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from connectors.model import Administratie, LedgerAccount
-from state.settings import Connection, EBoekhoudenConnection, ExactConnection
+from state.settings import Connection
 from state.tokens import TokenStatus
 from sync.connect import (
     Authorized,
@@ -51,9 +51,13 @@ from sync.connect import (
     OAuthStart,
     TegenrekeningQuestion,
     Word,
+    administratie_label,
     authorize,
     bookkeeping_choices,
     candidate,
+    chooses_administratie,
+    connect_intro,
+    countries,
     credential_fields,
     current_administratie,
     open_listener,
@@ -117,17 +121,7 @@ class ConnectScreen(Screen[bool]):
         with ContentSwitcher(initial="step-login", id="connect-steps"):
             with VerticalScroll(id="step-login"):
                 yield Static(_("Maak verbinding met") + f" {vendor}", classes="connect-title")
-                if isinstance(connection, EBoekhoudenConnection):
-                    intro = _(
-                        "Vul hieronder uw inloggegevens in van e-Boekhouden.nl. Deze gebruiken we om "
-                        "verbinding te maken met uw e-Boekhouden.nl administratie."
-                    )
-                else:
-                    intro = _(
-                        "Vul hieronder uw API-gegevens in van FactuurSturen.nl. Deze gebruiken we om uw "
-                        "facturen op te halen."
-                    )
-                yield Static(intro, classes="connect-text")
+                yield Static(_(connect_intro(connection)), classes="connect-text")
                 yield Static(_(where_to_find(connection)), classes="connect-hint")
                 if self.koppelaar.read_only:
                     yield Static(
@@ -140,7 +134,7 @@ class ConnectScreen(Screen[bool]):
                     with Horizontal(classes="connect-field"):
                         yield Label(_(question.label), classes="connect-label")
                         yield Input(
-                            value="" if question.secret else getattr(connection, "username", ""),
+                            value="" if question.secret else getattr(connection, question.key, ""),
                             password=question.secret,
                             id=f"field-{question.key}",
                         )
@@ -267,15 +261,17 @@ class ConnectScreen(Screen[bool]):
         self.found = found
         self._status("[$success]" + escape(found.check.reason) + "[/]")
         connection = chosen.connection
-        if isinstance(connection, EBoekhoudenConnection):
+        if chooses_administratie(connection):
             if not found.administraties:
                 self._status(
                     "[$error]"
-                    + _("e-Boekhouden levert geen administraties; controleer de toegang van deze gebruiker.")
+                    + _(
+                        "{vendor} levert geen administraties; controleer de toegang van deze gebruiker."
+                    ).format(vendor=self.vendor)
                     + "[/]"
                 )
                 return
-            self._show_administraties(connection.administratie)
+            self._show_administraties(connection.administratie_id)
         else:
             self._save()
 
@@ -297,7 +293,7 @@ class ConnectScreen(Screen[bool]):
 
     def _current_administratie(self) -> str:
         connection = self.koppelaar.workspace.settings.connections[self.connection_name]
-        return connection.administratie if isinstance(connection, EBoekhoudenConnection) else ""
+        return connection.administratie_id
 
     @on(Input.Changed, "#administratie-filter")
     def _filter_administraties(self, event: Input.Changed) -> None:
@@ -699,10 +695,14 @@ class OAuthConnectScreen(Screen[bool]):
                         placeholder=_("leeg: het opgeslagen secret houden"),
                         id="oauth-client-secret",
                     )
-                if isinstance(connection, ExactConnection):
+                choices = countries(connection)
+                if choices:
                     with Horizontal(classes="connect-field"):
-                        yield Label(_("Land (NL of BE)"), classes="connect-label")
-                        yield Input(value=connection.country, max_length=2, id="oauth-country")
+                        codes = " of ".join(code for code, _label in choices)
+                        yield Label(_("Land ({codes})").format(codes=codes), classes="connect-label")
+                        yield Input(
+                            value=getattr(connection, "country", ""), max_length=2, id="oauth-country"
+                        )
                 with Horizontal(classes="connect-buttons"):
                     yield Button(_("Autoriseer applicatie"), id="oauth-start", variant="primary")
                     yield Button(_("Sluiten"), id="close")
@@ -803,10 +803,12 @@ class OAuthConnectScreen(Screen[bool]):
         client_id = self.query_one("#oauth-client-id", Input).value
         secret = SecretStr(self.query_one("#oauth-client-secret", Input).value.strip())
         country = ""
-        if isinstance(self.connection, ExactConnection):
+        choices = countries(self.connection)
+        if choices:
             country = self.query_one("#oauth-country", Input).value.strip().upper()
-            if country not in ("NL", "BE"):
-                self._status("[$error]" + _("Kies NL (Nederland) of BE (België).") + "[/]")
+            if country not in {code for code, _label in choices}:
+                options = " of ".join(f"{code} ({label})" for code, label in choices)
+                self._status("[$error]" + _("Kies {options}.").format(options=options) + "[/]")
                 self.query_one("#oauth-country", Input).focus()
                 return
         self._busy(True)
@@ -916,11 +918,11 @@ class OAuthConnectScreen(Screen[bool]):
         self.authorized = authorized
         self.sub_title = f"{self.connection_name} — " + _("Geautoriseerd") + ", " + _("nog niet opgeslagen")
         vendor = start.vendor
-        exact = isinstance(start.connection, ExactConnection)
+        label = administratie_label(start.connection)
         self.questions = [
             _Question(
                 "administratie",
-                _("Divisie code") if exact else _("Selecteer de administratie"),
+                _(label) if label else _("Selecteer de administratie"),
                 escape(authorized.reason)
                 + ". "
                 + _("Kies de administratie in {vendor} die u wilt koppelen.").format(vendor=vendor),

@@ -1,0 +1,27 @@
+"""Every connector Koppelaar has, by system id. Adding a vendor: its package, and one line here."""
+
+from __future__ import annotations
+
+from connectors import eboekhouden, exact, factuursturen, twinfield
+from connectors.spec import AnySpec
+
+SPECS: dict[str, AnySpec] = {
+    spec.system: spec
+    for spec in (
+        factuursturen.SPEC,
+        eboekhouden.SPEC,
+        exact.SPEC,
+        twinfield.SPEC,
+    )
+}
+
+
+class UnknownSystem(LookupError):
+    pass
+
+
+def spec_for(system: str) -> AnySpec:
+    try:
+        return SPECS[system]
+    except KeyError:
+        raise UnknownSystem(f"onbekend systeem '{system}' (bekend: {', '.join(sorted(SPECS))})") from None
