@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import connectors.exact.spec
 import sync.service
 from connectors.exact import ExactOnline
 from sandbox.data import NL
@@ -34,7 +35,9 @@ def share_clock(monkeypatch: pytest.MonkeyPatch, world: World) -> None:
     """The vault and the connector built by sync.service read the simulator's clock."""
     assert world.clock is not None
     monkeypatch.setattr(sync.service, "TokenVault", functools.partial(TokenVault, clock=world.clock))
-    monkeypatch.setattr(sync.service, "ExactOnline", functools.partial(ExactOnline, clock=world.clock))
+    monkeypatch.setattr(
+        connectors.exact.spec, "ExactOnline", functools.partial(ExactOnline, clock=world.clock)
+    )
 
 
 @pytest.fixture
