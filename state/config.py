@@ -182,7 +182,7 @@ def _explain(err: Any) -> str:
 def _data_path(data: object, loc: tuple[int | str, ...]) -> KeyPath:
     """The key path in the file for a pydantic error location.
 
-    A tagged union adds its tag (`eboekhouden`) to the location although it is no key in the file:
+    A tagged union adds its tag (the connection's system id) to the location although it is no key in the file:
     a loc part that is a value of the current table and not the last part is such a tag.
     """
     path: list[str | int] = []
