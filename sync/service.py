@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from pydantic import SecretStr
 
-from connectors.contract import BookingTarget, InvoiceSource, RateLimit
+from connectors.contract import BookingTarget, RateLimit, Source
 from connectors.eboekhouden import EBoekhoudenRest, EBoekhoudenSoap
 from connectors.errors import Origin
 from connectors.exact import ExactOAuth, ExactOnline
@@ -100,7 +100,7 @@ class _Borrowing:
                 await result
 
 
-def build_source(name: str, connection: Connection, secrets: SecretStore) -> InvoiceSource:
+def build_source(name: str, connection: Connection, secrets: SecretStore) -> Source:
     if isinstance(connection, FactuurSturenConnection):
         return FactuurSturenSource(
             connection.username, _secret(secrets, name, "api_key"), base_url=connection.base_url
@@ -195,7 +195,7 @@ def _oauth_target(
 
 def build_connector(
     name: str, connection: Connection, secrets: SecretStore, *, home: Home | None = None
-) -> InvoiceSource | BookingTarget:
+) -> Source | BookingTarget:
     """Whichever side this connection plays, for a connection check."""
     if isinstance(connection, FactuurSturenConnection):
         return build_source(name, connection, secrets)

@@ -23,10 +23,11 @@ def put(
         "facturen",
         reference=reference,
         record_id=reference.split(":")[-1],
+        kind="invoices",
         cursor_key=cursor,
-        invoice_number="F2026-0013",
-        invoice_json="{}",
-        entry_json='{"x": 1}',
+        label="F2026-0013",
+        payload="{}",
+        outgoing='{"x": 1}',
         state=state,
         run_id=1,
     )
@@ -64,7 +65,7 @@ def test_the_earliest_unfinished_record_holds_the_cursor(store: Store) -> None:
     put(store, "factuursturen:1", OutboxState.PARKED, cursor="2026-03-01")
     put(store, "factuursturen:2", OutboxState.PENDING, cursor="2026-03-05")
     put(store, "factuursturen:3", OutboxState.PENDING, cursor="2026-03-09")
-    assert store.earliest_unfinished_cursor("facturen") == "2026-03-05"
+    assert store.earliest_unfinished_cursor("facturen", "invoices") == "2026-03-05"
 
 
 def test_problems_of_one_kind_are_grouped_with_first_and_last_seen_and_count(store: Store) -> None:
