@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
 from connectors.contract import Health, RateLimit, SourceRecord, Stream
@@ -144,3 +145,10 @@ async def test_no_new_invoices_costs_one_request_and_no_lookups() -> None:
     assert (await src.check()).health is Health.OK
     assert await read_all(src, "2030-01-01") == []
     assert len(seen) == 2 and src.client.request_count == 2  # check + one page
+
+
+async def test_only_the_invoices_stream_is_offered() -> None:
+    src = source([[invoice("F1")]], [])
+    assert src.streams == {Stream.INVOICES}
+    with pytest.raises(ValueError, match="balances"):
+        await anext(aiter(src.read(Stream.BALANCES, "", None)))

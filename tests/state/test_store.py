@@ -122,3 +122,15 @@ def test_stale_running_runs_are_marked_interrupted(store: Store, tmp_path: Path)
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "koppelaar.db")], check=True)
     store.close_stale_runs()
     assert store.runs("facturen")[0].status == "interrupted"
+
+
+def test_each_stream_and_partition_has_its_own_cursor(store: Store) -> None:
+    store.set_cursor("facturen", "invoices", "2026-03-01")
+    store.set_cursor("facturen", "balances", "2026-01-31", "bedrijf-7")
+    assert store.cursor("facturen", "invoices") == "2026-03-01"
+    assert store.cursor("facturen", "balances", "bedrijf-7") == "2026-01-31"
+    assert store.cursor("facturen", "balances") is None and store.cursor("facturen", "entries") is None
+    put(store, "factuursturen:1", OutboxState.PENDING, cursor="2026-02-01")
+    # An unfinished invoice holds only the invoices' cursor.
+    assert store.earliest_unfinished_cursor("facturen", "invoices") == "2026-02-01"
+    assert store.earliest_unfinished_cursor("facturen", "balances", "bedrijf-7") is None
