@@ -3,9 +3,8 @@
 A koppeling is a flow: one stream of the source (read per partition, each since its own cursor), a
 mapping strategy (sync.mapping.BookingFlow) and the target. Nothing is lost: every fetched record ends
 booked, parked as a foutmelding, or still unfinished in the outbox (and then its partition's cursor
-stays before it). Nothing is booked twice: a row is marked SENDING before
-its request leaves, and a row that may have reached the target is looked up by reference before it is
-ever posted again.
+stays before it). Nothing is booked twice: a row is marked SENDING before its request leaves, and a
+row that may have reached the target is looked up by reference before it is ever posted again.
 """
 
 from __future__ import annotations
