@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from connectors.errors import AuthError, ConnectorError
 from connectors.model import (
     Administratie,
     CostCenter,
@@ -50,14 +52,41 @@ class SourceProblem:
     raw_excerpt: str = ""
 
 
+class Stream(StrEnum):
+    """The kinds of record a source can offer, each read since its own cursor."""
+
+    INVOICES = "invoices"
+    DOCUMENTS = "documents"
+    ACCOUNTS = "accounts"
+    BALANCES = "balances"
+    ENTRIES = "entries"
+
+
+# What a record of a stream carries once understood; grows into a union as streams get implemented.
+Payload = Invoice
+
+
 @dataclass(frozen=True)
 class SourceRecord:
-    """One record from a source. `cursor_key` sorts like the source's incremental filter."""
+    """One record of a stream. `cursor_key` sorts like the source's incremental filter.
 
+    `record_id` is unique within the source (all its streams and partitions): the outbox reference is
+    `{system}:{record_id}`.
+    """
+
+    stream: Stream
     record_id: str
     cursor_key: str
-    invoice: Invoice | None = None
+    payload: Payload | None = None
     problem: SourceProblem | None = None
+
+
+class RecordOutcome(StrEnum):
+    """What became of a source record, as far as Koppelaar is concerned."""
+
+    BOOKED = "booked"
+    PARKED = "parked"  # a foutmelding: unreadable, unmapped, or refused by the target
+    SKIPPED = "skipped"  # nothing to book (a zero invoice, before the koppeling's start date)
 
 
 @dataclass(frozen=True)
@@ -81,33 +110,61 @@ class CreateResult:
     already_existed: bool = False  # the target said "duplicate" and the lookup found ours
 
 
+# One create's verdict: the booking, or the error for that entry alone.
+CreateOutcome = CreateResult | ConnectorError
+
+
 def _nothing_known(record_id: str) -> bool:
     return False
 
 
 @runtime_checkable
-class InvoiceSource(Protocol):
+class Source(Protocol):
     system: str
+    streams: frozenset[Stream]  # what this source offers
 
     async def check(self) -> CheckResult: ...
 
-    def invoices_since(
-        self, cursor: str | None, known: Callable[[str], bool] = _nothing_known
-    ) -> AsyncIterator[list[SourceRecord]]:
-        """Pages of records whose cursor_key >= cursor (inclusive: the engine de-duplicates).
+    async def partitions(self, stream: Stream) -> Sequence[str]:
+        """The partitions a stream is read in, each with its own cursor (e.g. one per company)."""
+        ...
 
-        A record for which `known(record_id)` holds comes back bare (no invoice, no problem): the
+    def read(
+        self,
+        stream: Stream,
+        partition: str,
+        cursor: str | None,
+        known: Callable[[str], bool] = _nothing_known,
+    ) -> AsyncIterator[list[SourceRecord]]:
+        """Pages of the stream's records whose cursor_key >= cursor (inclusive: the engine de-duplicates).
+
+        A record for which `known(record_id)` holds comes back bare (no payload, no problem): the
         engine has it already, so the source need not parse or enrich it (no extra requests).
         """
         ...
 
+    async def settled(self, stream: Stream, partition: str, record_id: str, outcome: RecordOutcome) -> None:
+        """Told when a record's outcome becomes final; again when a retry settles a parked record anew."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+class SourceBase:
+    """What most sources need not do: one partition per stream, and no interest in outcomes."""
+
+    async def partitions(self, stream: Stream) -> Sequence[str]:
+        return ("",)
+
+    async def settled(self, stream: Stream, partition: str, record_id: str, outcome: RecordOutcome) -> None:
+        return None
 
 
 @runtime_checkable
 class BookingTarget(Protocol):
     system: str
     rate_limit: RateLimit
+    batch_size: int  # entries per create_bookings call the engine gathers
 
     async def check(self) -> CheckResult: ...
 
@@ -137,4 +194,33 @@ class BookingTarget(Protocol):
 
     async def create_booking(self, entry: JournalEntry, relation_id: str) -> CreateResult: ...
 
+    async def create_bookings(self, items: Sequence[tuple[JournalEntry, str]]) -> list[CreateOutcome]:
+        """One outcome per (entry, relation id), in order; a refused entry does not stop the others.
+
+        When the call as a whole fails, every entry in it gets that error: UncertainError (look up
+        before re-posting), TransientError/AuthError (not processed: send again later)."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+class BookingTargetBase(ABC):
+    """Batching for a target that books one entry per request: `create_bookings` one by one."""
+
+    batch_size = 1
+
+    @abstractmethod
+    async def create_booking(self, entry: JournalEntry, relation_id: str) -> CreateResult: ...
+
+    async def create_bookings(self, items: Sequence[tuple[JournalEntry, str]]) -> list[CreateOutcome]:
+        outcomes: list[CreateOutcome] = []
+        for entry, relation_id in items:
+            refused = next((o for o in outcomes if isinstance(o, AuthError)), None)
+            if refused is not None:  # the rest would be refused too: not sent, so they may go again
+                outcomes.append(refused)
+                continue
+            try:
+                outcomes.append(await self.create_booking(entry, relation_id))
+            except ConnectorError as exc:
+                outcomes.append(exc)
+        return outcomes

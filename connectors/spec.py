@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from connectors.contract import BookingTarget, InvoiceSource
+from connectors.contract import BookingTarget, Source
 from connectors.model import Administratie
 from connectors.oauth import Refresh, TokenProvider, TokenResponse
 
@@ -153,7 +153,7 @@ class ConnectorSpec(Generic[S]):
     settings: type[S]
     auth: AuthKind
     secrets: Callable[[S], tuple[SecretField, ...]]
-    build_source: Callable[[str, S, BuildContext], InvoiceSource] | None = None
+    build_source: Callable[[str, S, BuildContext], Source] | None = None
     build_target: Callable[[str, S, BuildContext], BookingTarget] | None = None
     login: Callable[[S], LoginField | None] = field(default=lambda settings: None)
     where: Callable[[S], str] = field(default=lambda settings: "")  # where to find the secrets

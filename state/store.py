@@ -13,7 +13,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -213,6 +213,56 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (koppeling, business_date, attempt)
     );
     """,
+    # 6: streams. A row says which stream (kind) and partition its record came from, keeps the
+    # source's payload, what goes to the target, a display label and the relation id the engine
+    # resolved, instead of invoice columns. A cursor per (koppeling, stream, partition): the old
+    # per-koppeling cursor was the invoices'. References stay as they were, so old rows still match.
+    """
+    CREATE TABLE outbox_new (
+        id INTEGER PRIMARY KEY,
+        koppeling TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        partition_key TEXT NOT NULL DEFAULT '',
+        cursor_key TEXT NOT NULL,
+        label TEXT NOT NULL DEFAULT '',
+        payload TEXT,
+        outgoing TEXT,
+        outgoing_sha256 TEXT,
+        relation_id TEXT,
+        state TEXT NOT NULL
+            CHECK (state IN ('PENDING','SENDING','SENT','FAILED','UNKNOWN','PARKED','SKIPPED')),
+        remote_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NOT NULL DEFAULT '',
+        run_id INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (koppeling, reference)
+    );
+    INSERT INTO outbox_new (id, koppeling, reference, record_id, kind, partition_key, cursor_key, label,
+        payload, outgoing, outgoing_sha256, state, remote_id, attempts, last_error, run_id, created_at,
+        updated_at)
+    SELECT id, koppeling, reference, record_id, 'invoices', '', cursor_key, invoice_number, invoice_json,
+        entry_json, entry_sha256, state, remote_id, attempts, last_error, run_id, created_at, updated_at
+    FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_new RENAME TO outbox;
+    CREATE INDEX outbox_unfinished ON outbox (koppeling, state, cursor_key);
+
+    CREATE TABLE cursors_new (
+        koppeling TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        partition_key TEXT NOT NULL DEFAULT '',
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (koppeling, stream, partition_key)
+    );
+    INSERT INTO cursors_new SELECT koppeling, 'invoices', '', value, updated_at FROM cursors;
+    DROP TABLE cursors;
+    ALTER TABLE cursors_new RENAME TO cursors;
+    """,
 )
 
 
@@ -239,10 +289,13 @@ class OutboxRow:
     id: int
     reference: str
     record_id: str
+    kind: str  # the source stream the record came from
+    partition: str
     cursor_key: str
-    invoice_number: str
-    invoice_json: str | None
-    entry_json: str | None
+    label: str  # what a person calls the record, e.g. an invoice number
+    payload: str | None  # the source record, JSON; None when the source could not read it
+    outgoing: str | None  # what the target receives (a journal entry), JSON
+    relation_id: str | None  # the target's relation, resolved before the row was sent
     state: OutboxState
     remote_id: str | None
     attempts: int
@@ -409,16 +462,18 @@ class Store:
         *,
         reference: str,
         record_id: str,
+        kind: str,
+        partition: str = "",
         cursor_key: str,
-        invoice_number: str,
-        invoice_json: str | None,
-        entry_json: str | None,
+        label: str,
+        payload: str | None,
+        outgoing: str | None,
         state: OutboxState,
         run_id: int,
         error: str = "",
     ) -> OutboxRow:
         """Insert or refresh a row that was never sent. A row that may have reached the target is kept."""
-        sha = hashlib.sha256(entry_json.encode()).hexdigest() if entry_json else None
+        sha = hashlib.sha256(outgoing.encode()).hexdigest() if outgoing else None
         stamp = now_iso()
         with self.transaction() as db:
             existing = db.execute(
@@ -426,17 +481,19 @@ class Store:
             ).fetchone()
             if existing is None:
                 db.execute(
-                    "INSERT INTO outbox (koppeling, reference, record_id, cursor_key, invoice_number,"
-                    " invoice_json, entry_json, entry_sha256, state, last_error, run_id, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO outbox (koppeling, reference, record_id, kind, partition_key, cursor_key,"
+                    " label, payload, outgoing, outgoing_sha256, state, last_error, run_id, created_at,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         koppeling,
                         reference,
                         record_id,
+                        kind,
+                        partition,
                         cursor_key,
-                        invoice_number,
-                        invoice_json,
-                        entry_json,
+                        label,
+                        payload,
+                        outgoing,
                         sha,
                         state,
                         error,
@@ -447,14 +504,14 @@ class Store:
                 )
             elif existing["state"] in (OutboxState.PENDING, OutboxState.PARKED, OutboxState.FAILED):
                 db.execute(
-                    "UPDATE outbox SET cursor_key = ?, invoice_number = ?, invoice_json = ?, entry_json = ?,"
-                    " entry_sha256 = ?, state = ?, last_error = ?, run_id = ?, updated_at = ?"
+                    "UPDATE outbox SET cursor_key = ?, label = ?, payload = ?, outgoing = ?,"
+                    " outgoing_sha256 = ?, state = ?, last_error = ?, run_id = ?, updated_at = ?"
                     " WHERE koppeling = ? AND reference = ?",
                     (
                         cursor_key,
-                        invoice_number,
-                        invoice_json,
-                        entry_json,
+                        label,
+                        payload,
+                        outgoing,
                         sha,
                         state,
                         error,
@@ -487,18 +544,16 @@ class Store:
             )
             return cur.rowcount == 1
 
-    def outbox_transition_many(
-        self, row_ids: list[int], to: OutboxState, *, expect: tuple[OutboxState, ...]
-    ) -> set[int]:
-        """`outbox_transition` for several rows in one transaction; the ids that moved."""
+    def outbox_sending(self, relations: Mapping[int, str]) -> set[int]:
+        """PENDING → SENDING for several rows in one transaction, each with the relation it is booked
+        on (row id → relation id); the ids that moved (another worker may have taken one)."""
         moved = set()
-        placeholders = ",".join("?" for _ in expect)
         with self.transaction() as db:
-            for row_id in row_ids:
+            for row_id, relation_id in relations.items():
                 cur = db.execute(
-                    f"UPDATE outbox SET state = ?, last_error = '', attempts = attempts + ?, updated_at = ?"
-                    f" WHERE id = ? AND state IN ({placeholders})",
-                    (to, int(to is OutboxState.SENDING), now_iso(), row_id, *expect),
+                    "UPDATE outbox SET state = ?, relation_id = ?, last_error = '', attempts = attempts + 1,"
+                    " updated_at = ? WHERE id = ? AND state = ?",
+                    (OutboxState.SENDING, relation_id, now_iso(), row_id, OutboxState.PENDING),
                 )
                 if cur.rowcount == 1:
                     moved.add(row_id)
@@ -519,25 +574,30 @@ class Store:
         )
         return {r["state"]: int(r["n"]) for r in rows}
 
-    def earliest_unfinished_cursor(self, koppeling: str) -> str | None:
+    def earliest_unfinished_cursor(self, koppeling: str, stream: str, partition: str = "") -> str | None:
         row = self._db.execute(
-            "SELECT MIN(cursor_key) FROM outbox WHERE koppeling = ? AND state IN (?, ?, ?)",
-            (koppeling, *UNFINISHED),
+            "SELECT MIN(cursor_key) FROM outbox WHERE koppeling = ? AND state IN (?, ?, ?)"
+            " AND kind = ? AND partition_key = ?",
+            (koppeling, *UNFINISHED, stream, partition),
         ).fetchone()
         return str(row[0]) if row and row[0] is not None else None
 
-    # -- cursors ------------------------------------------------------------------------------------
+    # -- cursors: one per (koppeling, stream, partition) --------------------------------------------
 
-    def cursor(self, koppeling: str) -> str | None:
-        row = self._db.execute("SELECT value FROM cursors WHERE koppeling = ?", (koppeling,)).fetchone()
+    def cursor(self, koppeling: str, stream: str, partition: str = "") -> str | None:
+        row = self._db.execute(
+            "SELECT value FROM cursors WHERE koppeling = ? AND stream = ? AND partition_key = ?",
+            (koppeling, stream, partition),
+        ).fetchone()
         return str(row["value"]) if row else None
 
-    def set_cursor(self, koppeling: str, value: str) -> None:
+    def set_cursor(self, koppeling: str, stream: str, value: str, partition: str = "") -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO cursors (koppeling, value, updated_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (koppeling) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                (koppeling, value, now_iso()),
+                "INSERT INTO cursors (koppeling, stream, partition_key, value, updated_at) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (koppeling, stream, partition_key) DO UPDATE SET value = excluded.value,"
+                " updated_at = excluded.updated_at",
+                (koppeling, stream, partition, value, now_iso()),
             )
 
     # -- foutmeldingen ------------------------------------------------------------------------------
@@ -991,10 +1051,13 @@ def _outbox(row: sqlite3.Row) -> OutboxRow:
         id=int(row["id"]),
         reference=row["reference"],
         record_id=row["record_id"],
+        kind=row["kind"],
+        partition=row["partition_key"],
         cursor_key=row["cursor_key"],
-        invoice_number=row["invoice_number"],
-        invoice_json=row["invoice_json"],
-        entry_json=row["entry_json"],
+        label=row["label"],
+        payload=row["payload"],
+        outgoing=row["outgoing"],
+        relation_id=row["relation_id"],
         state=OutboxState(row["state"]),
         remote_id=row["remote_id"],
         attempts=int(row["attempts"]),

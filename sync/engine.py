@@ -1,9 +1,10 @@
-"""One run of one koppeling: preflight, reconcile, fetch, map, outbox, push, foutmeldingen, cursor.
+"""One run of one koppeling: preflight, reconcile, fetch, map, outbox, push, foutmeldingen, cursors.
 
-Nothing is lost: every fetched record ends booked, parked as a foutmelding, or still unfinished in the
-outbox (and then the cursor stays before it). Nothing is booked twice: a row is marked SENDING before
-its request leaves, and a row that may have reached the target is looked up by reference before it is
-ever posted again.
+A koppeling is a flow: one stream of the source (read per partition, each since its own cursor), a
+mapping strategy (sync.mapping.BookingFlow) and the target. Nothing is lost: every fetched record ends
+booked, parked as a foutmelding, or still unfinished in the outbox (and then its partition's cursor
+stays before it). Nothing is booked twice: a row is marked SENDING before its request leaves, and a
+row that may have reached the target is looked up by reference before it is ever posted again.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from enum import StrEnum
 from connectors.contract import (
     BookingTarget,
     CheckResult,
-    CreateResult,
+    CreateOutcome,
     Health,
-    InvoiceSource,
+    Payload,
+    RecordOutcome,
+    Source,
     SourceRecord,
+    Stream,
 )
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, TransientError, UncertainError
-from connectors.model import Invoice, InvoiceKind, JournalEntry
+from connectors.model import InvoiceKind, JournalEntry
 from state.settings import Koppeling
 from state.store import OutboxRow, OutboxState, Store
-from sync.mapping import Mapper, MappingProblem, relation_code
+from sync.mapping import BookingFlow, Mapper, MappingProblem
 
 RUN_LEASE_SECONDS = 300.0
 
@@ -43,7 +47,18 @@ class RunStatus(StrEnum):
 class _Key:
     reference: str
     record_id: str
+    partition: str
     cursor_key: str
+
+
+@dataclass
+class _Read:
+    """One partition of the flow's stream in this run: its cursor before, and how far the run got."""
+
+    partition: str
+    cursor: str | None
+    max_seen: str | None = None
+    completed: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,18 +144,18 @@ class Engine:
         store: Store,
         name: str,
         koppeling: Koppeling,
-        source: InvoiceSource,
+        source: Source,
         target: BookingTarget,
         *,
         on_progress: Callable[[Progress], None] | None = None,
-        mapper: Mapper | None = None,
+        flow: BookingFlow | None = None,
     ) -> None:
         self.store = store
         self.name = name
         self.koppeling = koppeling
         self.source = source
         self.target = target
-        self.mapper = mapper or Mapper(koppeling, target)
+        self.flow: BookingFlow = flow or Mapper(koppeling, target)
         self.on_progress = on_progress
         self._owner = f"run-{uuid.uuid4().hex[:12]}"
         self._relation_locks: dict[str, asyncio.Lock] = {}
@@ -205,15 +220,14 @@ class Engine:
         if not report.dry_run:
             self._phase(report, "onzekere boekingen opzoeken")
             await self._reconcile(report)
-        old_cursor = self.store.cursor(self.name)
-        since = max(filter(None, [old_cursor, self.koppeling.start_date]), default=None)
         self._phase(report, "ophalen en boeken")
-        completed, max_seen = await self._pipeline(report, since)
+        reads = await self._pipeline(report)
         if not report.dry_run:
             if self._abort is None:
                 self._phase(report, "onzekere boekingen opzoeken")
                 await self._reconcile(report, only_unknown=True)
-            self._move_cursor(old_cursor, max_seen if completed else None)
+            for read in reads:
+                self._move_cursor(read)
         p = report.progress
         if self._abort is not None:  # refused credentials mid-run: a retry would be refused too
             report.status, report.message = RunStatus.FAILED, str(self._abort)
@@ -281,9 +295,10 @@ class Engine:
         """Look up every booking that may have reached the target before anything is posted again."""
         states = (OutboxState.UNKNOWN,) if only_unknown else (OutboxState.SENDING, OutboxState.UNKNOWN)
         for row in self.store.outbox_rows(self.name, states):
-            assert row.entry_json is not None
-            entry = JournalEntry.model_validate_json(row.entry_json)
+            assert row.outgoing is not None
+            entry = JournalEntry.model_validate_json(row.outgoing)
             try:
+                # Merge: pass row.relation_id (resolved before the row was sent) as find_booking's relation.
                 found = await self.target.find_booking(entry)
             except AuthError as exc:
                 self._abort = _Abort(exc.message)
@@ -301,6 +316,7 @@ class Engine:
                         "gevonden bij het doel na een onzekere verzending",
                     )
                     self.store.resolve_records(self.name, row.reference)
+                    await self._tell(row, RecordOutcome.BOOKED)
                     if row.state is OutboxState.UNKNOWN and only_unknown:
                         report.progress.uncertain -= 1
                         report.progress.booked += 1
@@ -321,44 +337,53 @@ class Engine:
 
     # -- fetch, map, push ---------------------------------------------------------------------------
 
-    async def _pipeline(self, report: RunReport, since: str | None) -> tuple[bool, str | None]:
+    async def _pipeline(self, report: RunReport) -> list[_Read]:
         governor = ConcurrencyGovernor(
             self.target.rate_limit.per_second, self.target.rate_limit.max_concurrency
         )
-        queue: asyncio.Queue[OutboxRow | None] = asyncio.Queue(maxsize=2 * governor.max * self._batch_size())
-        workers = [asyncio.create_task(self._worker(queue, governor, report)) for _ in range(governor.max)]
-        completed, max_seen = False, None
+        batch_size = max(1, self.target.batch_size)
+        queue: asyncio.Queue[OutboxRow | None] = asyncio.Queue(maxsize=2 * governor.max * batch_size)
+        workers = [
+            asyncio.create_task(self._worker(queue, governor, report, batch_size))
+            for _ in range(governor.max)
+        ]
+        stream = self.flow.stream
+        reads: list[_Read] = []
         try:
             if not report.dry_run:
                 # Rows left PENDING by an earlier run (or just reconciled as "not there") go first.
                 leftovers = list(self.store.outbox_rows(self.name, (OutboxState.PENDING,)))
                 if self._retry:
-                    leftovers += self._retry_parked(report)
+                    leftovers += await self._retry_parked(report)
                 for leftover in leftovers:
                     await queue.put(leftover)
-            async for page in self.source.invoices_since(since, self._known):
-                for record in page:
-                    if self._abort is not None:
-                        return False, max_seen
-                    max_seen = max(max_seen or record.cursor_key, record.cursor_key)
-                    report.progress.fetched += 1
-                    prepared = self._prepare(record, report)
-                    if prepared is not None:
-                        await queue.put(prepared)
-                self._renew_lease()
-                p = report.progress
-                # Live progress for a console in another process (the daemon runs, the console watches).
-                self.store.update_run(
-                    report.run_id,
-                    fetched=p.fetched,
-                    booked=p.booked,
-                    skipped=p.skipped,
-                    failed=p.failed + p.parked,
-                    uncertain=p.uncertain,
-                )
-                if self.on_progress:
-                    self.on_progress(report.progress)
-            completed = self._abort is None
+            for partition in await self.source.partitions(stream):
+                read = _Read(partition, self.store.cursor(self.name, stream, partition))
+                reads.append(read)
+                since = max(filter(None, [read.cursor, self.koppeling.start_date]), default=None)
+                async for page in self.source.read(stream, partition, since, self._known):
+                    for record in page:
+                        if self._abort is not None:
+                            return reads
+                        read.max_seen = max(read.max_seen or record.cursor_key, record.cursor_key)
+                        report.progress.fetched += 1
+                        prepared = await self._prepare(record, partition, report)
+                        if prepared is not None:
+                            await queue.put(prepared)
+                    self._renew_lease()
+                    p = report.progress
+                    # Live progress for a console in another process (the daemon runs, the console watches).
+                    self.store.update_run(
+                        report.run_id,
+                        fetched=p.fetched,
+                        booked=p.booked,
+                        skipped=p.skipped,
+                        failed=p.failed + p.parked,
+                        uncertain=p.uncertain,
+                    )
+                    if self.on_progress:
+                        self.on_progress(report.progress)
+                read.completed = self._abort is None
         except AuthError as exc:
             self._abort = _Abort(exc.message)
             self._report_connector_error(exc, Origin.SOURCE, "")
@@ -371,11 +396,11 @@ class Engine:
                 await queue.put(None)
             await asyncio.gather(*workers)
             report.progress.concurrency = governor.limit
-        return completed, max_seen
+        return reads
 
-    def _prepare(self, record: SourceRecord, report: RunReport) -> OutboxRow | None:
+    async def _prepare(self, record: SourceRecord, partition: str, report: RunReport) -> OutboxRow | None:
         """Decide what to do with a fetched record; returns an outbox row to push, or None."""
-        key = _Key(f"{self.source.system}:{record.record_id}", record.record_id, record.cursor_key)
+        key = _Key(self._reference(record.record_id), record.record_id, partition, record.cursor_key)
         existing = self.store.outbox_get(self.name, key.reference)
         if existing is not None:
             if existing.state in (OutboxState.SENDING, OutboxState.UNKNOWN):
@@ -383,60 +408,67 @@ class Engine:
             else:
                 report.progress.skipped += 1  # booked, parked, or already queued in this run
             return None
-        invoice = record.invoice
-        if invoice is None:
+        payload = record.payload
+        if payload is None:
             problem = record.problem
             assert problem is not None
-            self._park(
+            title, advice = self.flow.unreadable(problem)
+            await self._park(
                 report,
                 key,
-                number="",
-                invoice_json=None,
+                label="",
+                payload=None,
                 origin=Origin.SOURCE,
                 code=f"bron:{problem.field}",
-                # One foutmelding per kind of defect; each record says what exactly is wrong with it.
-                title=f"Factuur uit de bron afgekeurd (veld '{problem.field or 'onbekend'}')",
-                advice="Corrigeer de factuur in de bron; de volgende run leest hem opnieuw als hij gewijzigd is.",
+                title=title,
+                advice=advice,
                 detail=f"{problem.message}\nbrongegevens: {problem.raw_excerpt}",
             )
             return None
-        too_early = self.koppeling.start_date and invoice.issue_date.isoformat() < self.koppeling.start_date
-        if too_early or (not invoice.lines and invoice.total_gross == 0):
-            report.progress.skipped += 1  # before the start date, or a zero invoice: nothing to book
+        skip_reason = self.flow.skip_reason(payload)
+        if skip_reason is not None:
+            report.progress.skipped += 1  # nothing to book
             if not report.dry_run:
                 self.store.outbox_put(
                     self.name,
                     reference=key.reference,
                     record_id=key.record_id,
+                    kind=self.flow.stream,
+                    partition=key.partition,
                     cursor_key=key.cursor_key,
-                    invoice_number=invoice.number,
-                    invoice_json=None,
-                    entry_json=None,
+                    label=self.flow.label(payload),
+                    payload=None,
+                    outgoing=None,
                     state=OutboxState.SKIPPED,
                     run_id=report.run_id,
-                    error="voor de startdatum" if too_early else "factuur van nul",
+                    error=skip_reason,
                 )
+                await self._tell_source(self.flow.stream, key, RecordOutcome.SKIPPED)
             return None
-        return self._map(report, key, invoice)
+        return await self._map(report, key, payload)
+
+    def _reference(self, record_id: str) -> str:
+        return f"{self.source.system}:{record_id}"
 
     def _known(self, record_id: str) -> bool:
-        return self.store.outbox_get(self.name, f"{self.source.system}:{record_id}") is not None
+        return self.store.outbox_get(self.name, self._reference(record_id)) is not None
 
-    def _map(self, report: RunReport, key: _Key, invoice: Invoice) -> OutboxRow | None:
+    async def _map(self, report: RunReport, key: _Key, payload: Payload) -> OutboxRow | None:
         """Map to a booking and commit it to the outbox as PENDING, or park it with a foutmelding."""
+        label = self.flow.label(payload)
         try:
-            entry = self.mapper.to_entry(invoice, key.reference)
+            entry = self.flow.to_entry(payload, key.reference)
         except MappingProblem as problem:
-            self._park(
+            await self._park(
                 report,
                 key,
-                number=invoice.number,
-                invoice_json=invoice.model_dump_json(),
+                label=label,
+                payload=payload.model_dump_json(),
                 origin=Origin.MAPPING,
                 code=problem.key,
                 title=problem.title,
                 advice=problem.advice,
-                detail=f"factuur {invoice.number}",
+                detail=self.flow.describe(payload),
             )
             return None
         if report.dry_run:
@@ -446,21 +478,23 @@ class Engine:
             self.name,
             reference=key.reference,
             record_id=key.record_id,
+            kind=self.flow.stream,
+            partition=key.partition,
             cursor_key=key.cursor_key,
-            invoice_number=invoice.number,
-            invoice_json=invoice.model_dump_json(),
-            entry_json=entry.model_dump_json(),
+            label=label,
+            payload=payload.model_dump_json(),
+            outgoing=entry.model_dump_json(),
             state=OutboxState.PENDING,
             run_id=report.run_id,
         )
 
-    def _park(
+    async def _park(
         self,
         report: RunReport,
         key: _Key,
         *,
-        number: str,
-        invoice_json: str | None,
+        label: str,
+        payload: str | None,
         origin: Origin,
         code: str,
         title: str,
@@ -468,17 +502,19 @@ class Engine:
         detail: str,
     ) -> None:
         report.progress.parked += 1
-        report.problems.append(f"{number or key.record_id}: {title}: {detail.splitlines()[0]}")
+        report.problems.append(f"{label or key.record_id}: {title}: {detail.splitlines()[0]}")
         if report.dry_run:
             return
         self.store.outbox_put(
             self.name,
             reference=key.reference,
             record_id=key.record_id,
+            kind=self.flow.stream,
+            partition=key.partition,
             cursor_key=key.cursor_key,
-            invoice_number=number,
-            invoice_json=invoice_json,
-            entry_json=None,
+            label=label,
+            payload=payload,
+            outgoing=None,
             state=OutboxState.PARKED,
             run_id=report.run_id,
             error=title,
@@ -494,39 +530,33 @@ class Engine:
             detail=detail,
         )
         self.store.record_outcome(report.run_id, key.reference, "failed", title)
+        await self._tell_source(self.flow.stream, key, RecordOutcome.PARKED)
 
-    def _retry_parked(self, report: RunReport) -> list[OutboxRow]:
+    async def _retry_parked(self, report: RunReport) -> list[OutboxRow]:
         """Map parked and refused records again (the mapping or the target was fixed); never re-fetch."""
         rows = []
         for row in self.store.outbox_rows(self.name, (OutboxState.PARKED, OutboxState.FAILED)):
             if isinstance(self._retry, frozenset) and row.reference not in self._retry:
                 continue
-            if row.invoice_json is None:
+            if row.payload is None:
                 continue  # unreadable at the source: only a corrected source record can fix it
-            invoice = Invoice.model_validate_json(row.invoice_json)
-            prepared = self._map(report, _Key(row.reference, row.record_id, row.cursor_key), invoice)
+            key = _Key(row.reference, row.record_id, row.partition, row.cursor_key)
+            prepared = await self._map(report, key, self.flow.parse(row.payload))
             if prepared is not None:
                 rows.append(prepared)
         return rows
 
-    def _batch_size(self) -> int:
-        """Rows per create call: >1 only for a target with `create_bookings` (Twinfield's ProcessXml)."""
-        if not callable(getattr(self.target, "create_bookings", None)):
-            return 1
-        size = getattr(self.target, "batch_size", 1)
-        return max(1, size) if isinstance(size, int) else 1
-
     async def _worker(
-        self, queue: asyncio.Queue[OutboxRow | None], governor: ConcurrencyGovernor, report: RunReport
+        self,
+        queue: asyncio.Queue[OutboxRow | None],
+        governor: ConcurrencyGovernor,
+        report: RunReport,
+        batch_size: int,
     ) -> None:
-        batch_size = self._batch_size()
+        """Push rows in batches of up to `batch_size`: whatever is queued, never waiting for more."""
         while (row := await queue.get()) is not None:
             if self._abort is not None:
                 continue  # drain: the row stays PENDING for the next run
-            if batch_size == 1:
-                async with governor:
-                    await self._push(row, report, governor)
-                continue
             rows, last = [row], False
             while len(rows) < batch_size and not queue.empty():
                 more = queue.get_nowait()
@@ -535,60 +565,33 @@ class Engine:
                     break
                 rows.append(more)
             async with governor:
-                await self._push_batch(rows, report, governor)
+                await self._push(rows, report, governor)
             if last:
                 return
 
-    async def _push(self, row: OutboxRow, report: RunReport, governor: ConcurrencyGovernor) -> None:
-        assert row.entry_json is not None
-        entry = JournalEntry.model_validate_json(row.entry_json)
-        p = report.progress
-        try:
-            relation_id = await self._relation(entry)
-        except AuthError as exc:
-            self._abort = _Abort(exc.message)
-            self._report_connector_error(exc, Origin.TARGET, row.reference)
-            return
-        except ConnectorError as exc:
-            # Relations are looked up before they are created: nothing is half-done, the row stays PENDING.
-            p.failed += 1
-            self._report_connector_error(exc, Origin.TARGET, row.reference)
-            return
-        if not self.store.outbox_transition(row.id, OutboxState.SENDING, expect=(OutboxState.PENDING,)):
-            return
-        try:
-            outcome: CreateResult | ConnectorError = await self.target.create_booking(entry, relation_id)
-        except ConnectorError as exc:
-            outcome = exc
-        await self._settle(row, outcome, report, governor)
-
-    async def _push_batch(
-        self, rows: list[OutboxRow], report: RunReport, governor: ConcurrencyGovernor
-    ) -> None:
-        """Several rows in one create call: all SENDING in one transaction before it, then each row
-        moves by its own outcome (a refused transaction does not take the others down)."""
+    async def _push(self, rows: list[OutboxRow], report: RunReport, governor: ConcurrencyGovernor) -> None:
+        """Rows in one create call: all SENDING in one transaction before it, then each row moves by
+        its own outcome (a refused booking does not take the others down)."""
         ready: list[tuple[OutboxRow, JournalEntry, str]] = []
         for row in rows:
-            assert row.entry_json is not None
-            entry = JournalEntry.model_validate_json(row.entry_json)
+            assert row.outgoing is not None
+            entry = JournalEntry.model_validate_json(row.outgoing)
             try:
                 ready.append((row, entry, await self._relation(entry)))
             except AuthError as exc:
                 self._abort = _Abort(exc.message)
                 self._report_connector_error(exc, Origin.TARGET, row.reference)
                 return  # nothing was sent: every row stays PENDING
-            except ConnectorError as exc:  # as in _push: the row stays PENDING
+            except ConnectorError as exc:
+                # Relations are looked up before they are created: nothing is half-done, the row stays PENDING.
                 report.progress.failed += 1
                 self._report_connector_error(exc, Origin.TARGET, row.reference)
-        sending = self.store.outbox_transition_many(
-            [row.id for row, _, _ in ready], OutboxState.SENDING, expect=(OutboxState.PENDING,)
-        )
+        sending = self.store.outbox_sending({row.id: relation_id for row, _, relation_id in ready})
         ready = [item for item in ready if item[0].id in sending]
         if not ready:
             return
-        create_bookings = self.target.create_bookings  # type: ignore[attr-defined]
         try:
-            outcomes: list[CreateResult | ConnectorError] = await create_bookings(
+            outcomes = await self.target.create_bookings(
                 [(entry, relation_id) for _, entry, relation_id in ready]
             )
         except ConnectorError as exc:  # the call as a whole: every row gets its verdict
@@ -599,7 +602,7 @@ class Engine:
     async def _settle(
         self,
         row: OutboxRow,
-        outcome: CreateResult | ConnectorError,
+        outcome: CreateOutcome,
         report: RunReport,
         governor: ConcurrencyGovernor,
     ) -> None:
@@ -629,6 +632,7 @@ class Engine:
             p.failed += 1
             self._report_connector_error(outcome, Origin.TARGET, row.reference)
             self.store.record_outcome(report.run_id, row.reference, "failed", outcome.message)
+            await self._tell(row, RecordOutcome.PARKED)
         elif isinstance(outcome, ConnectorError):
             self.store.outbox_transition(
                 row.id, OutboxState.UNKNOWN, expect=(OutboxState.SENDING,), error=outcome.message
@@ -643,14 +647,26 @@ class Engine:
             result = "duplicate" if outcome.already_existed else "booked"
             self.store.record_outcome(report.run_id, row.reference, result, outcome.remote_id)
             self.store.resolve_records(self.name, row.reference)
+            await self._tell(row, RecordOutcome.BOOKED)
         if self.on_progress and (p.booked + p.failed + p.uncertain) % 25 == 0:
             self.on_progress(p)
 
     async def _relation(self, entry: JournalEntry) -> str:
-        code = relation_code(self.source.system, entry.relation.source_id)
+        code = self.flow.party_code(self.source.system, entry)
         lock = self._relation_locks.setdefault(code, asyncio.Lock())
         async with lock:  # two invoices of one new customer must not create it twice
             return await self.target.ensure_relation(entry.relation, entry.kind, code)
+
+    async def _tell(self, row: OutboxRow, outcome: RecordOutcome) -> None:
+        key = _Key(row.reference, row.record_id, row.partition, row.cursor_key)
+        await self._tell_source(Stream(row.kind), key, outcome)
+
+    async def _tell_source(self, stream: Stream, key: _Key, outcome: RecordOutcome) -> None:
+        """The source hears a record's final outcome (a folder inbox archives or quarantines it)."""
+        try:
+            await self.source.settled(stream, key.partition, key.record_id, outcome)
+        except ConnectorError as exc:  # the outcome stands; only the source's housekeeping failed
+            self._report_connector_error(exc, Origin.SOURCE, key.reference)
 
     def _report_connector_error(self, exc: ConnectorError, where: Origin, reference: str) -> None:
         origin: str = exc.origin if exc.origin is not Origin.TARGET else where
@@ -670,15 +686,16 @@ class Engine:
 
     # -- cursor -------------------------------------------------------------------------------------
 
-    def _move_cursor(self, old: str | None, max_seen: str | None) -> None:
+    def _move_cursor(self, read: _Read) -> None:
         """Past booked and parked records only: an unfinished row holds the cursor at its position."""
-        earliest_open = self.store.earliest_unfinished_cursor(self.name)
-        candidates = [c for c in (old, max_seen) if c is not None]
+        stream, old = self.flow.stream, read.cursor
+        earliest_open = self.store.earliest_unfinished_cursor(self.name, stream, read.partition)
+        candidates = [c for c in (old, read.max_seen if read.completed else None) if c is not None]
         new = max(candidates) if candidates else None
         if earliest_open is not None and (new is None or earliest_open < new):
             new = earliest_open
         if new is not None and new != old:
-            self.store.set_cursor(self.name, new)
+            self.store.set_cursor(self.name, stream, new, read.partition)
 
     def _renew_lease(self) -> None:
         self.store.acquire_lease(f"run:{self.name}", self._owner, RUN_LEASE_SECONDS)

@@ -1,5 +1,5 @@
 """From a source invoice to a target booking: tegenrekening, btw-code, kostenplaats, dagboek and EUR
-amounts.
+amounts. `Mapper` is the flow strategy for invoices → bookings (`BookingFlow`).
 
 Every amount on the booking equals the invoice to the cent: VAT per rate is taken from the invoice's
 own breakdown and split over booking lines by largest remainder; foreign invoices are converted at the
@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
-from connectors.contract import BookingTarget
+from connectors.contract import BookingTarget, Payload, SourceProblem, Stream
 from connectors.model import (
     BookingLine,
     ForeignAmount,
@@ -38,6 +39,42 @@ class MappingProblem(Exception):
         self.title = title
         self.key = key
         self.advice = advice
+
+
+class BookingFlow(Protocol):
+    """The mapping strategy of one flow: how a source stream's records become bookings in a target.
+
+    The engine knows outbox rows and journal entries; what a record is, says this."""
+
+    stream: Stream
+
+    def parse(self, payload: str) -> Payload:
+        """A payload as the outbox stored it (JSON), for mapping it again after a fix."""
+        ...
+
+    def label(self, payload: Payload) -> str:
+        """What a person calls the record (an invoice number): the outbox's display label."""
+        ...
+
+    def describe(self, payload: Payload) -> str:
+        """The record in a foutmelding's detail, e.g. 'factuur F2026-00013'."""
+        ...
+
+    def skip_reason(self, payload: Payload) -> str | None:
+        """Why there is nothing to book (a zero invoice, before the start date), else None."""
+        ...
+
+    def unreadable(self, problem: SourceProblem) -> tuple[str, str]:
+        """Title and advice of the foutmelding for a record the source could not read."""
+        ...
+
+    def to_entry(self, payload: Payload, reference: str) -> JournalEntry:
+        """The booking; raises MappingProblem when a value has no mapping."""
+        ...
+
+    def party_code(self, source_system: str, entry: JournalEntry) -> str:
+        """The code the entry's relation has (or gets) in the target."""
+        ...
 
 
 def rate_key(rate: Decimal) -> str:
@@ -75,11 +112,42 @@ class _Group:
 
 
 class Mapper:
+    """Invoices → bookings: the one flow there is today."""
+
+    stream = Stream.INVOICES
+
     def __init__(self, koppeling: Koppeling, target: BookingTarget, rates: EcbRates | None = None) -> None:
         self.koppeling = koppeling
         self.mapping = koppeling.mapping
         self.target = target
         self.rates = rates or EcbRates()
+
+    def parse(self, payload: str) -> Invoice:
+        return Invoice.model_validate_json(payload)
+
+    def label(self, invoice: Invoice) -> str:
+        return invoice.number
+
+    def describe(self, invoice: Invoice) -> str:
+        return f"factuur {invoice.number}"
+
+    def skip_reason(self, invoice: Invoice) -> str | None:
+        start = self.koppeling.start_date
+        if start and invoice.issue_date.isoformat() < start:
+            return "voor de startdatum"
+        if not invoice.lines and invoice.total_gross == 0:
+            return "factuur van nul"
+        return None
+
+    def unreadable(self, problem: SourceProblem) -> tuple[str, str]:
+        # One foutmelding per kind of defect; each record says what exactly is wrong with it.
+        return (
+            f"Factuur uit de bron afgekeurd (veld '{problem.field or 'onbekend'}')",
+            "Corrigeer de factuur in de bron; de volgende run leest hem opnieuw als hij gewijzigd is.",
+        )
+
+    def party_code(self, source_system: str, entry: JournalEntry) -> str:
+        return relation_code(source_system, entry.relation.source_id)
 
     def tegenrekening(self, kind: InvoiceKind, rate: Decimal, product_group: str) -> str:
         word = KIND_WORD[kind]

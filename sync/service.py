@@ -9,7 +9,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import SecretStr
 
-from connectors.contract import BookingTarget, InvoiceSource
+from connectors.contract import BookingTarget, Source
 from connectors.errors import Origin
 from connectors.oauth import Refresh, TokenProvider
 from connectors.registry import spec_for
@@ -110,10 +110,10 @@ class _BuildContext:
         return cast(_C, _Borrowing(connector, self.closers)) if self.closers else connector
 
 
-_C = TypeVar("_C", InvoiceSource, BookingTarget)
+_C = TypeVar("_C", Source, BookingTarget)
 
 
-def build_source(name: str, connection: Connection, secrets: SecretStore) -> InvoiceSource:
+def build_source(name: str, connection: Connection, secrets: SecretStore) -> Source:
     spec = spec_for(connection.system)
     if spec.build_source is None:
         raise ValueError(f"verbinding '{name}' ({spec.label}) kan geen facturen leveren")
@@ -148,7 +148,7 @@ def refresh_window(connection: Connection) -> float:
 
 def build_connector(
     name: str, connection: Connection, secrets: SecretStore, *, home: Home | None = None
-) -> InvoiceSource | BookingTarget:
+) -> Source | BookingTarget:
     """Whichever side this connection plays, for a connection check."""
     if spec_for(connection.system).build_target is None:
         return build_source(name, connection, secrets)

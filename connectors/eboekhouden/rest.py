@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from connectors.contract import CheckResult, CreateResult, Health, RateLimit, RemoteBooking
+from connectors.contract import BookingTargetBase, CheckResult, CreateResult, Health, RateLimit, RemoteBooking
 from connectors.eboekhouden.common import (
     AUTH_CODES,
     DUPLICATE_CODES,
@@ -45,7 +45,7 @@ PAGE = 500
 DEFAULT_RATE_LIMIT = RateLimit(per_second=5.0, max_concurrency=2)
 
 
-class EBoekhoudenRest:
+class EBoekhoudenRest(BookingTargetBase):
     """Books journal entries as e-Boekhouden mutations over the REST API."""
 
     system = "eboekhouden"

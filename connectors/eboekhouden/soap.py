@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import SecretStr
 
-from connectors.contract import CheckResult, CreateResult, Health, RateLimit, RemoteBooking
+from connectors.contract import BookingTargetBase, CheckResult, CreateResult, Health, RateLimit, RemoteBooking
 from connectors.eboekhouden.common import (
     AUTH_CODES,
     DUPLICATE_CODES,
@@ -114,7 +114,7 @@ def _session_id_in(response: httpx.Response) -> list[str]:
     return [e.text.strip() for e in _all(_parse(response), "SessionID") if e.text and e.text.strip()]
 
 
-class EBoekhoudenSoap:
+class EBoekhoudenSoap(BookingTargetBase):
     """Books journal entries through the SOAP API (AddMutatie)."""
 
     system = "eboekhouden"

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.contract import CheckResult, CreateResult, Health, RateLimit, RemoteBooking
+from connectors.contract import BookingTargetBase, CheckResult, CreateResult, Health, RateLimit, RemoteBooking
 from connectors.eboekhouden.common import normalise_vat_number
 from connectors.errors import (
     AuthError,
@@ -114,7 +114,7 @@ def _trim(value: object) -> str:
     return value.strip() if isinstance(value, str) else "" if value is None else str(value)
 
 
-class ExactOnline:
+class ExactOnline(BookingTargetBase):
     """Books journal entries as Exact Online sales/purchase entries in one division."""
 
     system = "exact"

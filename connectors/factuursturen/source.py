@@ -12,7 +12,15 @@ from typing import Any
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from connectors.contract import CheckResult, Health, RateLimit, SourceProblem, SourceRecord
+from connectors.contract import (
+    CheckResult,
+    Health,
+    RateLimit,
+    SourceBase,
+    SourceProblem,
+    SourceRecord,
+    Stream,
+)
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError
 from connectors.http import Sleep, VendorClient, decode_json, require_json
 from connectors.model import Invoice, InvoiceKind, InvoiceLine, Party, VatCategory, VatSubtotal
@@ -38,10 +46,11 @@ class _Problem(Exception):
         self.message = message
 
 
-class FactuurSturenSource:
+class FactuurSturenSource(SourceBase):
     """Reads sent invoices from FactuurSturen. It has no purchase-invoice endpoint, so only sales."""
 
     system = "factuursturen"
+    streams = frozenset({Stream.INVOICES})
 
     def __init__(
         self,
@@ -102,10 +111,16 @@ class FactuurSturenSource:
 
     # --- invoices
 
-    async def invoices_since(
-        self, cursor: str | None, known: Callable[[str], bool] = lambda record_id: False
+    async def read(
+        self,
+        stream: Stream,
+        partition: str,
+        cursor: str | None,
+        known: Callable[[str], bool] = lambda record_id: False,
     ) -> AsyncIterator[list[SourceRecord]]:
-        """Pages of invoices sent on or after `cursor` (YYYY-MM-DD), oldest first."""
+        """Pages of invoices sent on or after `cursor` (YYYY-MM-DD), oldest first. One partition ("")."""
+        if stream not in self.streams or partition:
+            raise ValueError(f"FactuurSturen biedt geen stroom {stream!r} (deel {partition!r})")
         offset = 0
         while True:
             params: dict[str, str | int] = {"count": self.page_size, "offset": offset}
@@ -137,7 +152,7 @@ class FactuurSturenSource:
         cursor_key = _text(raw.get("sent"))
         if known(record_id):
             # Already in the engine's outbox: skip the parsing and the client lookups it would need.
-            return SourceRecord(record_id=record_id, cursor_key=cursor_key)
+            return SourceRecord(Stream.INVOICES, record_id, cursor_key)
         try:
             invoice = await self._invoice(raw, record_id, number)
         except _Problem as exc:
@@ -147,7 +162,7 @@ class FactuurSturenSource:
             # The model's own totals message already names the invoice.
             prefixed = message if message.startswith(f"Factuur {number}") else f"Factuur {number}: {message}"
             return _problem_record(record_id, cursor_key, field, prefixed, raw)
-        return SourceRecord(record_id=record_id, cursor_key=cursor_key, invoice=invoice)
+        return SourceRecord(Stream.INVOICES, record_id, cursor_key, payload=invoice)
 
     async def _invoice(self, raw: Mapping[str, Any], record_id: str, number: str) -> Invoice:
         issue = _date(raw.get("sent"), "sent")
@@ -419,7 +434,8 @@ def _problem_record(record_id: str, cursor_key: str, field: str, message: str, r
     except (TypeError, ValueError):
         excerpt = repr(raw)[:500]
     return SourceRecord(
-        record_id=record_id,
-        cursor_key=cursor_key,
+        Stream.INVOICES,
+        record_id,
+        cursor_key,
         problem=SourceProblem(record_id=record_id, message=message, field=field, raw_excerpt=excerpt),
     )

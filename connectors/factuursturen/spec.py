@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.contract import InvoiceSource
+from connectors.contract import Source
 from connectors.factuursturen.settings import FactuurSturenConnection
 from connectors.factuursturen.source import FactuurSturenSource
 from connectors.spec import AuthKind, BuildContext, ConnectorSpec, LoginField, SecretField
@@ -11,7 +11,7 @@ _SECRETS = (SecretField("api_key", "API-sleutel"),)
 _LOGIN = LoginField("username", "Loginnaam")
 
 
-def _build(name: str, settings: FactuurSturenConnection, context: BuildContext) -> InvoiceSource:
+def _build(name: str, settings: FactuurSturenConnection, context: BuildContext) -> Source:
     return FactuurSturenSource(settings.username, context.secret("api_key"), base_url=settings.base_url)
 
 

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import httpx
 
-from connectors.contract import CheckResult, CreateResult, Health, RateLimit, RemoteBooking
+from connectors.contract import BookingTargetBase, CheckResult, CreateResult, Health, RateLimit, RemoteBooking
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -130,7 +130,7 @@ def _side(amount: Decimal, positive: str) -> str:
     return positive if amount >= 0 else other
 
 
-class Twinfield:
+class Twinfield(BookingTargetBase):
     """Books journal entries as Twinfield sales/purchase transactions in one office (administratie)."""
 
     system = "twinfield"

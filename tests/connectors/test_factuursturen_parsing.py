@@ -7,9 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
-from connectors.contract import Health, RateLimit, SourceRecord
+from connectors.contract import Health, RateLimit, SourceRecord, Stream
 from connectors.factuursturen import FactuurSturenSource
 from connectors.model import VatCategory
 
@@ -70,7 +71,7 @@ def source(pages: list[list[Any]], seen: list[httpx.Request], page_size: int = 2
 
 
 async def read_all(src: FactuurSturenSource, cursor: str | None = None) -> list[SourceRecord]:
-    return [record async for page in src.invoices_since(cursor) for record in page]
+    return [record async for page in src.read(Stream.INVOICES, "", cursor) for record in page]
 
 
 async def test_quirks_parse_to_the_canonical_model() -> None:
@@ -94,7 +95,7 @@ async def test_quirks_parse_to_the_canonical_model() -> None:
     seen: list[httpx.Request] = []
     records = await read_all(source([[invoice("F1"), legacy], [multi]], seen), "2017-05-01")
     assert [r.problem for r in records] == [None, None, None]
-    first, second, third = (r.invoice for r in records)
+    first, second, third = (r.payload for r in records)
     assert first is not None and second is not None and third is not None
     assert first.total_gross == Decimal("62.92") and first.lines[0].net_amount == Decimal(52)
     assert first.party.vat_number == "NL000099998B57" and first.party.country == "NL"
@@ -118,7 +119,7 @@ async def test_reverse_charge_and_credit_note() -> None:
         totalintax="-250.00",
     )
     records = await read_all(source([[shifted]], []))
-    inv = records[0].invoice
+    inv = records[0].payload
     assert inv is not None and inv.credit_note
     assert inv.lines[0].vat_category is VatCategory.REVERSE_CHARGE
     assert inv.vat[0].category is VatCategory.REVERSE_CHARGE
@@ -129,7 +130,7 @@ async def test_bad_records_become_problems_not_gaps() -> None:
     bad_amount = invoice("F6", tax="tien")
     bad_flag = invoice("F7", tax_shifted="misschien")
     records = await read_all(source([[wrong_total, bad_amount], [bad_flag, "garbage"], []], []))
-    assert [r.invoice for r in records] == [None, None, None, None]
+    assert [r.payload for r in records] == [None, None, None, None]
     problems = [r.problem for r in records]
     assert all(p is not None for p in problems)
     assert problems[0] is not None and "F5" in problems[0].message and "1.00" in problems[0].message
@@ -144,3 +145,10 @@ async def test_no_new_invoices_costs_one_request_and_no_lookups() -> None:
     assert (await src.check()).health is Health.OK
     assert await read_all(src, "2030-01-01") == []
     assert len(seen) == 2 and src.client.request_count == 2  # check + one page
+
+
+async def test_only_the_invoices_stream_is_offered() -> None:
+    src = source([[invoice("F1")]], [])
+    assert src.streams == {Stream.INVOICES}
+    with pytest.raises(ValueError, match="balances"):
+        await anext(aiter(src.read(Stream.BALANCES, "", None)))

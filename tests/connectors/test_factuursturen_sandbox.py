@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from connectors.contract import Health, RateLimit, SourceRecord
+from connectors.contract import Health, RateLimit, SourceRecord, Stream
 from connectors.errors import TransientError
 from connectors.factuursturen import FactuurSturenSource
 from sandbox.data import BE
@@ -53,7 +53,7 @@ def source(
 
 
 async def read_all(src: FactuurSturenSource, cursor: str | None = None) -> list[list[SourceRecord]]:
-    return [page async for page in src.invoices_since(cursor)]
+    return [page async for page in src.read(Stream.INVOICES, "", cursor)]
 
 
 def seed(sim: FactuurSturenSim, n: int) -> None:
@@ -86,7 +86,7 @@ async def test_paging_across_pages_with_inclusive_since(sim: FactuurSturenSim, u
     await src.aclose()
     records = [r for page in pages for r in page]
     expected = [i for i in sim.invoices if i.sent >= "2026-01-12"]
-    assert len(records) == len(expected) and all(r.invoice is not None for r in records)
+    assert len(records) == len(expected) and all(r.payload is not None for r in records)
     assert [len(p) for p in pages][:-1] == [10] * (len(pages) - 1)
     assert records[0].cursor_key == "2026-01-12"
     assert [r.cursor_key for r in records] == sorted(r.cursor_key for r in records)
@@ -101,7 +101,7 @@ async def test_quirks_from_the_simulator(sim: FactuurSturenSim, url: str) -> Non
     records = [r for page in await read_all(src) for r in page]
     await src.aclose()
     assert [r.problem for r in records] == [None, None, None]
-    credit, legacy, usd = (r.invoice for r in records)
+    credit, legacy, usd = (r.payload for r in records)
     assert credit is not None and credit.credit_note and credit.party.country == "BE"
     assert credit.lines[0].vat_category.value == "AE"
     assert legacy is not None and legacy.lines == ()

@@ -23,10 +23,11 @@ def put(
         "facturen",
         reference=reference,
         record_id=reference.split(":")[-1],
+        kind="invoices",
         cursor_key=cursor,
-        invoice_number="F2026-0013",
-        invoice_json="{}",
-        entry_json='{"x": 1}',
+        label="F2026-0013",
+        payload="{}",
+        outgoing='{"x": 1}',
         state=state,
         run_id=1,
     )
@@ -64,7 +65,7 @@ def test_the_earliest_unfinished_record_holds_the_cursor(store: Store) -> None:
     put(store, "factuursturen:1", OutboxState.PARKED, cursor="2026-03-01")
     put(store, "factuursturen:2", OutboxState.PENDING, cursor="2026-03-05")
     put(store, "factuursturen:3", OutboxState.PENDING, cursor="2026-03-09")
-    assert store.earliest_unfinished_cursor("facturen") == "2026-03-05"
+    assert store.earliest_unfinished_cursor("facturen", "invoices") == "2026-03-05"
 
 
 def test_problems_of_one_kind_are_grouped_with_first_and_last_seen_and_count(store: Store) -> None:
@@ -121,3 +122,15 @@ def test_stale_running_runs_are_marked_interrupted(store: Store, tmp_path: Path)
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "koppelaar.db")], check=True)
     store.close_stale_runs()
     assert store.runs("facturen")[0].status == "interrupted"
+
+
+def test_each_stream_and_partition_has_its_own_cursor(store: Store) -> None:
+    store.set_cursor("facturen", "invoices", "2026-03-01")
+    store.set_cursor("facturen", "balances", "2026-01-31", "bedrijf-7")
+    assert store.cursor("facturen", "invoices") == "2026-03-01"
+    assert store.cursor("facturen", "balances", "bedrijf-7") == "2026-01-31"
+    assert store.cursor("facturen", "balances") is None and store.cursor("facturen", "entries") is None
+    put(store, "factuursturen:1", OutboxState.PENDING, cursor="2026-02-01")
+    # An unfinished invoice holds only the invoices' cursor.
+    assert store.earliest_unfinished_cursor("facturen", "invoices") == "2026-02-01"
+    assert store.earliest_unfinished_cursor("facturen", "balances", "bedrijf-7") is None

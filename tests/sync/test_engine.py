@@ -182,7 +182,7 @@ async def test_dry_run_shows_what_would_be_booked_and_books_nothing(world: World
         f"factuursturen:{inv.id}" for inv in world.fs.invoices if inv.lines
     }
     assert all(line[0] in {"8000", "8010", "8020"} for p in report.planned for line in p.lines)
-    assert world.store().cursor("facturen") is None
+    assert world.store().cursor("facturen", "invoices") is None
     assert (await world.run()).progress.booked == len(report.planned)
 
 

@@ -13,7 +13,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from connectors.contract import BookingTarget, CheckResult, Health, InvoiceSource, RateLimit, SourceRecord
+from connectors.contract import (
+    BookingTarget,
+    CheckResult,
+    Health,
+    RateLimit,
+    Source,
+    SourceBase,
+    SourceRecord,
+    Stream,
+)
 from connectors.errors import AuthError, ConnectorError, TransientError
 from state.cron import day_of_week
 from state.settings import Koppeling, Settings
@@ -375,11 +384,12 @@ async def test_a_new_night_drops_a_retry_still_pending_from_the_night_before(sto
     assert store.pending_retries() == []
 
 
-class FakeConnector:
+class FakeConnector(SourceBase):
     """Just enough of a source and a target for a run that stops at its preflight or first page."""
 
     system = "nep"
     rate_limit = RateLimit(10.0)
+    batch_size = 1
 
     def __init__(self, health: Health = Health.OK, error: Exception | None = None) -> None:
         self.health = health
@@ -388,8 +398,8 @@ class FakeConnector:
     async def check(self) -> CheckResult:
         return CheckResult(self.health, f"nep: {self.health.value}")
 
-    async def invoices_since(
-        self, cursor: str | None, known: Callable[[str], bool]
+    async def read(
+        self, stream: Stream, partition: str, cursor: str | None, known: Callable[[str], bool]
     ) -> AsyncIterator[list[SourceRecord]]:
         if self.error is not None:
             raise self.error
@@ -416,7 +426,7 @@ async def test_the_engine_says_which_failed_runs_a_retry_may_fix(
     store: Store, source: FakeConnector, target: FakeConnector, retried: bool
 ) -> None:
     koppeling = settings().koppelingen["facturen"]
-    engine = Engine(store, "facturen", koppeling, cast(InvoiceSource, source), cast(BookingTarget, target))
+    engine = Engine(store, "facturen", koppeling, cast(Source, source), cast(BookingTarget, target))
     report = await engine.run(trigger="schedule")
     assert worth_retrying(report) is retried, (report.status, report.message)
     if isinstance(source.error, ConnectorError) and not isinstance(source.error, AuthError):
