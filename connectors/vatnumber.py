@@ -31,8 +31,3 @@ def normalise(number: str, country: str = "") -> str:
             continue
     return ""
 
-
-def same(ours: str, theirs: str, country: str = "") -> bool:
-    """Whether two written forms are one valid VAT number (`country` for a number without prefix)."""
-    key = normalise(ours, country)
-    return bool(key) and key == normalise(theirs, country)
