@@ -30,4 +30,3 @@ def normalise(number: str, country: str = "") -> str:
         except ValidationError:
             continue
     return ""
-
