@@ -186,7 +186,14 @@ class BookingTarget(Protocol):
         """The vendor's obvious VAT code for a rate, offered as the mapping default."""
         ...
 
-    async def find_booking(self, entry: JournalEntry) -> RemoteBooking | None: ...
+    async def find_booking(self, entry: JournalEntry, relation_id: str | None = None) -> RemoteBooking | None:
+        """Our booking of `entry` when the target has it (looked up before anything is posted again).
+
+        Invoice numbers may repeat across relations (purchase numbers are unique per supplier), so a
+        booking is ours only with our relation: `relation_id` when the engine knows it, else the
+        target finds it (connectors.relations: never creates).
+        """
+        ...
 
     async def ensure_relation(self, party: Party, kind: InvoiceKind, code: str) -> str:
         """The target's relation id for this party: found by `code`, VAT number or name, else created."""

@@ -298,8 +298,8 @@ class Engine:
             assert row.outgoing is not None
             entry = JournalEntry.model_validate_json(row.outgoing)
             try:
-                # Merge: pass row.relation_id (resolved before the row was sent) as find_booking's relation.
-                found = await self.target.find_booking(entry)
+                # The relation resolved before the row was sent: the target narrows duplicates to it.
+                found = await self.target.find_booking(entry, row.relation_id or None)
             except AuthError as exc:
                 self._abort = _Abort(exc.message)
                 return

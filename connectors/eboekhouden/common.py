@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from stdnum.eu import vat as eu_vat
-
 from connectors.errors import Origin, RejectedError
 from connectors.model import BookingLine, InvoiceKind, JournalEntry, VatCategory, VatCode
 from connectors.money import vat_of
@@ -194,21 +192,6 @@ def entry_description(entry: JournalEntry) -> str:
         f"van {f.rate_date.isoformat()})"
     )
     return base[: max(0, DESCRIPTION_LIMIT - len(suffix))] + suffix
-
-
-def normalise_vat_number(number: str, country: str) -> str:
-    """The VAT number compacted with its country prefix, or "" when it is not a valid EU VAT number."""
-    if not number.strip():
-        return ""
-    candidates = [number]
-    if not number.strip()[:2].isalpha():
-        candidates.append(("EL" if country == "GR" else country) + number)
-    for candidate in candidates:
-        try:
-            return str(eu_vat.validate(candidate))
-        except Exception:  # stdnum raises its own ValidationError family
-            continue
-    return ""
 
 
 # --- vendor error codes ---------------------------------------------------------------------------

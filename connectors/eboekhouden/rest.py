@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from connectors import vatnumber
 from connectors.contract import BookingTargetBase, CheckResult, CreateResult, Health, RateLimit, RemoteBooking
 from connectors.eboekhouden.common import (
     AUTH_CODES,
@@ -21,7 +22,6 @@ from connectors.eboekhouden.common import (
     default_vat_code,
     entry_description,
     explain,
-    normalise_vat_number,
     vat_row,
     vat_table,
 )
@@ -38,6 +38,7 @@ from connectors.model import (
     VatCode,
 )
 from connectors.money import parse_amount
+from connectors.relations import By, Relation, Relations
 
 HOSTS: dict[str, str] = {"NL": "https://api.e-boekhouden.nl", "BE": "https://api.e-boekhouden.be"}
 MUTATION_TYPE = {InvoiceKind.SALES: "2", InvoiceKind.PURCHASE: "1"}
@@ -92,8 +93,9 @@ class EBoekhoudenRest(BookingTargetBase):
         self._session: str | None = None
         self._session_expires = 0.0
         self._ledgers: list[LedgerAccount] | None = None
-        self._relations: dict[str, str] = {}  # our relation code → their id
-        self._relation_of_party: dict[str, str] = {}  # party.source_id → their id, for find_booking
+        self.relations = Relations(
+            self._search_relations, self._create_relation, exchange=lambda: self.client.last_exchange
+        )
 
     def __repr__(self) -> str:
         return f"EBoekhoudenRest({str(self.client.base_url)!r}, country={self.country!r})"
@@ -269,35 +271,27 @@ class EBoekhoudenRest(BookingTargetBase):
     # --- relations
 
     async def ensure_relation(self, party: Party, kind: InvoiceKind, code: str) -> str:
-        if code in self._relations:
-            return self._remember(party, self._relations[code])
-        vat_number = normalise_vat_number(party.vat_number, party.country)
-        found = await self._relation_where("code", code)
-        if found is None and vat_number:
-            found = await self._relation_where("vatNumber", vat_number)
-        if found is None:
-            found = await self._relation_where("name", party.name)
-        if found is None:
-            found = await self._create_relation(party, code, vat_number)
-        self._relations[code] = found
-        return self._remember(party, found)
+        return await self.relations.ensure(party, kind, code)
 
-    def _remember(self, party: Party, relation_id: str) -> str:
-        self._relation_of_party[party.source_id] = relation_id
-        return relation_id
-
-    async def _relation_where(self, field: str, value: str) -> str | None:
+    async def _search_relations(self, by: By, value: str, kind: InvoiceKind) -> list[Relation]:
+        """The vendor's own filter (one request); it may be fuzzy, the kit compares exactly."""
+        field = {By.CODE: "code", By.VAT_NUMBER: "vatNumber", By.NAME: "name"}[by]
         body = await self._call("GET", "/v1/relation", params={field: value, "limit": 100, "offset": 0})
-        for item in _items(body):
-            # Filters may be fuzzy on the vendor side; only an exact match counts.
-            if str(item.get(field, "")).strip().casefold() == value.strip().casefold():
-                return str(item["id"])
-        return None
+        return [
+            Relation(
+                id=str(item["id"]),
+                code=str(item.get("code") or ""),
+                name=str(item.get("name") or ""),
+                vat_number=str(item.get("vatNumber") or ""),
+            )
+            for item in _items(body)
+            if item.get("id") is not None
+        ]
 
-    async def _create_relation(self, party: Party, code: str, vat_number: str) -> str:
+    async def _create_relation(self, party: Party, kind: InvoiceKind, code: str) -> str | None:
         payload: dict[str, object] = {"type": "B", "code": code, "name": party.name}
         optional = {
-            "vatNumber": vat_number,
+            "vatNumber": vatnumber.normalise(party.vat_number, party.country),
             "cocNumber": party.coc_number if party.coc_number.isdigit() else "",
             "address": party.address,
             "postalCode": party.postal_code,
@@ -312,35 +306,25 @@ class EBoekhoudenRest(BookingTargetBase):
         except RejectedError as exc:
             if exc.code != "REL_049":
                 raise
-            body = None  # created concurrently or by an earlier, uncertain run: use that one
+            return None  # created concurrently or by an earlier, uncertain run: use that one
         except UncertainError:
-            body = None
-        if isinstance(body, Mapping) and body.get("id") is not None:
-            return str(body["id"])
-        found = await self._relation_where("code", code)
-        if found is None:
-            raise UncertainError(
-                f"Relatie {code} is misschien aangemaakt, maar is niet terug te vinden",
-                advice="De koppeling zoekt de relatie bij de volgende run opnieuw op.",
-                exchange=self.client.last_exchange,
-            )
-        return found
+            return None
+        return str(body["id"]) if isinstance(body, Mapping) and body.get("id") is not None else None
 
     # --- bookings
 
-    async def find_booking(self, entry: JournalEntry) -> RemoteBooking | None:
+    async def find_booking(self, entry: JournalEntry, relation_id: str | None = None) -> RemoteBooking | None:
         mutation_type = MUTATION_TYPE[entry.kind]
         params: dict[str, str | int] = {"invoiceNumber": entry.invoice_number, "limit": 100, "offset": 0}
-        relation_id = self._relation_of_party.get(entry.relation.source_id)
         matches = [
             item
             for item in _items(await self._call("GET", "/v1/mutation", params=params))
             if str(item.get("invoiceNumber", "")) == entry.invoice_number
             and str(item.get("type", "")) == mutation_type
         ]
-        if len(matches) > 1 and relation_id is not None:
-            # Purchase numbers are only unique per supplier.
-            matches = [m for m in matches if str(m.get("relationId", "")) == relation_id]
+        matches = await self.relations.narrow(
+            matches, lambda m: str(m.get("relationId", "")), entry, relation_id
+        )
         if not matches:
             return None
         if len(matches) > 1:
@@ -387,13 +371,12 @@ class EBoekhoudenRest(BookingTargetBase):
             payload["termOfPayment"] = max(0, (entry.due_date - entry.date).days)
         if entry.payment_reference:
             payload["paymentReference"] = entry.payment_reference
-        self._relation_of_party[entry.relation.source_id] = relation_id
         try:
             body = await self._call("POST", "/v1/mutation", json=payload)
         except RejectedError as exc:
             if exc.code not in DUPLICATE_CODES:
                 raise
-            existing = await self.find_booking(entry)
+            existing = await self.find_booking(entry, relation_id)
             if existing is None:
                 raise RejectedError(
                     f"{exc.message}; maar die boeking is niet van deze factuur terug te vinden",

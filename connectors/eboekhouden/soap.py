@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import SecretStr
 
+from connectors import vatnumber
 from connectors.contract import BookingTargetBase, CheckResult, CreateResult, Health, RateLimit, RemoteBooking
 from connectors.eboekhouden.common import (
     AUTH_CODES,
@@ -22,7 +23,6 @@ from connectors.eboekhouden.common import (
     default_vat_code,
     entry_description,
     explain,
-    normalise_vat_number,
     vat_row,
     vat_table,
 )
@@ -39,6 +39,7 @@ from connectors.model import (
     VatCode,
 )
 from connectors.money import ZERO, parse_amount
+from connectors.relations import By, Relation, Relations
 
 NS = "http://www.e-boekhouden.nl/soap"
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -164,9 +165,11 @@ class EBoekhoudenSoap(BookingTargetBase):
         )
         self._session: str | None = None
         self._ledgers: list[LedgerAccount] | None = None
-        self._relations: dict[str, str] = {}  # our code → Rel_ID
-        self._relation_list: list[ET.Element] | None = None
-        self._relation_code_of_party: dict[str, str] = {}
+        self._relation_list: list[Relation] | None = None
+        self._code_of: dict[str, str] = {}  # Rel_ID → the relation's code in e-Boekhouden
+        self.relations = Relations(
+            self._search_relations, self._create_relation, exchange=lambda: self.client.last_exchange
+        )
 
     def __repr__(self) -> str:
         return f"EBoekhoudenSoap({self.url!r}, country={self.country!r})"
@@ -345,33 +348,38 @@ class EBoekhoudenSoap(BookingTargetBase):
 
     # --- relations
 
-    async def _relations_by_code(self, code: str) -> list[ET.Element]:
-        result = await self._op("GetRelaties", [("cFilter", [("Trefwoord", ""), ("Code", code), ("ID", 0)])])
-        return [r for r in _all(result, "cRelatie") if _text(r, "Code") == code]
+    async def ensure_relation(self, party: Party, kind: InvoiceKind, code: str) -> str:
+        return await self.relations.ensure(party, kind, code)
 
-    async def _all_relations(self) -> list[ET.Element]:
+    async def _search_relations(self, by: By, value: str, kind: InvoiceKind) -> list[Relation]:
+        """By code the vendor filters; SOAP has no VAT/name filter: one full list per instance."""
+        if by is By.CODE:
+            result = await self._op(
+                "GetRelaties", [("cFilter", [("Trefwoord", ""), ("Code", value), ("ID", 0)])]
+            )
+            return self._seen(_all(result, "cRelatie"))
         if self._relation_list is None:
             result = await self._op(
                 "GetRelaties", [("cFilter", [("Trefwoord", ""), ("Code", ""), ("ID", 0)])]
             )
-            self._relation_list = _all(result, "cRelatie")
+            self._relation_list = self._seen(_all(result, "cRelatie"))
         return self._relation_list
 
-    async def ensure_relation(self, party: Party, kind: InvoiceKind, code: str) -> str:
-        if code not in self._relations:
-            self._relations[code] = await self._find_or_create(party, code)
-        self._relation_code_of_party[party.source_id] = code
-        return self._relations[code]
+    def _seen(self, found: list[ET.Element]) -> list[Relation]:
+        relations = [
+            Relation(
+                id=_text(r, "ID"),
+                code=_text(r, "Code"),
+                name=_text(r, "Bedrijf"),
+                vat_number=_text(r, "BTWNummer"),
+            )
+            for r in found
+        ]
+        # SOAP books by the relation's own code, which need not be ours (found by VAT number or name).
+        self._code_of.update((r.id, r.code) for r in relations if r.code)
+        return relations
 
-    async def _find_or_create(self, party: Party, code: str) -> str:
-        vat_number = normalise_vat_number(party.vat_number, party.country)
-        if found := await self._relations_by_code(code):
-            return _text(found[0], "ID")
-        # SOAP has no VAT/name filter: one full list per instance, matched here.
-        for relation in await self._all_relations():
-            their_vat = normalise_vat_number(_text(relation, "BTWNummer"), party.country)
-            if (vat_number and their_vat == vat_number) or _text(relation, "Bedrijf") == party.name:
-                return _text(relation, "ID")
+    async def _create_relation(self, party: Party, kind: InvoiceKind, code: str) -> str | None:
         fields: list[tuple[str, Value]] = [
             ("ID", 0),
             ("Code", code),
@@ -381,53 +389,47 @@ class EBoekhoudenSoap(BookingTargetBase):
             ("Plaats", party.city),
             ("Land", party.country),
             ("Email", party.email),
-            ("BTWNummer", vat_number),
+            ("BTWNummer", vatnumber.normalise(party.vat_number, party.country)),
             ("KvkNummer", party.coc_number),
             ("IBAN", party.iban),
             ("BP", "B"),
         ]
         try:
             result = await self._op("AddRelatie", [("oRel", fields)], idempotent=False)
-            if rel_id := _text(result, "Rel_ID"):
-                return rel_id
         except RejectedError as exc:
             if exc.code != "REL_049":
                 raise
+            return None  # the code exists (created concurrently or by an uncertain run): look it up
         except UncertainError:
-            pass  # look it up by code below: that is what the engine would do next anyway
+            return None
         finally:
             # The list changed (or may have): a later party must see this relation, not a stale list.
             self._relation_list = None
-        if found := await self._relations_by_code(code):
-            return _text(found[0], "ID")
-        raise UncertainError(
-            f"Relatie {code} is misschien aangemaakt, maar is niet terug te vinden",
-            advice="De koppeling zoekt de relatie bij de volgende run opnieuw op.",
-            exchange=self.client.last_exchange,
-        )
+        rel_id = _text(result, "Rel_ID")
+        if rel_id:
+            self._code_of[rel_id] = code
+        return rel_id or None
 
     async def _relation_code(self, relation_id: str) -> str:
         """SOAP books by relation code while the contract hands us the id: map back, asking if needed."""
-        code = next((c for c, rid in self._relations.items() if rid == relation_id), None)
-        if code is not None:
-            return code
+        if relation_id in self._code_of:
+            return self._code_of[relation_id]
         result = await self._op(
             "GetRelaties", [("cFilter", [("Trefwoord", ""), ("Code", ""), ("ID", relation_id)])]
         )
-        found = [r for r in _all(result, "cRelatie") if _text(r, "ID") == relation_id]
-        if not found or not _text(found[0], "Code"):
+        found = [r for r in self._seen(_all(result, "cRelatie")) if r.id == relation_id and r.code]
+        if not found:
             raise RejectedError(
                 f"Relatie {relation_id} bestaat niet (meer) in e-Boekhouden",
                 advice="Controleer of de relatie in e-Boekhouden is verwijderd; de koppeling maakt haar dan "
                 "bij de volgende run opnieuw aan.",
                 code="MUT_013",
             )
-        self._relations[_text(found[0], "Code")] = relation_id
-        return _text(found[0], "Code")
+        return found[0].code
 
     # --- bookings
 
-    async def find_booking(self, entry: JournalEntry) -> RemoteBooking | None:
+    async def find_booking(self, entry: JournalEntry, relation_id: str | None = None) -> RemoteBooking | None:
         result = await self._op(
             "GetMutaties",
             [
@@ -450,9 +452,9 @@ class EBoekhoudenSoap(BookingTargetBase):
             for m in [*_all(result, "cMutatieList"), *_all(result, "cMutatie")]
             if _text(m, "Factuurnummer") == entry.invoice_number and _text(m, "Soort") == SOORT[entry.kind]
         ]
-        code = self._relation_code_of_party.get(entry.relation.source_id)
-        if len(matches) > 1 and code is not None:
-            matches = [m for m in matches if _text(m, "RelatieCode") == code]
+        matches = await self.relations.narrow(
+            matches, lambda m: _text(m, "RelatieCode"), entry, relation_id, booked_as=self._relation_code
+        )
         if not matches:
             return None
         if len(matches) > 1:
@@ -508,13 +510,12 @@ class EBoekhoudenSoap(BookingTargetBase):
             ("InExBTW", "EX"),
             ("MutatieRegels", regels),
         ]
-        self._relation_code_of_party[entry.relation.source_id] = code
         try:
             result = await self._op("AddMutatie", [("oMut", mutatie)], idempotent=False)
         except RejectedError as exc:
             if exc.code not in DUPLICATE_CODES:
                 raise
-            existing = await self.find_booking(entry)
+            existing = await self.find_booking(entry, relation_id)
             if existing is None:
                 raise RejectedError(
                     f"{exc.message}; maar die boeking is niet van deze factuur terug te vinden",

@@ -5,7 +5,8 @@ journal and, when known, by the customer/supplier GUID (purchase numbers repeat 
 Every line carries `VATAmountFC`, our VAT cents: Exact would otherwise recalculate VAT from the code
 per line and drift a cent from the invoice, and `CostCenter` (the kostenplaats code) when mapped. A
 koppeling's own dagboek (`JournalEntry.journal`) wins over the connection's default everywhere. Relations carry our relation code in `SearchCode`
-(`Code` is numeric in Exact and assigned by it), and are found by code, VAT number or name first.
+(`Code` is numeric in Exact and assigned by it), and are found by code, VAT number or name first
+(connectors.relations).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from connectors import vatnumber
 from connectors.contract import BookingTargetBase, CheckResult, CreateResult, Health, RateLimit, RemoteBooking
-from connectors.eboekhouden.common import normalise_vat_number
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -45,6 +46,7 @@ from connectors.model import (
 )
 from connectors.money import parse_amount, quantize
 from connectors.oauth import TokenProvider
+from connectors.relations import By, Relation, Relations
 
 DEFAULT_RATE_LIMIT = RateLimit(per_second=1.0, max_concurrency=2)  # 60 calls a minute per division
 ENTITY = {InvoiceKind.SALES: "salesentry/SalesEntries", InvoiceKind.PURCHASE: "purchaseentry/PurchaseEntries"}
@@ -52,6 +54,7 @@ PARTY = {InvoiceKind.SALES: "Customer", InvoiceKind.PURCHASE: "Supplier"}
 LINES = {InvoiceKind.SALES: "SalesEntryLines", InvoiceKind.PURCHASE: "PurchaseEntryLines"}
 JOURNAL_TYPE = {InvoiceKind.SALES: 20, InvoiceKind.PURCHASE: 22}
 SEARCH_CODE_LIMIT = 10
+NAME_LIMIT = 50
 YOUR_REF_LIMIT = 30
 DESCRIPTION_LIMIT = 60
 # Exact's standard Dutch VAT codes (exclusive): offered as mapping defaults, checked against the
@@ -166,8 +169,9 @@ class ExactOnline(BookingTargetBase):
         self._ledgers: list[LedgerAccount] | None = None
         self._vat: list[Mapping[str, Any]] | None = None
         self._journal_rows: list[Mapping[str, Any]] | None = None
-        self._relations: dict[str, str] = {}  # our relation code → account GUID
-        self._relation_of_party: dict[str, str] = {}  # party.source_id → account GUID
+        self.relations = Relations(
+            self._search_relations, self._create_relation, exchange=lambda: self._last, name_limit=NAME_LIMIT
+        )
 
     def __repr__(self) -> str:
         return f"ExactOnline({self.host!r}, division={self.division!r})"
@@ -420,35 +424,22 @@ class ExactOnline(BookingTargetBase):
     # --- relations ---------------------------------------------------------------------------------
 
     async def ensure_relation(self, party: Party, kind: InvoiceKind, code: str) -> str:
-        if code in self._relations:
-            return self._remember(party, self._relations[code])
-        found = await self._find_relation(party, code)
-        if found is None:
-            found = await self._create_relation(party, kind, code)
-        self._relations[code] = found
-        return self._remember(party, found)
+        return await self.relations.ensure(party, kind, code)
 
-    def _remember(self, party: Party, account_id: str) -> str:
-        self._relation_of_party[party.source_id] = account_id
-        return account_id
+    async def _search_relations(self, by: By, value: str, kind: InvoiceKind) -> list[Relation]:
+        """One filtered read per field; our code is Exact's own `Code` when numeric, else `SearchCode`."""
+        if by is By.VAT_NUMBER:
+            return await self._accounts_where("VATNumber", value)
+        if by is By.NAME:
+            return await self._accounts_where("Name", value)
+        numeric = value.isdigit() and len(value) <= 18
+        if numeric and (found := await self._accounts_where("Code", value.rjust(18))):
+            return found
+        if len(value) <= SEARCH_CODE_LIMIT:
+            return await self._accounts_where("SearchCode", value, trim=True)
+        return []
 
-    async def _find_relation(self, party: Party, code: str) -> str | None:
-        if code.isdigit() and len(code) <= 18:
-            found = await self._account_where("Code", code.rjust(18), code)
-            if found:
-                return found
-        if len(code) <= SEARCH_CODE_LIMIT:
-            found = await self._account_where("SearchCode", code, code, trim=True)
-            if found:
-                return found
-        vat_number = normalise_vat_number(party.vat_number, party.country)
-        if vat_number:
-            found = await self._account_where("VATNumber", vat_number, vat_number)
-            if found:
-                return found
-        return await self._account_where("Name", party.name, party.name)
-
-    async def _account_where(self, field: str, value: str, expect: str, *, trim: bool = False) -> str | None:
+    async def _accounts_where(self, field: str, value: str, *, trim: bool = False) -> list[Relation]:
         div = await self._div()
         subject = f"trim({field})" if trim else field
         rows = results(
@@ -457,23 +448,29 @@ class ExactOnline(BookingTargetBase):
                 f"/api/v1/{div}/crm/Accounts",
                 params={
                     "$filter": f"{subject} eq {odata_string(value)}",
-                    "$select": f"ID,{field}",
+                    "$select": "ID,Code,SearchCode,Name,VATNumber",
                     "$top": 5,
                 },
             )
         )
-        for row in rows:
-            if _trim(row.get(field)).casefold() == expect.strip().casefold():
-                return _trim(row.get("ID"))
-        return None
+        code = "Code" if field == "Code" else "SearchCode"
+        return [
+            Relation(
+                id=_trim(r.get("ID")),
+                code=_trim(r.get(code)),
+                name=_trim(r.get("Name")),
+                vat_number=_trim(r.get("VATNumber")),
+            )
+            for r in rows
+            if r.get("ID")
+        ]
 
-    async def _create_relation(self, party: Party, kind: InvoiceKind, code: str) -> str:
+    async def _create_relation(self, party: Party, kind: InvoiceKind, code: str) -> str | None:
         div = await self._div()
-        payload: dict[str, object] = {"Name": party.name[:50]}
-        vat_number = normalise_vat_number(party.vat_number, party.country)
+        payload: dict[str, object] = {"Name": party.name[:NAME_LIMIT]}
         optional = {
             "SearchCode": code if len(code) <= SEARCH_CODE_LIMIT else "",
-            "VATNumber": vat_number,
+            "VATNumber": vatnumber.normalise(party.vat_number, party.country),
             "ChamberOfCommerce": party.coc_number,
             "AddressLine1": party.address,
             "Postcode": party.postal_code,
@@ -489,22 +486,13 @@ class ExactOnline(BookingTargetBase):
         try:
             body = await self._call("POST", f"/api/v1/{div}/crm/Accounts", json=payload)
         except UncertainError:
-            body = None
+            return None
         rows = results(body) if body is not None else []
-        if rows and rows[0].get("ID"):
-            return _trim(rows[0]["ID"])
-        found = await self._find_relation(party, code)
-        if found is None:
-            raise UncertainError(
-                f"Relatie {party.name} is misschien aangemaakt in Exact Online, maar is niet terug te vinden",
-                advice="De koppeling zoekt de relatie bij de volgende run opnieuw op.",
-                exchange=self._last,
-            )
-        return found
+        return _trim(rows[0]["ID"]) if rows and rows[0].get("ID") else None
 
     # --- bookings ----------------------------------------------------------------------------------
 
-    async def find_booking(self, entry: JournalEntry) -> RemoteBooking | None:
+    async def find_booking(self, entry: JournalEntry, relation_id: str | None = None) -> RemoteBooking | None:
         div = await self._div()
         party = PARTY[entry.kind]
         ref = entry.invoice_number[:YOUR_REF_LIMIT]
@@ -514,12 +502,7 @@ class ExactOnline(BookingTargetBase):
             {"$filter": filters, "$select": f"EntryID,EntryNumber,YourRef,{party},AmountDC,Type"},
         )
         matches = [r for r in rows if _trim(r.get("YourRef")) == ref]
-        # Purchase numbers repeat across suppliers: narrow by the relation whenever it is known.
-        account = self._relation_of_party.get(entry.relation.source_id)
-        if account is None and len(matches) > 1:
-            account = await self._find_relation(entry.relation, "")
-        if account is not None:
-            matches = [m for m in matches if _trim(m.get(party)).lower() == account.lower()]
+        matches = await self.relations.narrow(matches, lambda m: _trim(m.get(party)), entry, relation_id)
         if not matches:
             return None
         if len(matches) > 1:
@@ -561,13 +544,12 @@ class ExactOnline(BookingTargetBase):
             payload["DueDate"] = f"{entry.due_date.isoformat()}T00:00:00"
         if entry.payment_reference:
             payload["PaymentReference"] = entry.payment_reference
-        self._relation_of_party[entry.relation.source_id] = relation_id
         try:
             body = await self._call("POST", f"/api/v1/{div}/{ENTITY[entry.kind]}", json=payload)
         except UncertainError:
             # The booking may exist: look it up by our reference right away, never post it again blindly.
             try:
-                existing = await self.find_booking(entry)
+                existing = await self.find_booking(entry, relation_id)
             except ConnectorError:
                 existing = None
             if existing is None:

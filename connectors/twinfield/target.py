@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import httpx
 
+from connectors import vatnumber
 from connectors.contract import BookingTargetBase, CheckResult, CreateResult, Health, RateLimit, RemoteBooking
 from connectors.errors import (
     AuthError,
@@ -44,6 +45,7 @@ from connectors.model import (
     VatCode,
 )
 from connectors.money import ZERO, parse_amount
+from connectors.relations import By, Relation, Relations
 from connectors.twinfield.auth import RECONSENT_ADVICE, AccessTokens, TokenInfo, TwinfieldOAuth
 from connectors.twinfield.xml import (
     PROCESS_ACTION,
@@ -180,7 +182,13 @@ class Twinfield(BookingTargetBase):
         self.token_info: TokenInfo | None = None
         self._dimensions: dict[str, list[tuple[str, str, str]]] = {}  # dimtype → (code, name, shortname)
         self._vat: dict[str, _Vat] | None = None
-        self._relation_of_party: dict[str, str] = {}
+        self.relations = Relations(
+            self._search_relations,
+            self._create_relation,
+            exchange=lambda: self.client.last_exchange,
+            per_kind=True,  # a debtor and a creditor are two dimensions (DEB, CRD)
+            name_limit=NAME_LIMIT,
+        )
 
     def __repr__(self) -> str:
         cluster = self.token_info.cluster_url if self.token_info else "?"
@@ -478,23 +486,18 @@ class Twinfield(BookingTargetBase):
 
         Twinfield numbers new dimensions itself, so our code lives in the shortname.
         """
+        return await self.relations.ensure(party, kind, code)
+
+    async def _search_relations(self, by: By, value: str, kind: InvoiceKind) -> list[Relation]:
+        """The kind's dimension list, read once: it has no VAT number (that is per dimension, in an
+        address's field4), so a relation is found here by code or name only."""
+        return [
+            Relation(id=code, code=short, name=name)
+            for code, name, short in await self._dimension_list(DIMTYPE[kind])
+        ]
+
+    async def _create_relation(self, party: Party, kind: InvoiceKind, code: str) -> str | None:
         dimtype = DIMTYPE[kind]
-        found = self._match(await self._dimension_list(dimtype), party, code)
-        if found is None:
-            found = await self._create_relation(party, dimtype, code)
-        self._relation_of_party[party.source_id] = found
-        return found
-
-    @staticmethod
-    def _match(listing: list[tuple[str, str, str]], party: Party, code: str) -> str | None:
-        by_code = [c for c, _, short in listing if short == code]
-        if by_code:
-            return by_code[0]
-        name = party.name[:NAME_LIMIT].strip().casefold()
-        by_name = [c for c, n, _ in listing if n.strip().casefold() == name]
-        return by_name[0] if len(by_name) == 1 else None
-
-    async def _create_relation(self, party: Party, dimtype: str, code: str) -> str:
         dimension = element("dimension")
         sub(dimension, "office", self.office)
         sub(dimension, "type", dimtype)
@@ -507,7 +510,7 @@ class Twinfield(BookingTargetBase):
             ("city", party.city),
             ("postcode", party.postal_code),
             ("field2", party.address),
-            ("field4", party.vat_number),
+            ("field4", vatnumber.normalise(party.vat_number, party.country)),
             ("field5", party.coc_number),
             ("email", party.email),
         ):
@@ -518,30 +521,19 @@ class Twinfield(BookingTargetBase):
         try:
             result = await self._process(request, idempotent=False)
         except UncertainError:
-            result = None  # look it up below: that is what the engine would do next anyway
+            return None  # the kit looks it up: that is what the engine would do next anyway
         finally:
             self._dimensions.pop(dimtype, None)
-        if result is not None:
-            created = next(iter(descendants(result, "dimension")), result)
-            if created.get("result") == "0" or result.get("result") == "0":
-                raise self._rejected(
-                    f"Twinfield weigert de relatie {party.name}", messages(result), record=f"({code})"
-                )
-            if number := text(created, "code"):
-                return number
-        again = self._match(await self._dimension_list(dimtype, fresh=True), party, code)
-        if again is not None:
-            return again
-        raise UncertainError(
-            f"Relatie {code} ({party.name}) is misschien aangemaakt, maar is niet terug te vinden",
-            advice="De koppeling zoekt de relatie bij de volgende run opnieuw op.",
-            code="UNCERTAIN",
-            exchange=self.client.last_exchange,
-        )
+        created = next(iter(descendants(result, "dimension")), result)
+        if created.get("result") == "0" or result.get("result") == "0":
+            raise self._rejected(
+                f"Twinfield weigert de relatie {party.name}", messages(result), record=f"({code})"
+            )
+        return text(created, "code") or None
 
     # --- bookings --------------------------------------------------------------------------------
 
-    async def find_booking(self, entry: JournalEntry) -> RemoteBooking | None:
+    async def find_booking(self, entry: JournalEntry, relation_id: str | None = None) -> RemoteBooking | None:
         """Browse 000 by journal + invoice number; several hits are narrowed by relation and reference."""
         journal = self._journal_code(entry)
         request = element("columns", code="000")
@@ -586,10 +578,9 @@ class Twinfield(BookingTargetBase):
             key = child(row, "key")
             number = text(key, "number") if key is not None else cells.get("fin.trs.head.number", "")
             hits.setdefault(number, cells)
-        matches = list(hits.items())
-        relation = self._relation_of_party.get(entry.relation.source_id)
-        if len(matches) > 1 and relation is not None:
-            matches = [m for m in matches if m[1].get("fin.trs.line.dim2") == relation]
+        matches = await self.relations.narrow(
+            list(hits.items()), lambda m: m[1].get("fin.trs.line.dim2", ""), entry, relation_id
+        )
         if len(matches) > 1:
             matches = [m for m in matches if entry.reference in m[1].get("fin.trs.line.description", "")]
         if not matches:

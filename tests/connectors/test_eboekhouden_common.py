@@ -11,7 +11,6 @@ from connectors.eboekhouden.common import (
     default_vat_code,
     entry_description,
     explain,
-    normalise_vat_number,
     vat_row,
     vat_table,
 )
@@ -109,13 +108,6 @@ def test_foreign_invoice_description_carries_amount_and_ecb_rate() -> None:
         entry(ForeignAmount(currency="USD", gross=D("130.68"), rate=D("1.0800"), rate_date=date(2026, 1, 20)))
     )
     assert "USD 130.68" in text and "ECB-koers 1.08" in text and "2026-01-20" in text
-
-
-def test_vat_numbers_are_normalised_or_left_off() -> None:
-    assert normalise_vat_number("NL 0000.99.998 B57", "NL") == "NL000099998B57"
-    assert normalise_vat_number("000099998B57", "NL") == "NL000099998B57"
-    assert normalise_vat_number("NL123456789B99", "NL") == ""
-    assert normalise_vat_number("", "NL") == ""
 
 
 def test_error_codes_explained_in_dutch_with_vendor_words_kept() -> None:

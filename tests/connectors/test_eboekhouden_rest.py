@@ -590,6 +590,60 @@ async def test_same_number_from_another_supplier_is_its_own_booking(
     assert found is not None and found.remote_id == result.remote_id
 
 
+async def test_a_new_runs_reconcile_tells_two_suppliers_with_one_invoice_number_apart(
+    url: str, eb: EBoekhoudenSim, sleeps: Sleeps
+) -> None:
+    # Reconcile is the first step of a run: nothing was resolved in this run yet.
+    earlier = connect(url, sleeps)
+    ours = purchase_invoice("2026-001")
+    theirs = ours.model_copy(update={"relation": BAKKERIJ})
+    booked = await book(earlier, ours, code="CRED0007")
+    other = await book(earlier, theirs, code="CRED0042")
+    await earlier.aclose()
+
+    run = connect(url, sleeps)
+    found, found_other = await run.find_booking(ours), await run.find_booking(theirs)
+    await run.aclose()
+
+    assert found is not None and found.remote_id == booked.remote_id
+    assert found_other is not None and found_other.remote_id == other.remote_id
+    assert posts(await seen(eb, earlier, run), "/v1/relation") == [200, 200]  # looked up, never created
+
+
+async def test_a_new_runs_reconcile_does_not_take_another_suppliers_booking_for_ours(
+    url: str, eb: EBoekhoudenSim, sleeps: Sleeps
+) -> None:
+    # The crashed run resolved our supplier, then sent nothing; another supplier has the same number.
+    earlier = connect(url, sleeps)
+    await book(earlier, purchase_invoice("2026-001"), code="CRED0007")
+    await earlier.ensure_relation(BAKKERIJ, InvoiceKind.PURCHASE, "CRED0042")
+    await earlier.aclose()
+
+    run = connect(url, sleeps)
+    assert (
+        await run.find_booking(purchase_invoice("2026-001").model_copy(update={"relation": BAKKERIJ})) is None
+    )
+    await run.aclose()
+
+
+async def test_a_relation_id_from_the_engine_narrows_without_looking_the_relation_up(
+    url: str, eb: EBoekhoudenSim, sleeps: Sleeps
+) -> None:
+    earlier = connect(url, sleeps)
+    await book(earlier, purchase_invoice("2026-001"), code="CRED0007")
+    theirs = purchase_invoice("2026-001").model_copy(update={"relation": BAKKERIJ})
+    relation_id = await earlier.ensure_relation(BAKKERIJ, InvoiceKind.PURCHASE, "CRED0042")
+    other = await earlier.create_booking(theirs, relation_id)
+    await earlier.aclose()
+
+    run = connect(url, sleeps)
+    found = await run.find_booking(theirs, relation_id)
+    assert run.client.request_count == 2  # the session and the mutations: no relation lookup
+    await run.aclose()
+
+    assert found is not None and found.remote_id == other.remote_id
+
+
 async def test_lost_response_on_create_is_uncertain_and_the_booking_is_found(
     rest: EBoekhoudenRest, eb: EBoekhoudenSim
 ) -> None:

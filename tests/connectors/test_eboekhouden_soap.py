@@ -445,6 +445,51 @@ async def test_same_number_from_another_supplier_is_its_own_booking(
     assert found is not None and found.remote_id == result.remote_id
 
 
+async def test_a_new_runs_reconcile_tells_two_suppliers_with_one_invoice_number_apart(
+    url: str, eb: EBoekhoudenSim, sleeps: Sleeps
+) -> None:
+    # Reconcile is the first step of a run: nothing was resolved in this run yet.
+    earlier = connect(url, sleeps)
+    ours = purchase_invoice("2026-001")
+    theirs = ours.model_copy(update={"relation": BAKKERIJ})
+    booked = await book(earlier, ours, code="CRED0007")
+    other = await book(earlier, theirs, code="CRED0042")
+    await earlier.aclose()
+
+    run = connect(url, sleeps)
+    found, found_other = await run.find_booking(ours), await run.find_booking(theirs)
+    await run.aclose()
+
+    assert found is not None and found.remote_id == booked.remote_id
+    assert found_other is not None and found_other.remote_id == other.remote_id
+    assert len(calls(await seen(eb, earlier, run), "AddRelatie")) == 2  # looked up, never created
+
+
+async def test_a_new_runs_reconcile_does_not_take_another_suppliers_booking_for_ours(
+    url: str, eb: EBoekhoudenSim, sleeps: Sleeps
+) -> None:
+    earlier = connect(url, sleeps)
+    await book(earlier, purchase_invoice("2026-001"), code="CRED0007")
+    await earlier.ensure_relation(BAKKERIJ, InvoiceKind.PURCHASE, "CRED0042")
+    await earlier.aclose()
+
+    run = connect(url, sleeps)
+    assert (
+        await run.find_booking(purchase_invoice("2026-001").model_copy(update={"relation": BAKKERIJ})) is None
+    )
+    await run.aclose()
+
+
+async def test_a_relation_found_by_vat_number_is_booked_under_its_own_code(
+    soap: EBoekhoudenSoap, eb: EBoekhoudenSim
+) -> None:
+    existing = eb.add_relation("1007", "Bakkerij de Vries", vat_number="NL 0044.95.445.B01")
+    result = await book(soap, sales_invoice(), code="DEB0042")
+    assert only_mutation(eb).relation_id == existing.id
+    found = await soap.find_booking(sales_invoice(), str(existing.id))
+    assert found is not None and found.remote_id == result.remote_id
+
+
 async def test_lost_response_on_create_is_uncertain_and_the_booking_is_found(
     soap: EBoekhoudenSoap, eb: EBoekhoudenSim
 ) -> None:

@@ -416,6 +416,41 @@ async def test_purchase_numbers_repeat_across_suppliers(exact: Exact) -> None:
     assert found is not None and found.gross == D("24.20")
 
 
+async def test_a_new_runs_reconcile_tells_two_suppliers_with_one_invoice_number_apart(exact: Exact) -> None:
+    # Reconcile is the first step of a run: nothing was resolved in this run yet.
+    other = Party(source_id="fs-supplier-8", name="Drukkerij Jansen", vat_number="")
+    a = entry("2026-1", line("4000", "2", "21", "10.00", "2.10"), kind=InvoiceKind.PURCHASE, party=MOLENAAR)
+    b = entry("2026-1", line("4000", "2", "21", "20.00", "4.20"), kind=InvoiceKind.PURCHASE, party=other)
+    booked_a = await exact.target.create_booking(
+        a, await exact.target.ensure_relation(MOLENAAR, InvoiceKind.PURCHASE, "FS7")
+    )
+    booked_b = await exact.target.create_booking(
+        b, await exact.target.ensure_relation(other, InvoiceKind.PURCHASE, "FS8")
+    )
+    exact.sim.add_account("Broodfabriek Noord")  # entered by hand: no SearchCode
+
+    run = make_target(exact.url, exact.vault, exact.oauth, exact.clock, exact.sleeps)
+    found_a, found_b = await run.find_booking(a), await run.find_booking(b)
+    await run.aclose()
+
+    assert found_a is not None and found_a.remote_id == booked_a.remote_id
+    assert found_b is not None and found_b.remote_id == booked_b.remote_id
+    assert len(exact.sim.accounts()) == 3  # looked up, never created
+
+
+async def test_a_new_runs_reconcile_does_not_take_another_suppliers_booking_for_ours(exact: Exact) -> None:
+    other = Party(source_id="fs-supplier-8", name="Drukkerij Jansen", vat_number="")
+    a = entry("2026-1", kind=InvoiceKind.PURCHASE, party=MOLENAAR)
+    await exact.target.create_booking(
+        a, await exact.target.ensure_relation(MOLENAAR, InvoiceKind.PURCHASE, "FS7")
+    )
+    await exact.target.ensure_relation(other, InvoiceKind.PURCHASE, "FS8")  # then the run crashed
+
+    run = make_target(exact.url, exact.vault, exact.oauth, exact.clock, exact.sleeps)
+    assert await run.find_booking(entry("2026-1", kind=InvoiceKind.PURCHASE, party=other)) is None
+    await run.aclose()
+
+
 async def test_a_koppelings_own_journal_is_booked_and_looked_up_there(exact: Exact) -> None:
     exact.sim.add_journal("71", "Verkoopboek detachering", 20)
     e = entry("F2026-00017").model_copy(update={"journal": "71"})

@@ -426,6 +426,36 @@ async def test_lost_response_is_found_by_reference_and_not_posted_again(
     assert await twf.find_booking(sales("F2026-99999")) is None
 
 
+async def test_a_new_runs_reconcile_tells_two_suppliers_with_one_invoice_number_apart(
+    sim: TwinfieldSim, url: str, sleeps: Sleeps, twf: Twinfield
+) -> None:
+    # Reconcile is the first step of a run: nothing was resolved in this run yet.
+    ours = purchase("2026-001")
+    theirs = ours.model_copy(update={"relation": BAKKERIJ, "reference": "ubl:bakkerij-2026-001"})
+    booked = await book(twf, ours, code="UBL7")
+    other = await book(twf, theirs, code="UBL42")
+
+    run = connect(url, sleeps, sim.issue_refresh_token(CLIENT_ID))
+    found, found_other = await run.find_booking(ours), await run.find_booking(theirs)
+    await run.aclose()
+
+    assert found is not None and found.remote_id == booked.remote_id
+    assert found_other is not None and found_other.remote_id == other.remote_id
+    assert len(sim.organisations[ORG].offices["001"].dimensions["CRD"]) == 2  # looked up, never created
+
+
+async def test_a_new_runs_reconcile_does_not_take_another_suppliers_booking_for_ours(
+    sim: TwinfieldSim, url: str, sleeps: Sleeps, twf: Twinfield
+) -> None:
+    await book(twf, purchase("2026-001"), code="UBL7")
+    await twf.ensure_relation(BAKKERIJ, InvoiceKind.PURCHASE, "UBL42")  # then the run crashed
+
+    run = connect(url, sleeps, sim.issue_refresh_token(CLIENT_ID))
+    theirs = purchase("2026-001").model_copy(update={"relation": BAKKERIJ, "reference": "ubl:b-2026-001"})
+    assert await run.find_booking(theirs) is None
+    await run.aclose()
+
+
 async def test_a_koppelings_own_daybook_is_booked_and_looked_up_there(
     sim: TwinfieldSim, twf: Twinfield
 ) -> None:
