@@ -12,20 +12,55 @@ import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
-from connectors.contract import CheckResult
+from connectors.contract import BookingTarget, CheckResult, Health
 from connectors.model import CostCenter, InvoiceKind, Journal, LedgerAccount, VatCode
-from state.config import ConfigFile, load_settings
+from state.config import ConfigError, ConfigFile, load_settings
 from state.home import Home
 from state.secrets import SecretStore, open_secret_store
-from state.settings import Settings
+from state.settings import CurrencyPolicy, Mapping, Settings
 from state.store import Foutmelding, RunRow, Store
-from sync.connect import Candidate, Discovery, Word, disconnect, discover, save_connection
+from sync.connect import (
+    Candidate,
+    Discovery,
+    Word,
+    disconnect,
+    discover,
+    save_connection,
+    supports,
+    vendor_name,
+)
 from sync.engine import Progress, RunReport
 from sync.scheduler import LEASE
 from sync.service import build_connector, build_target, is_connected, run_koppeling
-from sync.status import KoppelingStatus, NextRun, next_runs, overview, scheduler_holder
+from sync.status import KoppelingState, KoppelingStatus, NextRun, next_runs, overview, scheduler_holder
+
+# The console's screens and widgets import from here only, never from state/ or connectors/
+# (tests/test_layering.py): these are the types they show.
+__all__ = [
+    "CheckResult",
+    "ConfigError",
+    "CurrencyPolicy",
+    "Directory",
+    "Foutmelding",
+    "Health",
+    "InvoiceKind",
+    "Journal",
+    "KoppelingState",
+    "KoppelingStatus",
+    "LedgerAccount",
+    "Mapping",
+    "ProblemWindow",
+    "Progress",
+    "ReadOnlyError",
+    "RunReport",
+    "RunRequested",
+    "RunRow",
+    "VatCode",
+    "Workspace",
+]
 
 
 class ReadOnlyError(PermissionError):
@@ -213,14 +248,17 @@ class Workspace:
 
     # -- mapping ------------------------------------------------------------------------------------
 
+    async def _target(self, koppeling: str) -> BookingTarget:
+        name = self.settings.koppelingen[koppeling].target
+        # In a thread: the secret may come from a slow keyring, an OAuth target opens its token vault.
+        return await asyncio.to_thread(
+            build_target, name, self.settings.connections[name], self.secrets, home=self.home
+        )
+
     async def directory(self, koppeling: str) -> Directory:
         """Live ledger accounts, VAT codes, kostenplaatsen and dagboeken from the koppeling's target,
         over one connection (an OAuth target refreshes its token once, a SOAP target logs in once)."""
-        name = self.settings.koppelingen[koppeling].target
-        # In a thread: the secret may come from a slow keyring, an OAuth target opens its token vault.
-        target = await asyncio.to_thread(
-            build_target, name, self.settings.connections[name], self.secrets, home=self.home
-        )
+        target = await self._target(koppeling)
         try:
             # By code: Exact lists in the order of its GUIDs, which is no order a person can scan.
             return Directory(
@@ -231,6 +269,21 @@ class Workspace:
             )
         finally:
             await target.aclose()
+
+    async def default_vat_codes(
+        self, koppeling: str, rates: dict[str, tuple[InvoiceKind, Decimal, bool]]
+    ) -> dict[str, str | None]:
+        """Per key, the btw-code the target picks for (soort, rate, verlegd) when the mapping names none.
+        Asks no vendor, so it is known even when the vendor is unreachable."""
+        target = await self._target(koppeling)
+        try:
+            return {key: target.default_vat_code(*rate) for key, rate in rates.items()}
+        finally:
+            await target.aclose()
+
+    def target_vendor(self, koppeling: str) -> str:
+        """The name of the target's vendor, as people know it ('e-Boekhouden.nl')."""
+        return vendor_name(self.settings.connections[self.settings.koppelingen[koppeling].target])
 
     def default_journal(self, koppeling: str, kind: InvoiceKind) -> str:
         """The dagboek the connection books this soort in when the koppeling names none ('' when the
@@ -291,6 +344,15 @@ class Workspace:
             await connector.aclose()
 
     # -- connecting (the console's connect wizard; `koppelaar connect` takes the same steps) ---------
+
+    def wizard_connections(self) -> dict[str, str]:
+        """Connection name → vendor, for the connections the connect wizard takes (typed-in credentials;
+        OAuth connections authorise in the browser instead)."""
+        return {
+            name: vendor_name(connection)
+            for name, connection in self.settings.connections.items()
+            if supports(connection)
+        }
 
     def is_connected(self, connection: str) -> bool:
         """All secrets present (blocking: the secret store may be a keyring)."""

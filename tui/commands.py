@@ -57,14 +57,10 @@ class KoppelaarCommands(Provider):
 
     def _connection_commands(self, app: KoppelaarApp) -> list[tuple[str, Callable[[], object], str]]:
         """Per connection: the connect wizard, and disconnecting (wipes its secrets, after a question)."""
-        from sync.connect import supports, vendor_name
         from tui.screens.connect import confirm_disconnect, open_connect
 
         commands: list[tuple[str, Callable[[], object], str]] = []
-        for name, connection in app.workspace.settings.connections.items():
-            if not supports(connection):
-                continue
-            vendor = vendor_name(connection)
+        for name, vendor in app.workspace.wizard_connections().items():
             commands.append(
                 (
                     f"{name}: {_('Opnieuw verbinden')}",

@@ -260,6 +260,10 @@ async def test_deactivating_asks_first_and_no_changes_nothing(world: World, make
         await wait_until(
             pilot, lambda: "deactivated = true" in world.home.config.read_text(), "deactivated in the file"
         )
-        assert str(screen.query_one("#deactivate", Button).label) == "Activeren (x)"
+        await wait_until(
+            pilot,
+            lambda: str(screen.query_one("#deactivate", Button).label) == "Activeren (x)",
+            "the activate label",
+        )
         await pilot.press("escape")
         await wait_for_text(pilot, "Gedeactiveerd")  # the overview says so, and plans no next run

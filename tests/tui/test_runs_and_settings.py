@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import DataTable, Input, Select, TabbedContent
 
 from state.config import load_settings
 from state.settings import CurrencyPolicy
@@ -178,3 +178,16 @@ async def test_a_pending_retry_is_the_next_run_in_the_overview_and_the_instellin
         fires = screen_text(app).split("Volgende runs:", 1)[1].splitlines()[1:6]
         assert "03:14" in fires[0] and "herhaling 1/2" in fires[0]
         assert all("03:15" in fire for fire in fires[1:])
+
+
+async def test_5_on_the_runs_tab_opens_the_instellingen(make_app: AppFactory) -> None:
+    # The focus stayed in the hidden Runs pane and moved on to its records list: the tabs followed it.
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_tab(pilot, "4", "Run 2:")
+        await app.workers.wait_for_complete()
+        await pilot.press("5")
+        await wait_for_text(pilot, "Volgende runs:")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.query_one(TabbedContent).active == "instellingen"

@@ -105,12 +105,17 @@ async def test_pause_and_resume_are_written_to_koppelaar_toml(world: World, make
         await wait_until(
             pilot, lambda: "paused = true" in world.home.config.read_text(), "paused in the file"
         )
-        assert str(tab.query_one("#pause", Button).label) == "Hervatten (p)"
+        # Written in a thread worker: the label follows once the file is saved.
+        await wait_until(
+            pilot, lambda: str(tab.query_one("#pause", Button).label) == "Hervatten (p)", "the resume label"
+        )
         await pilot.press("p")
         await wait_until(
             pilot, lambda: "paused = false" in world.home.config.read_text(), "resumed in the file"
         )
-        assert str(tab.query_one("#pause", Button).label) == "Pauzeren (p)"
+        await wait_until(
+            pilot, lambda: str(tab.query_one("#pause", Button).label) == "Pauzeren (p)", "the pause label"
+        )
 
 
 async def test_tab_keys_typed_quickly_end_on_the_last_tab_asked_for(make_app: AppFactory) -> None:

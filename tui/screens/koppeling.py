@@ -7,7 +7,7 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 
 from tui.i18n import _
 from tui.widgets.foutmeldingen_tab import FoutmeldingenTab, number
@@ -78,3 +78,7 @@ class KoppelingScreen(Screen[None]):
             # Focus now rather than on the tab's Show: a key typed right after the digit ('1' 'd') is
             # already queued and would otherwise reach the tab that was showing.
             self.set_focus(tabs.get_pane(tab).query_one(KEY_TAKERS[tab]))
+        else:
+            # The tab bar: left in the pane now hidden, the focus moves on to a widget there, and the
+            # tabs follow it back (5 pressed on the Runs tab showed Runs again).
+            self.set_focus(tabs.query_one(Tabs))

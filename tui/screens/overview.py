@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from sync.status import KoppelingState, KoppelingStatus
+from sync.workspace import KoppelingState, KoppelingStatus
 from tui.i18n import _
 from tui.widgets.instellingen_tab import DAYS
 

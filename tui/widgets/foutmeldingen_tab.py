@@ -22,9 +22,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from state.store import Foutmelding
-from sync.engine import RunReport
-from sync.workspace import ProblemWindow, ReadOnlyError, RunRequested
+from sync.workspace import Foutmelding, ProblemWindow, ReadOnlyError, RunReport, RunRequested
 from tui.i18n import _, language
 from tui.screens.confirm import ConfirmScreen
 

@@ -12,8 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 
-from state.config import ConfigError
-from state.settings import CurrencyPolicy
+from sync.workspace import ConfigError, CurrencyPolicy
 from tui.i18n import _
 
 if TYPE_CHECKING:

@@ -26,12 +26,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, LoadingIndicator, OptionList, Static
 from textual.widgets.option_list import Option
 
-from connectors.model import InvoiceKind, Journal, LedgerAccount, VatCode
-from state.config import ConfigError
-from state.settings import Mapping
-from sync.connect import vendor_name
-from sync.service import build_target
-from sync.workspace import Directory
+from sync.workspace import ConfigError, Directory, InvoiceKind, Journal, LedgerAccount, Mapping, VatCode
 from tui.i18n import _
 from tui.screens.confirm import ConfirmScreen
 
@@ -225,7 +220,7 @@ class MappingTab(Vertical):
 
     @property
     def vendor(self) -> str:
-        return vendor_name(self.koppelaar.workspace.settings.connections[self.target_name])
+        return self.koppelaar.workspace.target_vendor(self.koppeling)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="mapping-unmapped")
@@ -302,7 +297,14 @@ class MappingTab(Vertical):
         workspace = self.koppelaar.workspace
         try:
             # The defaults need no network: known even when the vendor is unreachable.
-            self.vat_defaults = await self._vat_defaults()
+            self.vat_defaults = await workspace.default_vat_codes(
+                self.koppeling,
+                {
+                    row.key: (KIND[row.word], row.rate, row.verlegd)
+                    for row in self.rows
+                    if row.section == "btw" and row.rate is not None
+                },
+            )
             directory = await workspace.directory(self.koppeling)
         except Exception as exc:  # unreachable, refused, not authorised: the admin must see why
             self._directory_failed(str(exc) or type(exc).__name__)
@@ -325,20 +327,6 @@ class MappingTab(Vertical):
         )
         self._status(found.format(**counts) + " " + _("Enter kiest."))
         self._fill()
-
-    async def _vat_defaults(self) -> dict[str, str | None]:
-        """The code the target would pick for each btw row when the mapping names none (no network)."""
-        workspace = self.koppelaar.workspace
-        connection = workspace.settings.connections[self.target_name]
-        target = build_target(self.target_name, connection, workspace.secrets, home=workspace.home)
-        try:
-            return {
-                row.key: target.default_vat_code(KIND[row.word], row.rate, row.verlegd)
-                for row in self.rows
-                if row.section == "btw" and row.rate is not None
-            }
-        finally:
-            await target.aclose()
 
     def _directory_failed(self, reason: str) -> None:
         self.directory = None

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from state.store import RunRow
+from sync.workspace import RunRow
 from tui.i18n import _
 from tui.screens.overview import RUN_STYLE, RUN_WORD, day_and_time
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, Literal, cast
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,9 +14,7 @@ from textual.containers import Horizontal, Vertical
 from textual.notifications import SeverityLevel
 from textual.widgets import Button, Static
 
-from connectors.contract import CheckResult, Health
-from sync.engine import Progress, RunReport
-from sync.workspace import RunRequested
+from sync.workspace import CheckResult, ConfigError, Health, Progress, RunReport, RunRequested
 from tui.i18n import _
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.overview import RUN_WORD
@@ -60,6 +59,7 @@ class StatusTab(Vertical):
         super().__init__(id="status-tab")
         self.koppeling = koppeling
         self.running = False
+        self._one_at_a_time = threading.Lock()  # p p typed quickly: the second toggles what the first saved
 
     @property
     def koppelaar(self) -> KoppelaarApp:
@@ -172,8 +172,7 @@ class StatusTab(Vertical):
     # -- flags --------------------------------------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
-        paused = self.koppelaar.workspace.settings.koppelingen[self.koppeling].paused
-        self._set_flag("paused", not paused)
+        self._set_flag("paused", None)
 
     def action_toggle_active(self) -> None:
         deactivated = self.koppelaar.workspace.settings.koppelingen[self.koppeling].deactivated
@@ -188,13 +187,21 @@ class StatusTab(Vertical):
 
         self.app.push_screen(ConfirmScreen(f"{self.koppeling}: {question}"), answered)
 
-    def _set_flag(self, flag: str, on: bool) -> None:
-        try:
-            self.koppelaar.workspace.set_flag(self.koppeling, flag, on)  # type: ignore[arg-type]
-        except PermissionError as exc:
-            self.app.notify(str(exc), severity="warning")
-            return
-        self._show_flags()
+    @work(thread=True, group="status-flags", exit_on_error=False)
+    def _set_flag(self, flag: Literal["paused", "deactivated"], on: bool | None) -> None:
+        """Write the flag into koppelaar.toml and the audit log, off the event loop; `on=None` turns it
+        the other way round from what is saved."""
+        workspace = self.koppelaar.workspace
+        with self._one_at_a_time:
+            if on is None:
+                koppeling = workspace.settings.koppelingen[self.koppeling]
+                on = not (koppeling.paused if flag == "paused" else koppeling.deactivated)
+            try:
+                workspace.set_flag(self.koppeling, flag, on)
+            except (ConfigError, PermissionError, OSError) as exc:
+                self.app.call_from_thread(self.app.notify, str(exc), severity="warning")
+                return
+        self.app.call_from_thread(self._show_flags)
 
     # -- connections --------------------------------------------------------------------------------
 
