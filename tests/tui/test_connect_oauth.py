@@ -121,7 +121,9 @@ async def test_a_redirect_from_another_login_is_refused_and_nothing_saved(exact:
         await open_wizard(app, pilot, seed.EXACT_CLIENT_SECRET)
         location = await consent(app.screen.query_one("#authorise-url", TextArea).text)
         await paste(app, pilot, re.sub(r"state=[^&]+", "state=oud", location))
-        await wait_until(pilot, lambda: "state klopt niet" in text(app, "#connect-status"), "the refusal shows")
+        await wait_until(
+            pilot, lambda: "state klopt niet" in text(app, "#connect-status"), "the refusal shows"
+        )
         assert step(app) == "step-authorise"  # the admin can paste again or start over
     assert exact.home.config.read_text() == before
     assert not authorized(exact)
