@@ -25,7 +25,7 @@ from connectors.model import Administratie, InvoiceKind, LedgerAccount
 from connectors.oauth import InvalidGrant, TokenResponse
 from connectors.oauth import code_from_redirect as oauth_code_from_redirect
 from connectors.registry import spec_for
-from connectors.spec import AuthKind, OAuthSettings, OAuthSpec, Step
+from connectors.spec import OAuthSettings, OAuthSpec, Step
 from state.config import ConfigFile
 from state.secrets import SecretStore
 from state.settings import Connection, Settings
@@ -57,8 +57,8 @@ class PendingSecrets:
 
 
 def supports(connection: Connection) -> bool:
-    """Connections connected by typing credentials (the others authorise in a browser)."""
-    return spec_for(connection.system).auth is AuthKind.CREDENTIALS
+    """The connection has connect steps: the console's wizard and `koppelaar connect` can connect it."""
+    return bool(spec_for(connection.system).steps)
 
 
 def secret_label(connection: Connection, key: str) -> str:

@@ -81,6 +81,7 @@ class ConnectScreen(Screen[bool]):
         self.busy = False  # an answer is being checked or saved: the buttons that send one are disabled
         self.saving = False  # a save cannot be interrupted halfway, so closing waits for it
         self.connected = False
+        self.disconnectable = False  # secrets are stored and the console may change them
         self.listener: LoopbackListener | None = None
 
     @property
@@ -171,7 +172,10 @@ class ConnectScreen(Screen[bool]):
         # never on the event loop.
         workspace = self.koppelaar.workspace
         connected = workspace.is_connected(self.connection_name)
-        if not self.runner.authorises or not connected:
+        if not connected and self.runner.authorises:
+            self.app.call_from_thread(self._show_state, _("Wacht op autorisatie"), "", connected)
+            return
+        if not self.runner.authorises:
             state = _("Verbonden") if connected else _("Niet verbonden")
             hint = (
                 " — " + _("laat leeg wat niet veranderd is: de opgeslagen waarde blijft") if connected else ""
@@ -194,7 +198,8 @@ class ConnectScreen(Screen[bool]):
         if self.connected:  # a save finished meanwhile: that is the truth now
             return
         self.sub_title = f"{self.connection_name} — {Text.from_markup(state).plain}"
-        self.query_one("#disconnect").display = connected and not self.koppelaar.read_only
+        self.disconnectable = connected and not self.koppelaar.read_only
+        self.query_one("#disconnect").display = self.disconnectable and isinstance(self.question, AskFields)
         if not self.busy and isinstance(self.question, AskFields):
             self._status(status)
 
@@ -202,7 +207,9 @@ class ConnectScreen(Screen[bool]):
 
     def _show(self, question: Question) -> None:
         self.query_one(ContentSwitcher).current = STEP_OF[type(question)]
-        self.query_one("#restart").display = self.runner.authorises and not isinstance(question, AskFields)
+        asking = isinstance(question, AskFields)
+        self.query_one("#restart").display = self.runner.authorises and not asking
+        self.query_one("#disconnect").display = asking and self.disconnectable
         button = self.query_one("#connect", Button)
         if isinstance(question, AskFields):
             self._texts(question.title, question.intro, question.where)
@@ -212,22 +219,28 @@ class ConnectScreen(Screen[bool]):
             self._show_url(question)
         elif isinstance(question, Choose):
             self._show_choice(question)
+        self.refresh_bindings()
 
     def _texts(self, title: Words, text: Words, hint: Words | None, extra: str = "") -> None:
         self._status(_say(title), "#connect-title")
-        self._status((_say(text) if text.template else "") + extra, "#connect-text")
-        self._status(_say(hint) if hint is not None and hint.template else "", "#connect-hint")
+        self._say_or_hide((_say(text) if text.template else "") + extra, "#connect-text")
+        self._say_or_hide(_say(hint) if hint is not None and hint.template else "", "#connect-hint")
+
+    def _say_or_hide(self, markup: str, widget: str) -> None:
+        """No empty line where a step has nothing to say."""
+        self._status(markup, widget)
+        self.query_one(widget).display = bool(markup)
 
     def _show_url(self, question: OpenUrl) -> None:
         self._status(_("Autoriseer applicatie"), "#connect-title")
-        self._status(
+        self._say_or_hide(
             _(
                 "Open deze URL in een browser (Ctrl+Y kopieert hem), log in met een account dat "
                 "toegang heeft tot de administratie en kies Toestaan (Allow):"
             ),
             "#connect-text",
         )
-        self._status("", "#connect-hint")
+        self._say_or_hide("", "#connect-hint")
         self.query_one("#authorise-url", TextArea).load_text(question.url)
         pasted = self.query_one("#authorise-pasted", Input)
         pasted.value = ""
@@ -240,10 +253,14 @@ class ConnectScreen(Screen[bool]):
         self._listen(question)
 
     def _show_choice(self, question: Choose) -> None:
-        extra = f" ({question.number[0]}/{question.number[1]})" if question.number else ""
+        if self.runner.authorises:
+            self.sub_title = (
+                f"{self.connection_name} — " + _("Geautoriseerd") + ", " + _("nog niet opgeslagen")
+            )
+        where = [f"{question.number[0]}/{question.number[1]}"] if question.number else []
         if question.current:
-            extra += f", {_('huidig')}: {escape(question.current)}"
-        self._texts(question.title, question.text, question.hint, extra)
+            where.append(f"{_('huidig')}: {escape(question.current)}")
+        self._texts(question.title, question.text, question.hint, "\n" + " · ".join(where) if where else "")
         self.query_one("#connect", Button).label = _("OK")
         search = self.query_one("#choose-filter", Input)
         with search.prevent(Input.Changed):
@@ -257,7 +274,9 @@ class ConnectScreen(Screen[bool]):
         wanted = [(code, name) for code, name in question.options if _matches(text, code, name)]
         for code, name in wanted:
             mark = f"  ({_('huidig')})" if code == question.current else ""
-            options.add_option(Option(Text(f"{code:<8} {name}{mark}"), id=code))
+            # A short code first, as the vendor lists them; a long id (a GUID) after the name.
+            prompt = f"{code:<8} {name}" if len(code) <= 8 else f"{name}  {code}"
+            options.add_option(Option(Text(prompt + mark), id=code))
         _highlight(options, question.current)
         self._status("" if wanted else _("Niets gevonden voor") + f" '{escape(text)}'.")
 
@@ -387,6 +406,7 @@ class ConnectScreen(Screen[bool]):
         self.query_one("#connect", Button).label = (
             _("Opnieuw autoriseren") if self.runner.authorises else _("Opnieuw verbinden")
         )
+        self.disconnectable = True
         self.query_one("#disconnect").display = True
         self.query_one("#close", Button).focus()
         self.notify(f"{self.connection_name}: {_('Verbonden')}", title=self.runner.vendor)
@@ -421,6 +441,10 @@ class ConnectScreen(Screen[bool]):
         self.workers.cancel_group(self, "oauth-listen")
         self.listener = None
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Ctrl+Y (copy the URL) only while a URL is on screen."""
+        return isinstance(self.question, OpenUrl) if action == "copy_url" else True
+
     def action_copy_url(self) -> None:
         question = self.question
         if isinstance(question, OpenUrl):
@@ -450,6 +474,7 @@ class ConnectScreen(Screen[bool]):
 
     def action_disconnect(self) -> None:
         def done() -> None:
+            self.disconnectable = False
             self.query_one("#disconnect").display = False
             self.connected = False
             self.sub_title = f"{self.connection_name} — " + _("Niet verbonden")
