@@ -32,6 +32,18 @@ class AuthKind(StrEnum):
     NONE = "none"  # nothing to log in to (a folder)
 
 
+class Step(StrEnum):
+    """One step of connecting, as data. The runner in sync/connect.py walks a spec's steps; the console's
+    wizard and `koppelaar connect` only render what each step asks."""
+
+    ASK = "ask"  # type the login and secrets, or an OAuth app's Client ID, Client secret (and country)
+    CHECK = "check"  # try the typed credentials against the vendor before anything is stored
+    AUTHORISE = "authorise"  # open a URL in a browser, paste the address it lands on (or catch it)
+    ADMINISTRATIE = "administratie"  # choose the administratie from the vendor's own list
+    DAGBOEKEN = "dagboeken"  # choose the verkoop- and inkoopboek of the chosen administratie
+    TEGENREKENINGEN = "tegenrekeningen"  # choose the tegenrekeningen of every koppeling into it
+
+
 class ConnectionSettings(BaseModel):
     """The non-secret settings of one connection under [connections.NAME] in koppelaar.toml."""
 
@@ -158,8 +170,8 @@ class ConnectorSpec(Generic[S]):
     login: Callable[[S], LoginField | None] = field(default=lambda settings: None)
     where: Callable[[S], str] = field(default=lambda settings: "")  # where to find the secrets
     intro: str = ""  # the connect dialog's first sentence, in the vendor's manual's words
-    chooses_administratie: bool = False  # after the check, the admin picks an administratie
-    chooses_tegenrekeningen: bool = False  # ... and the tegenrekening of every koppeling into it
+    steps: tuple[Step, ...] = (Step.ASK, Step.CHECK)  # how the admin connects, in order
+    ledger_hint: str = ""  # where the admin finds the ledger accounts, shown with the tegenrekeningen
     oauth: OAuthSpec[Any] | None = None
     # Relation codes in a target say which source a relation came from, so two sources never collide.
     relation_prefix: str = ""

@@ -25,7 +25,7 @@ from connectors.model import Administratie, InvoiceKind, LedgerAccount
 from connectors.oauth import InvalidGrant, TokenResponse
 from connectors.oauth import code_from_redirect as oauth_code_from_redirect
 from connectors.registry import spec_for
-from connectors.spec import AuthKind, OAuthSettings, OAuthSpec
+from connectors.spec import OAuthSettings, OAuthSpec, Step
 from state.config import ConfigFile
 from state.secrets import SecretStore
 from state.settings import Connection, Settings
@@ -56,33 +56,9 @@ class PendingSecrets:
         return self._store.describe()
 
 
-@dataclass(frozen=True)
-class CredentialField:
-    key: str  # "username", or a secret field such as "beveiligingscode_1"
-    label: str
-    secret: bool
-
-
 def supports(connection: Connection) -> bool:
-    """Connections connected by typing credentials. OAuth systems (Exact, Twinfield) authorise in the
-    browser instead and have their own flow."""
-    return spec_for(connection.system).auth is AuthKind.CREDENTIALS
-
-
-def asks_username(connection: Connection) -> bool:
-    """The connection logs in with a name next to its secrets (e-Boekhouden SOAP, FactuurSturen)."""
-    return spec_for(connection.system).login(connection) is not None
-
-
-def credential_fields(connection: Connection) -> list[CredentialField]:
-    """What to ask, in the order the vendor's own connect dialog asks it."""
-    spec = spec_for(connection.system)
-    fields = []
-    login = spec.login(connection)
-    if login is not None:
-        fields.append(CredentialField(login.key, login.label, secret=False))
-    fields.extend(CredentialField(f.key, f.label, secret=True) for f in spec.secrets(connection))
-    return fields
+    """The connection has connect steps: the console's wizard and `koppelaar connect` can connect it."""
+    return bool(spec_for(connection.system).steps)
 
 
 def secret_label(connection: Connection, key: str) -> str:
@@ -91,20 +67,6 @@ def secret_label(connection: Connection, key: str) -> str:
 
 def vendor_name(connection: Connection) -> str:
     return spec_for(connection.system).label
-
-
-def where_to_find(connection: Connection) -> str:
-    return spec_for(connection.system).where(connection)
-
-
-def connect_intro(connection: Connection) -> str:
-    """The connect dialog's first sentence, in the vendor's manual's words."""
-    return spec_for(connection.system).intro
-
-
-def chooses_administratie(connection: Connection) -> bool:
-    """After the credentials check, the admin picks the administratie (and tegenrekeningen)."""
-    return spec_for(connection.system).chooses_administratie
 
 
 @dataclass(frozen=True)
@@ -192,7 +154,7 @@ async def discover(settings: Settings, secrets: SecretStore, chosen: Candidate) 
         return Discovery(CheckResult(Health.AUTH_FAILED, f"{label} ontbreekt", f"Vul {label} in."))
     try:
         check = await connector.check()
-        if not check.ok or not spec.chooses_administratie:
+        if not check.ok or Step.ADMINISTRATIE not in spec.steps:
             return Discovery(check)
         target = cast(BookingTarget, connector)
         administraties = await target.administraties()
@@ -267,7 +229,7 @@ def disconnect(
         store.close()
 
 
-# -- OAuth: Exact Online and Twinfield ("Autoriseer applicatie") ----------------------------------------
+# -- OAuth: "Autoriseer applicatie" in a browser -------------------------------------------------------
 #
 # The admin's browser is rarely on the machine Koppelaar runs on (SSH). So: print the authorization URL,
 # the admin opens it anywhere, logs in with an account that has access to the administratie, chooses
@@ -279,7 +241,7 @@ def disconnect(
 # the administratie, journals and tegenrekeningen, and written together with koppelaar.toml, the client
 # secret and the audit entry. Closing halfway leaves the old authorization (if any) as it was.
 
-CODE_LIFETIME = 180.0  # seconds: Exact's (and Twinfield's) authorization code lives ~3 minutes, once
+CODE_LIFETIME = 180.0  # seconds: the vendors' authorization codes live ~3 minutes, and work once
 
 
 class OAuthFailed(Exception):
@@ -294,11 +256,6 @@ class OAuthFailed(Exception):
         return f"{self.message}. {self.advice}" if self.advice else self.message
 
 
-def uses_browser(connection: Connection) -> bool:
-    """Connected by "Autoriseer applicatie" in a browser (Exact Online, Twinfield)."""
-    return uses_oauth(connection)
-
-
 def _oauth(connection: Connection) -> OAuthSpec[Any]:
     oauth = spec_for(connection.system).oauth
     if oauth is None:
@@ -308,16 +265,6 @@ def _oauth(connection: Connection) -> OAuthSpec[Any]:
 
 def where_to_find_oauth(connection: Connection) -> str:
     return _oauth(connection).where
-
-
-def countries(connection: Connection) -> tuple[tuple[str, str], ...]:
-    """The countries to choose from before authorising (Exact: NL or BE host); empty when none."""
-    return _oauth(connection).countries
-
-
-def administratie_label(connection: Connection) -> str:
-    """What the vendor calls the administratie to choose ("Divisie code" in Exact Online)."""
-    return _oauth(connection).administratie_label
 
 
 @dataclass(frozen=True)
@@ -341,7 +288,7 @@ class OAuthStart:
 
     @property
     def host(self) -> str:
-        """Where the tokens are valid (Exact: NL or BE host; Twinfield: the login host)."""
+        """Where the tokens are valid (a country's host, or the login host)."""
         return _oauth(self.connection).host(self.connection)
 
     def expired(self, now: float | None = None) -> bool:
@@ -358,17 +305,17 @@ def start_oauth(
     country: str = "",
     clock: Callable[[], float] = time.time,
 ) -> OAuthStart:
-    """Step 1: the authorization URL with a fresh random `state` (and `nonce` for Twinfield).
+    """Step 1: the authorization URL with a fresh random `state` (and `nonce`).
 
-    An empty Client ID keeps the configured one; an empty Client secret the stored one. For Exact the
-    country (NL/BE) picks the host: tokens of one host do not work on the other.
+    An empty Client ID keeps the configured one; an empty Client secret the stored one. Where the vendor
+    has a host per country, the country picks it: tokens of one host do not work on the other.
     """
     if not isinstance(connection, OAuthSettings):
         raise OAuthFailed(
             f"Verbinding '{name}' ({vendor_name(connection)}) wordt niet in de browser geautoriseerd"
         )
     update: dict[str, object] = {"client_id": client_id.strip() or connection.client_id}
-    choices = countries(connection)
+    choices = _oauth(connection).countries
     if choices and country.strip():
         chosen = country.strip().upper()
         if chosen not in {code for code, _ in choices}:
@@ -428,8 +375,8 @@ class Authorized:
     tokens: TokenResponse
     obtained_at: float
     administraties: list[Administratie]
-    current: str  # the administratie the user works in (Exact: current division), "" when unknown
-    reason: str  # e.g. "Geautoriseerd bij Exact Online als …"
+    current: str  # the administratie the user works in, "" when the vendor does not say
+    reason: str  # who authorised where, in the vendor's words
 
     def __repr__(self) -> str:
         return f"Authorized({self.start.name!r}, administraties={len(self.administraties)})"
@@ -449,8 +396,8 @@ class BookkeepingChoices:
 
 
 async def authorize(start: OAuthStart, pasted: str, *, clock: Callable[[], float] = time.time) -> Authorized:
-    """Steps 2-3: read the pasted redirect, exchange the code, list the administraties (Exact: divisions,
-    Twinfield: offices). Raises OAuthFailed with a Dutch reason; stores nothing."""
+    """Steps 2-3: read the pasted redirect, exchange the code, list the administraties (the vendor's
+    divisions or offices). Raises OAuthFailed with a Dutch reason; stores nothing."""
     code = code_from_redirect(start, pasted)
     oauth = oauth_client(start.connection, start.client_secret)
     try:
@@ -486,7 +433,7 @@ async def authorize(start: OAuthStart, pasted: str, *, clock: Callable[[], float
 
 
 def current_administratie(authorized: Authorized) -> str:
-    """What to propose: the configured division/office when the account has it, else the current one."""
+    """What to propose: the configured administratie when the account has it, else the current one."""
     configured = authorized.start.connection.administratie_id
     ids = {a.id for a in authorized.administraties}
     if configured in ids:
@@ -550,7 +497,7 @@ def save_oauth(
     tegenrekeningen: dict[tuple[str, Word], str] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    """Step 5: Client ID, country, Divisie code / office and journals into koppelaar.toml (comments
+    """Step 5: Client ID, country, administratie and journals into koppelaar.toml (comments
     kept), the Client secret into the secret store, the tokens into the token vault, an audit entry."""
     start = authorized.start
     connection = start.connection
@@ -585,7 +532,7 @@ def save_oauth(
             "client_id": connection.client_id,
             "administratie": administratie,
         }
-        # What the vendor keeps next to the administratie (Exact: the country of its host).
+        # What the vendor keeps next to the administratie (e.g. the country of its host).
         detail.update({key: value for key, value in chosen.items() if key != connection.ADMINISTRATIE_KEY})
         if verkoopboek or inkoopboek:
             detail["dagboeken"] = {"verkoop": verkoopboek or "", "inkoop": inkoopboek or ""}

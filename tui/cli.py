@@ -17,38 +17,24 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from pydantic import SecretStr
-
 from state.config import ConfigError, load_settings
 from state.home import Home
 from state.secrets import SecretStoreError, open_secret_store
-from state.settings import Connection, Settings
 from state.store import Store
-from sync.connect import (
-    OAuthFailed,
-    Word,
-    administratie_label,
-    authorize,
-    bookkeeping_choices,
-    candidate,
-    chooses_administratie,
-    code_from_redirect,
-    countries,
-    credential_fields,
-    current_administratie,
-    discover,
-    open_listener,
-    save_connection,
-    save_oauth,
-    start_oauth,
-    supports,
-    uses_browser,
-    vendor_name,
-    where_to_find_oauth,
-)
 from sync.connect import disconnect as disconnect_connection
+from sync.connect import open_listener
+from sync.connect_steps import (
+    AskFields,
+    Choose,
+    Connected,
+    ConnectRunner,
+    OpenUrl,
+    Place,
+    Question,
+    StepFailed,
+)
 from sync.engine import Progress, RunReport, RunStatus
-from sync.service import NotConnected, UnknownKoppeling
+from sync.service import NotConnected, UnknownKoppeling, uses_oauth
 
 EXIT_OK, EXIT_PARTIAL, EXIT_FAILED, EXIT_CONFIG, EXIT_BUSY = 0, 1, 2, 3, 4
 PASTE_ATTEMPTS = 3  # a pasted redirect that is not this authorization's may be pasted again
@@ -301,93 +287,71 @@ def cmd_connect(
 
 
 async def connect(home: Home, name: str, ask: Prompt, ask_secret: Prompt) -> int:
-    """The seed's connect dialog on the terminal; the console's wizard takes the same steps (sync.connect)."""
+    """The connection's connect steps on the terminal, one prompt per question; the console's wizard
+    renders the same questions (sync.connect_steps)."""
     settings = load_settings(home.config)
-    connection = settings.connections.get(name)
-    if connection is None:
+    if name not in settings.connections:
         raise UnknownKoppeling(f"Onbekende verbinding '{name}' (bekend: {', '.join(settings.connections)}).")
-    if uses_browser(connection):
-        return await connect_oauth(home, settings, name, connection, ask, ask_secret)
-    if not supports(connection):
-        raise ConnectAborted(f"Verbinding '{name}' ({vendor_name(connection)}) kan niet verbonden worden.")
     secrets = open_secret_store(settings.app, home.root)
-    username = getattr(connection, "username", "")
-    for question in credential_fields(connection):
-        if not question.secret:
-            username = ask(f"{question.label} [{username}]: ").strip() or username
-    typed = {
-        question.key: SecretStr(ask_secret(f"{question.label}: "))
-        for question in credential_fields(connection)
-        if question.secret
-    }
-    chosen = candidate(name, connection, username, typed)
-
-    print(f"Maak verbinding met {vendor_name(connection)}…")
-    found = await discover(settings, secrets, chosen)
-    if not found.ok:
-        print(f"Niet verbonden: {found.check.reason}\n{found.check.advice}")
+    runner = ConnectRunner(Place(settings, home.config, home.database, secrets, getpass.getuser()), name)
+    refused = "Niet geautoriseerd" if runner.authorises else "Niet verbonden"
+    question = runner.question
+    try:
+        while not isinstance(question, Connected):
+            if isinstance(question, AskFields):
+                typed = _fill(question, runner.stored_secrets(), ask, ask_secret)
+                print(question.working.render())
+                question = await runner.answer(typed)
+            elif isinstance(question, OpenUrl):
+                question = await _authorise(runner, question, ask)
+            else:
+                question = await runner.answer(_choose(question, ask))
+    except StepFailed as exc:
+        print(f"{refused}: {exc.message}\n{exc.advice}".rstrip())
         return EXIT_FAILED
-    administratie: str | None = None
-    tegenrekeningen: dict[tuple[str, Word], str] = {}
-    if chooses_administratie(connection):
-        administratie = _choose(
-            "Administratie", [(a.id, a.name) for a in found.administraties], connection.administratie_id, ask
+    if question.authorised:
+        print(
+            f"Verbonden: {name}. Access token aangemaakt; Client secret opgeslagen in {secrets.describe()}. "
+            "Koppelaar houdt de autorisatie zelf vers (keep-alive)."
         )
-        options = [(ledger.code, ledger.name) for ledger in found.tegenrekeningen]
-        for pick in found.questions:
-            tegenrekeningen[pick.key] = _choose(pick.label, options, pick.current, ask)
-    save_connection(
-        home.config,
-        home.database,
-        secrets,
-        chosen,
-        actor=getpass.getuser(),
-        administratie=administratie,
-        tegenrekeningen=tegenrekeningen,
-    )
-    print(f"Verbonden: {name}. Geheimen opgeslagen in {secrets.describe()}.")
+    else:
+        print(f"Verbonden: {name}. Geheimen opgeslagen in {secrets.describe()}.")
     return EXIT_OK
 
 
-async def connect_oauth(
-    home: Home, settings: Settings, name: str, connection: Connection, ask: Prompt, ask_secret: Prompt
-) -> int:
-    """Exact Online / Twinfield: "Autoriseer applicatie" over SSH. The URL is printed, the admin opens it
-    anywhere, allows access and pastes the address the browser lands on (or the code) back; when the
-    redirect URI is a loopback address, a listener catches it too (browser on this machine, or through
-    `ssh -L PORT:127.0.0.1:PORT`). Then Divisie code / administratie, dagboeken and tegenrekeningen."""
-    secrets = open_secret_store(settings.app, home.root)
-    vendor = vendor_name(connection)
-    print(f"Autoriseer {vendor} voor verbinding '{name}'.")
-    print(where_to_find_oauth(connection))
-    configured_id = getattr(connection, "client_id", "")
-    client_id = ask(f"Client ID [{configured_id}]: ").strip()
-    keep = " (Enter: het opgeslagen secret houden)" if secrets.get(f"{name}:client_secret") else ""
-    client_secret = SecretStr(ask_secret(f"Client secret{keep}: ").strip())
-    country = ""
-    country_choices = countries(connection)
-    if country_choices:
-        codes = [code for code, _ in country_choices]
-        configured = getattr(connection, "country", "")
+def _fill(question: AskFields, stored: frozenset[str], ask: Prompt, ask_secret: Prompt) -> dict[str, str]:
+    """Ask each field; Enter keeps what is configured (and a stored secret)."""
+    print(question.title.render() + ".")
+    for words in (question.intro, question.where):
+        if words.template:
+            print(words.render())
+    typed: dict[str, str] = {}
+    for field in question.fields:
+        label = field.label.render()
+        if field.secret:
+            keep = f" (Enter: {field.keep.render()})" if field.keep and field.key in stored else ""
+            typed[field.key] = ask_secret(f"{label}{keep}: ")
+            continue
+        codes = {code for code, _name in field.choices}
         while True:
-            country = ask(f"Land van de {vendor}-administratie, {' of '.join(codes)} [{configured}]: ")
-            if country.strip().upper() in ("", *codes):
+            answer = ask(f"{label} [{field.value}]: ").strip() or field.value
+            if not codes or answer.upper() in codes:
                 break
-            print("  Kies " + " of ".join(f"{code} ({label})" for code, label in country_choices) + ".")
-    try:
-        start = start_oauth(
-            name, connection, secrets, client_id=client_id, client_secret=client_secret, country=country
-        )
-    except OAuthFailed as exc:
-        print(f"Niet geautoriseerd: {exc.message}\n{exc.advice}".rstrip())
-        return EXIT_FAILED
-    listener = await open_listener(start.connection.redirect_uri)
+            print("  Kies " + " of ".join(f"{code} ({name})" for code, name in field.choices) + ".")
+        typed[field.key] = answer
+    return typed
+
+
+async def _authorise(runner: ConnectRunner, question: OpenUrl, ask: Prompt) -> Question:
+    """The URL to open anywhere (over SSH too), and the address the browser lands on pasted back; a
+    listener on a loopback redirect URI catches it by itself when the browser can reach this machine."""
+    listener = await open_listener(question.redirect_uri)
     try:
         print(
             "\nAutoriseer applicatie: open deze URL in een browser, log in met een account dat toegang "
             "heeft tot de administratie en kies Toestaan (Allow):\n"
         )
-        print(f"  {start.url}\n")
+        print(f"  {question.url}\n")
         print(
             "Plak daarna het volledige adres waar de browser op uitkomt (of alleen de code). Een code is "
             "ongeveer 3 minuten geldig."
@@ -406,65 +370,25 @@ async def connect_oauth(
                 pasted = await listener.wait() or ""
                 listening = False  # it catches one redirect: a second try is pasted by hand
             try:
-                code_from_redirect(start, pasted)
-                break
-            except OAuthFailed as exc:
+                return await runner.answer(pasted)
+            except StepFailed as exc:
                 # A mis-paste is cheap to correct: the URL and its state stay valid for this attempt.
+                if not exc.again or attempt == PASTE_ATTEMPTS:
+                    raise
                 print(f"Niet geautoriseerd: {exc.message}\n{exc.advice}".rstrip())
-                if attempt == PASTE_ATTEMPTS:
-                    return EXIT_FAILED
                 print(f"Plak het adres opnieuw (poging {attempt + 1} van {PASTE_ATTEMPTS}).")
     finally:
         if listener is not None:
             await listener.close()
-    try:
-        authorized = await authorize(start, pasted)
-        print(authorized.reason + ".")
-        label = administratie_label(connection)
-        what = f"{label} (administratie)" if label else "Administratie"
-        administratie = _choose(
-            what,
-            [(a.id, a.name) for a in authorized.administraties],
-            current_administratie(authorized),
-            ask,
-            vendor=vendor,
-        )
-        choices = await bookkeeping_choices(settings, authorized, administratie)
-    except OAuthFailed as exc:
-        print(f"Niet geautoriseerd: {exc.message}\n{exc.advice}".rstrip())
-        return EXIT_FAILED
-    verkoopboek = _choose("Verkoopboek", choices.sales_journals, choices.current_sales, ask, vendor=vendor)
-    inkoopboek = _choose(
-        "Inkoopboek", choices.purchase_journals, choices.current_purchase, ask, vendor=vendor
-    )
-    options = [(ledger.code, ledger.name) for ledger in choices.tegenrekeningen]
-    tegenrekeningen: dict[tuple[str, Word], str] = {}
-    for pick in choices.questions:
-        tegenrekeningen[pick.key] = _choose(pick.label, options, pick.current, ask, vendor=vendor)
-    save_oauth(
-        home.config,
-        home.database,
-        secrets,
-        authorized,
-        actor=getpass.getuser(),
-        administratie=administratie,
-        verkoopboek=verkoopboek,
-        inkoopboek=inkoopboek,
-        tegenrekeningen=tegenrekeningen,
-    )
-    print(
-        f"Verbonden: {name}. Access token aangemaakt; Client secret opgeslagen in {secrets.describe()}. "
-        "Koppelaar houdt de autorisatie zelf vers (keep-alive)."
-    )
-    return EXIT_OK
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
-def _choose(
-    what: str, options: list[tuple[str, str]], current: str, ask: Prompt, *, vendor: str = "e-Boekhouden"
-) -> str:
-    if not options:
-        raise ConnectAborted(f"{what}: {vendor} levert niets om uit te kiezen; controleer de administratie.")
-    print(f"{what}:")
+def _choose(question: Choose, ask: Prompt) -> str:
+    for words in (question.text, question.hint):
+        if words is not None and words.template:
+            print(words.render())
+    print(f"{question.title.render()}:")
+    current, options = question.current, question.options
     for index, (key, label) in enumerate(options, start=1):
         print(f"  {index:>3}. {key}  {label}{'  (huidig)' if key == current else ''}")
     while True:
@@ -486,7 +410,7 @@ def cmd_disconnect(home: Home, args: argparse.Namespace, ask: Prompt = input) ->
     users = [k for k, v in settings.koppelingen.items() if args.name in (v.source, v.target)]
     if not args.yes:
         answer = ask(
-            f"Verbinding '{args.name}' verbreken? De geheimen{' en tokens' if uses_browser(connection) else ''}"
+            f"Verbinding '{args.name}' verbreken? De geheimen{' en tokens' if uses_oauth(connection) else ''}"
             f" worden gewist; {', '.join(users) or 'geen koppeling'}"
             " stopt tot u opnieuw verbindt. Typ 'ja' om te bevestigen: "
         )

@@ -78,6 +78,23 @@ ENGLISH: dict[str, str] = {
 ENGLISH.update(
     {
         "Maak verbinding met": "Connect to",
+        "Maak verbinding met {vendor}": "Connect to {vendor}",
+        "Verbinden met {vendor}…": "Connecting to {vendor}…",
+        "Selecteer de administratie in {vendor} die u wilt koppelen.": (
+            "Select the administration in {vendor} to connect."
+        ),
+        "{reason}. Selecteer de administratie in {vendor} die u wilt koppelen.": (
+            "{reason}. Select the administration in {vendor} to connect."
+        ),
+        "Tegenrekening verkoopfacturen ({koppeling})": "Contra account sales invoices ({koppeling})",
+        "Tegenrekening inkoopfacturen ({koppeling})": "Contra account purchase invoices ({koppeling})",
+        "Kies de tegenrekening waarop u de Verkoopfacturen van koppeling {koppeling} wilt boeken.": (
+            "Choose the contra account for the sales invoices of integration {koppeling}."
+        ),
+        "Kies de tegenrekening waarop u de Inkoopfacturen van koppeling {koppeling} wilt boeken.": (
+            "Choose the contra account for the purchase invoices of integration {koppeling}."
+        ),
+        "Kies eerst een van de opties.": "Choose one of the options first.",
         "Vul hieronder uw inloggegevens in van e-Boekhouden.nl. Deze gebruiken we om verbinding te maken "
         "met uw e-Boekhouden.nl administratie.": "Enter your e-Boekhouden.nl login details below. We use them "
         "to connect to your e-Boekhouden.nl administration.",
@@ -97,32 +114,18 @@ ENGLISH.update(
         "API-token": "API token",
         "API-sleutel": "API key",
         "Verbonden": "Connected",
-        "Verbinden met": "Connecting to",
         "Verbinding verbreken": "Disconnect",
         "laat leeg wat niet veranderd is: de opgeslagen waarde blijft": "leave unchanged fields empty: the "
         "stored value stays",
-        "vul de gebruikersnaam in.": "enter the username.",
         "Alleen-lezen: u kunt de gegevens controleren, maar er wordt niets opgeslagen.": "Read-only: you can "
         "check the details, but nothing is saved.",
         "Alleen-lezen: de verbinding is gecontroleerd maar niet opgeslagen.": "Read-only: the connection was "
         "checked but not saved.",
         "Alleen-lezen: er is niets opgeslagen.": "Read-only: nothing was saved.",
         "Alleen-lezen: een verbinding verbreken is niet toegestaan.": "Read-only: disconnecting is not allowed.",
-        "Selecteer de administratie": "Select the administration",
-        "Selecteer de administratie in e-Boekhouden.nl die u wilt koppelen en kies OK (Enter).": "Select the "
-        "e-Boekhouden.nl administration to connect and choose OK (Enter).",
-        "{vendor} levert geen administraties; controleer de toegang van deze gebruiker.": "{vendor} "
-        "returns no administrations; check this user's access.",
-        "Kies de tegenrekeningen": "Choose the contra accounts",
-        "Verkoopfacturen": "Sales invoices",
-        "Inkoopfacturen": "Purchase invoices",
         "U vindt de standaard grootboekrekeningen in e-Boekhouden.nl via Beheer > Inrichting > "
         "Grootboekrekeningen.": "The standard ledger accounts are in e-Boekhouden.nl under Beheer > "
         "Inrichting > Grootboekrekeningen.",
-        "Geen grootboekrekening gevonden voor": "No ledger account found for",
-        "Kies eerst een administratie.": "Choose an administration first.",
-        "Kies eerst een grootboekrekening.": "Choose a ledger account first.",
-        "/ Filter": "/ Filter",
         "/ Zoek op code of naam": "/ Search by code or name",
         "OK": "OK",
         "koppeling": "integration",
@@ -135,8 +138,6 @@ ENGLISH.update(
         "Welke verbinding? Enter kiest, Esc sluit.": "Which connection? Enter picks, Esc closes.",
         "Bron": "Source",
         "Doel": "Target",
-        "deze verbinding wordt in de browser geautoriseerd, niet hier.": "this connection is authorised in "
-        "the browser, not here.",
         "Verbinding '{name}' verbreken? De geheimen worden gewist; {users} stopt tot u opnieuw verbindt.": (
             "Disconnect '{name}'? Its secrets are wiped; {users} stops until you connect again."
         ),
@@ -385,17 +386,20 @@ ENGLISH.update(
 # -- end Mapping tab ------------------------------------------------------------------------------------
 
 
-# -- OAuth connect wizard: Exact Online / Twinfield (tui/screens/connect.py) ----------------------------
+# -- connect wizard: authorising in a browser (tui/screens/connect.py) ---------------------------------
 ENGLISH.update(
     {
-        "Autoriseer": "Authorize",
         "Autoriseer applicatie": "Authorize application",
+        "Autoriseer {vendor}": "Authorize {vendor}",
+        "Autoriseren bij {vendor}…": "Authorizing with {vendor}…",
+        "leeg:": "empty:",
+        "het opgeslagen secret houden": "keep the stored secret",
+        "Divisie code (administratie)": "Division code (administration)",
         "Opnieuw autoriseren": "Authorize again",
         "Kopieer URL": "Copy URL",
         "Client ID": "Client ID",
         "Client secret": "Client secret",
         "Land ({codes})": "Country ({codes})",
-        "leeg: het opgeslagen secret houden": "empty: keep the stored secret",
         "Alleen-lezen: u kunt autoriseren om te controleren, maar er wordt niets opgeslagen.": (
             "Read-only: you can authorize to check, but nothing is saved."
         ),
@@ -415,25 +419,20 @@ ENGLISH.update(
             "the browser may also return to {url} (over SSH: ssh -L {port}:127.0.0.1:{port} …)."
         ),
         "URL gekopieerd (als de terminal dat toestaat).": "URL copied (if the terminal allows it).",
-        "Autoriseren bij": "Authorizing with",
         "Niet geautoriseerd": "Not authorized",
         "Geautoriseerd": "Authorized",
         "nog niet opgeslagen": "not saved yet",
         "Herautorisatie nodig": "Re-authorization needed",
         "vernieuwingstoken nog {days} dagen geldig": "refresh token valid for {days} more days",
-        "Divisie code": "Division code",
-        "Kies de administratie in {vendor} die u wilt koppelen.": "Choose the administration in {vendor} to connect.",
+        "Het dagboek voor de verkoopfacturen.": "The journal for sales invoices.",
+        "Het dagboek voor de inkoopfacturen.": "The journal for purchase invoices.",
         "Dagboeken en grootboekrekeningen ophalen…": "Fetching journals and ledger accounts…",
         "Verkoopboek": "Sales journal",
         "Inkoopboek": "Purchase journal",
-        "Het dagboek voor de verkoopfacturen.": "The journal for sales invoices.",
-        "Het dagboek voor de inkoopfacturen.": "The journal for purchase invoices.",
         "Alleen-lezen: de autorisatie is gecontroleerd maar niet opgeslagen.": (
             "Read-only: the authorization was checked but not saved."
         ),
         "Access token aangemaakt.": "Access token created.",
-        "Kies {options}.": "Choose {options}.",
-        "deze verbinding kan hier niet verbonden worden.": "this connection cannot be connected here.",
         "Maak een app aan (of open de bestaande) in het Exact App Center: https://apps.exactonline.com/ → Mijn apps beheren. Daar staan Client ID en Client secret; de Redirect URI van de app moet gelijk zijn aan die in koppelaar.toml.": (
             "Create an app (or open the existing one) in the Exact App Center: https://apps.exactonline.com/ "
             "→ Manage my apps. It shows the Client ID and Client secret; the app's Redirect URI must equal "
@@ -445,7 +444,7 @@ ENGLISH.update(
         ),
     }
 )
-# -- end OAuth connect wizard ---------------------------------------------------------------------------
+# -- end connect wizard: authorising in a browser ---------------------------------------------------------
 
 
 def set_language(language: str) -> None:

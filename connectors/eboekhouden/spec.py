@@ -6,7 +6,7 @@ from connectors.contract import BookingTarget, RateLimit
 from connectors.eboekhouden.rest import EBoekhoudenRest
 from connectors.eboekhouden.settings import EBoekhoudenConnection
 from connectors.eboekhouden.soap import EBoekhoudenSoap
-from connectors.spec import AuthKind, BuildContext, ConnectorSpec, LoginField, SecretField
+from connectors.spec import AuthKind, BuildContext, ConnectorSpec, LoginField, SecretField, Step
 
 _API_TOKEN = (SecretField("api_token", "API-token"),)
 _SOAP_CODES = (
@@ -70,6 +70,9 @@ SPEC = ConnectorSpec(
         "Vul hieronder uw inloggegevens in van e-Boekhouden.nl. Deze gebruiken we om verbinding te maken "
         "met uw e-Boekhouden.nl administratie."
     ),
-    chooses_administratie=True,
-    chooses_tegenrekeningen=True,
+    steps=(Step.ASK, Step.CHECK, Step.ADMINISTRATIE, Step.TEGENREKENINGEN),
+    ledger_hint=(
+        "U vindt de standaard grootboekrekeningen in e-Boekhouden.nl via Beheer > Inrichting > "
+        "Grootboekrekeningen."
+    ),
 )

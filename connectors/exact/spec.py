@@ -12,7 +12,7 @@ from connectors.exact.oauth import HOSTS, ExactOAuth
 from connectors.exact.settings import ExactConnection
 from connectors.exact.target import ExactOnline
 from connectors.oauth import TokenProvider
-from connectors.spec import AuthKind, BuildContext, ConnectorSpec, OAuthSpec, SecretField, Welcome
+from connectors.spec import AuthKind, BuildContext, ConnectorSpec, OAuthSpec, SecretField, Step, Welcome
 
 # Exact refuses a refresh until about 30 seconds before the access token expires.
 REFRESH_WINDOW = 30.0
@@ -75,8 +75,7 @@ SPEC = ConnectorSpec(
     auth=AuthKind.OAUTH,
     secrets=lambda settings: (SecretField("client_secret", "Client secret"),),
     build_target=_build,
-    chooses_administratie=True,
-    chooses_tegenrekeningen=True,
+    steps=(Step.ASK, Step.AUTHORISE, Step.ADMINISTRATIE, Step.DAGBOEKEN, Step.TEGENREKENINGEN),
     oauth=OAuthSpec(
         client=_client,
         refresh_window=REFRESH_WINDOW,

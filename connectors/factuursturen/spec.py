@@ -5,7 +5,7 @@ from __future__ import annotations
 from connectors.contract import Source
 from connectors.factuursturen.settings import FactuurSturenConnection
 from connectors.factuursturen.source import FactuurSturenSource
-from connectors.spec import AuthKind, BuildContext, ConnectorSpec, LoginField, SecretField
+from connectors.spec import AuthKind, BuildContext, ConnectorSpec, LoginField, SecretField, Step
 
 _SECRETS = (SecretField("api_key", "API-sleutel"),)
 _LOGIN = LoginField("username", "Loginnaam")
@@ -29,5 +29,6 @@ SPEC = ConnectorSpec(
     intro=(
         "Vul hieronder uw API-gegevens in van FactuurSturen.nl. Deze gebruiken we om uw facturen op te halen."
     ),
+    steps=(Step.ASK, Step.CHECK),
     relation_prefix="FS",
 )

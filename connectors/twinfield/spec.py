@@ -9,7 +9,7 @@ from pydantic import SecretStr
 
 from connectors.contract import BookingTarget
 from connectors.oauth import TokenProvider
-from connectors.spec import AuthKind, BuildContext, ConnectorSpec, OAuthSpec, SecretField, Welcome
+from connectors.spec import AuthKind, BuildContext, ConnectorSpec, OAuthSpec, SecretField, Step, Welcome
 from connectors.twinfield.auth import LOGIN_URL, TwinfieldOAuth
 from connectors.twinfield.settings import TwinfieldConnection
 from connectors.twinfield.target import Twinfield
@@ -64,8 +64,7 @@ SPEC = ConnectorSpec(
     auth=AuthKind.OAUTH,
     secrets=lambda settings: (SecretField("client_secret", "Client secret"),),
     build_target=_build,
-    chooses_administratie=True,
-    chooses_tegenrekeningen=True,
+    steps=(Step.ASK, Step.AUTHORISE, Step.ADMINISTRATIE, Step.DAGBOEKEN, Step.TEGENREKENINGEN),
     oauth=OAuthSpec(
         client=_client,
         refresh_window=REFRESH_WINDOW,

@@ -12,6 +12,7 @@ from sandbox import seed
 from state.config import load_settings
 from state.secrets import open_secret_store
 from state.store import Store
+from sync.connect_steps import Choose
 from sync.status import KoppelingState
 from tests.world import World, sandbox_world
 from tui.app import KoppelaarApp
@@ -59,7 +60,12 @@ async def type_into(pilot: Pilot[None], field: Input, text: str) -> None:
 
 
 def step(app: KoppelaarApp) -> str | None:
-    return app.screen.query_one(ContentSwitcher).current
+    """The wizard's pane, and for a list which question it asks ("step-choose:administratie")."""
+    screen = app.screen
+    assert isinstance(screen, ConnectScreen)
+    current = screen.query_one(ContentSwitcher).current
+    question = screen.question
+    return f"{current}:{question.key}" if isinstance(question, Choose) else current
 
 
 async def test_wrong_code_is_refused_with_the_reason_then_the_right_codes_connect_step_by_step(
@@ -102,7 +108,7 @@ async def test_wrong_code_is_refused_with_the_reason_then_the_right_codes_connec
             refusal = status_text(app)
             assert "Niet verbonden" in refusal and "weigert" in refusal
             assert "Beveiligingscode 1 verandert wanneer het wachtwoord" in refusal
-            assert step(app) == "step-login"
+            assert step(app) == "step-ask"
             assert (world.home.root / "secrets.enc").read_bytes() == secrets_before
             assert seed.EB_SOAP_CODE2 not in app.export_screenshot()
 
@@ -110,24 +116,25 @@ async def test_wrong_code_is_refused_with_the_reason_then_the_right_codes_connec
             await type_into(pilot, code1, seed.EB_SOAP_CODE1)
             await pilot.click("#connect")
             await settle(app, pilot)
-            assert step(app) == "step-administratie"
-            administraties = wizard.query_one("#administraties", OptionList)
+            assert step(app) == "step-choose:administratie"
+            administraties = wizard.query_one("#choose-options", OptionList)
             assert "Koppelaar Demo B.V." in str(administraties.get_option_at_index(0).prompt)
             chosen_admin = administraties.get_option_at_index(0).id
             assert (world.home.root / "secrets.enc").read_bytes() == secrets_before  # still nothing saved
             await pilot.press("enter")
             await pilot.pause()
 
-            assert step(app) == "step-tegenrekening"
-            assert "Verkoopfacturen" in status_text(app, "#tegenrekening-question")
+            assert step(app) == "step-choose:facturen:verkoop"
+            assert "Verkoopfacturen" in status_text(app, "#connect-text")
             await pilot.press("slash")
             await pilot.press(*"omzet laag")
             await pilot.pause()
-            ledgers = wizard.query_one("#tegenrekeningen", OptionList)
+            ledgers = wizard.query_one("#choose-options", OptionList)
             assert ledgers.option_count == 1 and ledgers.get_option_at_index(0).id == "8010"
             await pilot.press("enter", "enter")  # to the list, pick it
             await pilot.pause()
-            assert "Inkoopfacturen" in status_text(app, "#tegenrekening-question")
+            assert step(app) == "step-choose:facturen:inkoop"
+            assert "Inkoopfacturen" in status_text(app, "#connect-text")
             await pilot.press("slash", "4", "6")
             await pilot.pause()
             await pilot.press("enter", "enter")
@@ -183,7 +190,7 @@ async def test_rest_asks_the_api_token_and_an_empty_field_keeps_nothing_secret_o
             await type_into(pilot, token, "eb-nieuw-token-0002")
             await pilot.press("enter")
             await settle(app, pilot)
-            assert step(app) == "step-administratie"
+            assert step(app) == "step-choose:administratie"
             await pilot.press("enter")  # the administratie
             await pilot.press("enter")  # verkoop: keep the current tegenrekening (highlighted)
             await pilot.press("enter")  # inkoop: idem
@@ -219,7 +226,7 @@ async def test_closing_halfway_leaves_everything_untouched(tmp_path: Path) -> No
             await settle(app, pilot)
             await pilot.press("enter")
             await pilot.pause()
-            assert step(app) == "step-tegenrekening"
+            assert step(app) == "step-choose:facturen:verkoop"
             await pilot.press("escape")
             await settle(app, pilot)
             assert not isinstance(app.screen, ConnectScreen)

@@ -22,7 +22,7 @@ from tests.test_connect_oauth import unauthorize
 from tests.tui.conftest import new_app, wait_until
 from tests.world import World, sandbox_world
 from tui.app import KoppelaarApp
-from tui.screens.connect import OAuthConnectScreen, open_connect
+from tui.screens.connect import ConnectScreen, open_connect
 
 
 @pytest.fixture
@@ -66,28 +66,28 @@ async def open_wizard(app: KoppelaarApp, pilot, secret: str) -> None:  # type: i
     open_connect(app, "boekhouding")
     await wait_until(
         pilot,
-        lambda: isinstance(app.screen, OAuthConnectScreen) and app.screen.query("#oauth-client-secret"),
+        lambda: isinstance(app.screen, ConnectScreen) and app.screen.query("#field-client_secret"),
         "the OAuth wizard opens",
     )
-    app.screen.query_one("#oauth-client-secret", Input).value = secret
-    await pilot.click("#oauth-start")
-    await wait_until(pilot, lambda: step(app) == "oauth-authorize", "the URL step shows")
+    app.screen.query_one("#field-client_secret", Input).value = secret
+    await pilot.click("#connect")
+    await wait_until(pilot, lambda: step(app) == "step-authorise", "the URL step shows")
 
 
 async def paste(app: KoppelaarApp, pilot, pasted: str) -> None:  # type: ignore[no-untyped-def]
-    field = app.screen.query_one("#oauth-pasted", Input)
+    field = app.screen.query_one("#authorise-pasted", Input)
     field.value = pasted
     field.focus()
     await pilot.press("enter")
 
 
-async def choose_all(app: KoppelaarApp, pilot, screen: OAuthConnectScreen) -> None:  # type: ignore[no-untyped-def]
+async def choose_all(app: KoppelaarApp, pilot, screen: ConnectScreen) -> None:  # type: ignore[no-untyped-def]
     """Enter on every list: the proposed administratie, dagboeken and tegenrekeningen."""
     for _ in range(12):
         await wait_until(pilot, lambda: not screen.busy, "the wizard is ready")
-        if screen.connected or step(app) != "oauth-choose":
+        if screen.connected or step(app) != "step-choose":
             return
-        app.screen.query_one("#oauth-options").focus()
+        app.screen.query_one("#choose-options").focus()
         await pilot.press("enter")
         await pilot.pause()
 
@@ -97,13 +97,13 @@ async def test_exact_authorize_in_the_console_then_a_run_books(exact: World) -> 
     async with app.run_test(size=(80, 24)) as pilot:
         await open_wizard(app, pilot, seed.EXACT_CLIENT_SECRET)
         screen = app.screen
-        assert isinstance(screen, OAuthConnectScreen)
-        url = app.screen.query_one("#oauth-url", TextArea).text
+        assert isinstance(screen, ConnectScreen)
+        url = app.screen.query_one("#authorise-url", TextArea).text
         assert "/api/oauth2/auth?" in url and "state=" in url  # selectable, copyable text
-        assert "Wacht op autorisatie" in str(screen.sub_title) + text(app, "#oauth-status")
+        assert "Wacht op autorisatie" in str(screen.sub_title) + text(app, "#connect-status")
         await paste(app, pilot, await consent(url))
-        await wait_until(pilot, lambda: step(app) == "oauth-choose", "the division list shows")
-        assert "Divisie code" in text(app, "#oauth-question-title")
+        await wait_until(pilot, lambda: step(app) == "step-choose", "the division list shows")
+        assert "Divisie code" in text(app, "#connect-title")
         await choose_all(app, pilot, screen)
         await wait_until(pilot, lambda: screen.connected, "saved and connected")
         assert "Access token aangemaakt" in text(app, "#connect-status")
@@ -119,10 +119,12 @@ async def test_a_redirect_from_another_login_is_refused_and_nothing_saved(exact:
     app = new_app(exact)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_wizard(app, pilot, seed.EXACT_CLIENT_SECRET)
-        location = await consent(app.screen.query_one("#oauth-url", TextArea).text)
+        location = await consent(app.screen.query_one("#authorise-url", TextArea).text)
         await paste(app, pilot, re.sub(r"state=[^&]+", "state=oud", location))
-        await wait_until(pilot, lambda: "state klopt niet" in text(app, "#oauth-status"), "the refusal shows")
-        assert step(app) == "oauth-authorize"  # the admin can paste again or start over
+        await wait_until(
+            pilot, lambda: "state klopt niet" in text(app, "#connect-status"), "the refusal shows"
+        )
+        assert step(app) == "step-authorise"  # the admin can paste again or start over
     assert exact.home.config.read_text() == before
     assert not authorized(exact)
 
@@ -133,9 +135,9 @@ async def test_read_only_authorizes_to_check_but_saves_nothing(exact: World) -> 
     async with app.run_test(size=(80, 24)) as pilot:
         await open_wizard(app, pilot, seed.EXACT_CLIENT_SECRET)
         screen = app.screen
-        assert isinstance(screen, OAuthConnectScreen)
-        await paste(app, pilot, await consent(app.screen.query_one("#oauth-url", TextArea).text))
-        await wait_until(pilot, lambda: step(app) == "oauth-choose", "the division list shows")
+        assert isinstance(screen, ConnectScreen)
+        await paste(app, pilot, await consent(app.screen.query_one("#authorise-url", TextArea).text))
+        await wait_until(pilot, lambda: step(app) == "step-choose", "the division list shows")
         await choose_all(app, pilot, screen)
         await wait_until(pilot, lambda: "niet opgeslagen" in text(app, "#connect-status"), "the refusal")
         assert not screen.connected
@@ -148,12 +150,12 @@ async def test_twinfield_office_choice_in_the_console(twinfield: World) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await open_wizard(app, pilot, seed.TWINFIELD_CLIENT_SECRET)
         screen = app.screen
-        assert isinstance(screen, OAuthConnectScreen)
-        url = app.screen.query_one("#oauth-url", TextArea).text
+        assert isinstance(screen, ConnectScreen)
+        url = app.screen.query_one("#authorise-url", TextArea).text
         assert "nonce=" in url
         await paste(app, pilot, await consent(url))
-        await wait_until(pilot, lambda: step(app) == "oauth-choose", "the office list shows")
-        assert app.screen.query_one("#oauth-options").option_count == 2  # type: ignore[attr-defined]
+        await wait_until(pilot, lambda: step(app) == "step-choose", "the office list shows")
+        assert app.screen.query_one("#choose-options").option_count == 2  # type: ignore[attr-defined]
         await pilot.press("down", "enter")  # the Holding
         await choose_all(app, pilot, screen)
         await wait_until(pilot, lambda: screen.connected, "saved and connected")
@@ -180,11 +182,11 @@ async def test_the_browser_returning_to_this_machine_needs_no_paste(exact: World
     async with app.run_test(size=(80, 24)) as pilot:
         await open_wizard(app, pilot, seed.EXACT_CLIENT_SECRET)
         await wait_until(
-            pilot, lambda: f"ssh -L {port}" in text(app, "#oauth-status"), "the listener says so"
+            pilot, lambda: f"ssh -L {port}" in text(app, "#connect-status"), "the listener says so"
         )
-        url = app.screen.query_one("#oauth-url", TextArea).text
+        url = app.screen.query_one("#authorise-url", TextArea).text
         assert f"127.0.0.1%3A{port}" in url or f"127.0.0.1:{port}" in url
         async with httpx.AsyncClient() as browser:  # a browser that follows the redirect to 127.0.0.1
             landed = await browser.get(url, follow_redirects=True)
         assert "Autorisatie ontvangen" in landed.text
-        await wait_until(pilot, lambda: step(app) == "oauth-choose", "the division list shows by itself")
+        await wait_until(pilot, lambda: step(app) == "step-choose", "the division list shows by itself")
