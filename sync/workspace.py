@@ -25,23 +25,40 @@ from state.store import Foutmelding, RunRow, Store
 from sync.connect import (
     Candidate,
     Discovery,
+    LoopbackListener,
     Word,
     disconnect,
     discover,
+    open_listener,
     save_connection,
     supports,
     vendor_name,
 )
+from sync.connect_steps import (
+    AskFields,
+    Choose,
+    Connected,
+    ConnectRunner,
+    OpenUrl,
+    Place,
+    Question,
+    StepFailed,
+    Words,
+)
 from sync.engine import Progress, RunReport
 from sync.scheduler import LEASE
-from sync.service import build_connector, build_target, is_connected, run_koppeling
+from sync.service import build_connector, build_target, is_connected, run_koppeling, token_status
 from sync.status import KoppelingState, KoppelingStatus, NextRun, next_runs, overview, scheduler_holder
 
 # The console's screens and widgets import from here only, never from state/ or connectors/
 # (tests/test_layering.py): these are the types they show.
 __all__ = [
+    "AskFields",
     "CheckResult",
+    "Choose",
     "ConfigError",
+    "ConnectRunner",
+    "Connected",
     "CurrencyPolicy",
     "Directory",
     "Foutmelding",
@@ -51,15 +68,24 @@ __all__ = [
     "KoppelingState",
     "KoppelingStatus",
     "LedgerAccount",
+    "LoopbackListener",
     "Mapping",
+    "OpenUrl",
+    "Place",
     "ProblemWindow",
     "Progress",
+    "Question",
     "ReadOnlyError",
     "RunReport",
     "RunRequested",
     "RunRow",
+    "StepFailed",
     "VatCode",
+    "Words",
     "Workspace",
+    "open_listener",
+    "token_status",
+    "vendor_name",
 ]
 
 
@@ -346,8 +372,8 @@ class Workspace:
     # -- connecting (the console's connect wizard; `koppelaar connect` takes the same steps) ---------
 
     def wizard_connections(self) -> dict[str, str]:
-        """Connection name → vendor, for the connections the connect wizard takes (typed-in credentials;
-        OAuth connections authorise in the browser instead)."""
+        """Connection name → vendor, for every connection the connect wizard can connect (its spec has
+        connect steps)."""
         return {
             name: vendor_name(connection)
             for name, connection in self.settings.connections.items()

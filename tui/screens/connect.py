@@ -34,19 +34,21 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from sync.connect import LoopbackListener, open_listener, vendor_name
-from sync.connect_steps import (
+from sync.workspace import (
     AskFields,
     Choose,
     Connected,
     ConnectRunner,
+    LoopbackListener,
     OpenUrl,
     Place,
     Question,
     StepFailed,
     Words,
+    open_listener,
+    token_status,
+    vendor_name,
 )
-from sync.service import token_status
 from tui.i18n import _
 from tui.screens.confirm import ConfirmScreen
 
