@@ -145,6 +145,8 @@ class OAuthSpec(Generic[OS]):
     client: Callable[[OS, SecretStr], OAuthClient]
     # How long before expiry a refresh is allowed (Exact refuses one earlier than ~30 s; inf = any time).
     refresh_window: float
+    # Seconds after which a refresh token nobody used expires (None: the vendor lets it live).
+    refresh_idle_expiry: float | None
     host: Callable[[OS], str]  # where the tokens are valid: a change of host needs a new authorization
     # A target on freshly exchanged tokens (nothing stored yet), in `administratie` ("" = the default).
     discovery: Callable[[OS, SecretStr, TokenProvider, str], BookingTarget]

@@ -618,7 +618,7 @@ def _write_error(path: Path, exc: OSError) -> ConfigError:
 
 
 def _rendered(path: Path, doc: tomlkit.TOMLDocument, intended: dict[str, Any]) -> str:
-    """The document as text, after proving it reads back as exactly the intended data.
+    """The document as text, after proving it reads back as the intended data, unchanged.
 
     Guards against tomlkit re-parenting keys (tomlkit#145): the file would silently mean something else.
     """

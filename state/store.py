@@ -263,6 +263,11 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE cursors;
     ALTER TABLE cursors_new RENAME TO cursors;
     """,
+    # 7: how long a refresh token lives unused is the vendor's rule (connectors' OAuthSpec), given when
+    # the tokens are stored; NULL: it does not expire unused. Rows from before knew only 30 days.
+    """
+    ALTER TABLE oauth_tokens ADD COLUMN refresh_idle_seconds REAL DEFAULT 2592000;
+    """,
 )
 
 
@@ -979,7 +984,7 @@ class Store:
             return cur.rowcount == 1
 
     def claim_retry(self, koppeling: str, business_date: str, attempt: int) -> bool:
-        """True for exactly one caller: a second timer (the lease moved meanwhile) gets False."""
+        """True for one caller only: a second timer (the lease moved meanwhile) gets False."""
         with self.transaction() as db:
             cur = db.execute(
                 "UPDATE scheduled_retries SET status = 'running' WHERE koppeling = ? AND business_date = ?"

@@ -1,4 +1,4 @@
-"""OAuth tokens that rotate (Exact Online, Twinfield): encrypted in koppelaar.db, refreshed single-flight
+"""OAuth tokens that rotate: encrypted in koppelaar.db, refreshed single-flight
 across tasks and processes, persisted before they are used. See research/engineering.md §3.3.
 
 Why a lease row and not a `BEGIN IMMEDIATE` held across the refresh request: SQLite's write lock covers
@@ -44,8 +44,8 @@ from state.secrets import SecretStore, SecretStoreError
 from state.store import Store
 
 KEY_NAME = "koppelaar:oauth_token_key"
-IDLE_EXPIRY = 30 * 86400.0  # Exact: a refresh token unused for 30 days expires
-IDLE_WARNING = 25 * 86400.0  # the sheet: warn at 25 days
+# Warn this long before an unused refresh token expires (a 30-day token: after 25 days unused).
+IDLE_WARNING_DAYS = 5.0
 _NONCE = 12
 
 Clock = Callable[[], float]
@@ -86,14 +86,17 @@ class TokenStatus:
     authorized_at: datetime
     refreshed_at: datetime | None
     refresh_obtained_at: datetime
-    refresh_expires_at: datetime  # if it stays unused
-    days_until_refresh_expiry: float
+    refresh_expires_at: datetime | None  # if it stays unused; None: the vendor lets it live unused
+    days_until_refresh_expiry: float | None
     version: int
 
     @property
     def warn(self) -> bool:
-        """The refresh token is 25+ days unused (or already dead): it needs a refresh or a new login."""
-        return self.state != "ok" or self.days_until_refresh_expiry <= (IDLE_EXPIRY - IDLE_WARNING) / 86400
+        """The refresh token expires unused within days (or is dead): it needs a refresh or a new login."""
+        if self.state != "ok":
+            return True
+        days = self.days_until_refresh_expiry
+        return days is not None and days <= IDLE_WARNING_DAYS
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ class TokenVault:
     """Encrypted OAuth tokens per connection, with single-flight refresh (see the module docstring).
 
     `margin`: an access token with more life than this is used without any lock. `refresh_window`: the
-    vendor refuses a refresh earlier than this before expiry (Exact: 30 s), so until then the current
+    vendor refuses a refresh earlier than this before expiry (the connector's OAuthSpec says), so until then the current
     token is used. `before_persist` is a test seam, called between receiving a new pair and storing it.
     """
 
@@ -195,19 +198,25 @@ class TokenVault:
 
     # --- public API --------------------------------------------------------------------------------
 
-    def store_initial(self, connection: str, tokens: TokenResponse, *, host: str = "") -> None:
-        """Keep the pair from the authorization-code exchange (replaces whatever was stored)."""
+    def store_initial(
+        self, connection: str, tokens: TokenResponse, *, host: str = "", idle_expiry: float | None
+    ) -> None:
+        """Keep the pair from the authorization-code exchange (replaces whatever was stored).
+
+        `idle_expiry`: seconds after which the vendor expires a refresh token nobody used (None: never).
+        """
         now = self._clock()
         with self._tx() as db:
             db.execute(
                 "INSERT INTO oauth_tokens (connection, access_enc, refresh_enc, access_expires_at,"
-                " refresh_obtained_at, authorized_at, refreshed_at, version, state, reason, host)"
-                " VALUES (?, ?, ?, ?, ?, ?, NULL, 1, 'ok', '', ?) ON CONFLICT (connection) DO UPDATE SET"
+                " refresh_obtained_at, authorized_at, refreshed_at, version, state, reason, host,"
+                " refresh_idle_seconds) VALUES (?, ?, ?, ?, ?, ?, NULL, 1, 'ok', '', ?, ?)"
+                " ON CONFLICT (connection) DO UPDATE SET"
                 " access_enc = excluded.access_enc, refresh_enc = excluded.refresh_enc,"
                 " access_expires_at = excluded.access_expires_at,"
                 " refresh_obtained_at = excluded.refresh_obtained_at, authorized_at = excluded.authorized_at,"
                 " refreshed_at = NULL, version = oauth_tokens.version + 1, state = 'ok', reason = '',"
-                " host = excluded.host",
+                " host = excluded.host, refresh_idle_seconds = excluded.refresh_idle_seconds",
                 (
                     connection,
                     self._seal(connection, "access", tokens.access_token),
@@ -216,6 +225,7 @@ class TokenVault:
                     now,
                     now,
                     host,
+                    idle_expiry,
                 ),
             )
         self._cache.pop(connection, None)
@@ -230,13 +240,14 @@ class TokenVault:
     def status(self, connection: str) -> TokenStatus | None:
         row = self._db.execute(
             "SELECT access_expires_at, refresh_obtained_at, authorized_at, refreshed_at, version, state,"
-            " reason, host FROM oauth_tokens WHERE connection = ?",
+            " reason, host, refresh_idle_seconds FROM oauth_tokens WHERE connection = ?",
             (connection,),
         ).fetchone()
         if row is None:
             return None
         obtained = float(row["refresh_obtained_at"])
-        expires = obtained + IDLE_EXPIRY
+        idle = row["refresh_idle_seconds"]
+        expires = None if idle is None else obtained + float(idle)
         return TokenStatus(
             connection=connection,
             state=row["state"],
@@ -246,8 +257,8 @@ class TokenVault:
             authorized_at=_dt(float(row["authorized_at"])),
             refreshed_at=_dt(float(row["refreshed_at"])) if row["refreshed_at"] is not None else None,
             refresh_obtained_at=_dt(obtained),
-            refresh_expires_at=_dt(expires),
-            days_until_refresh_expiry=(expires - self._clock()) / 86400,
+            refresh_expires_at=None if expires is None else _dt(expires),
+            days_until_refresh_expiry=None if expires is None else (expires - self._clock()) / 86400,
             version=int(row["version"]),
         )
 

@@ -520,7 +520,7 @@ def save_oauth(
     tokens = TokenResponse(authorized.tokens.access_token, authorized.tokens.refresh_token, left)
     vault = TokenVault(database, vault_key(secrets), clock=clock)
     try:
-        vault.store_initial(name, tokens, host=start.host)
+        vault.store_initial(name, tokens, host=start.host, idle_expiry=_oauth(connection).refresh_idle_expiry)
     finally:
         vault.close()
     config.save()

@@ -39,7 +39,7 @@ class EcbRates:
                 value = self._converter.convert(1, "EUR", currency, date=day)
             except RateNotFoundError:
                 continue
-            # The ECB publishes at most 4 decimals / 5 significant digits; repr recovers them exactly.
+            # The ECB publishes at most 4 decimals / 5 significant digits; repr recovers them without loss.
             return Decimal(repr(value)), day
         last = self._converter.bounds[currency].last_date
         raise RateUnavailable(

@@ -1,4 +1,5 @@
-"""Keeping OAuth authorizations alive: Exact Online's refresh token expires after 30 days unused.
+"""Keeping OAuth authorizations alive: a vendor may expire a refresh token nobody used for a while
+(connectors' OAuthSpec.refresh_idle_expiry; one of them after 30 days).
 
 A koppeling that runs nightly refreshes its tokens as a side effect, but a paused koppeling, a
 holiday shutdown or a connection nobody runs would silently lose its authorization, and only an admin

@@ -82,7 +82,7 @@ def rate_key(rate: Decimal) -> str:
 
 
 def allocate(total: Decimal, parts: Sequence[Decimal]) -> list[Decimal]:
-    """Round each part to cents so that together they are exactly `total` (largest remainder)."""
+    """Round each part to cents so that together they make `total` to the cent (largest remainder)."""
     rounded = [quantize(part) for part in parts]
     residual = total - sum(rounded, ZERO)
     if not parts or residual == 0:
@@ -140,7 +140,7 @@ class Mapper:
         return None
 
     def unreadable(self, problem: SourceProblem) -> tuple[str, str]:
-        # One foutmelding per kind of defect; each record says what exactly is wrong with it.
+        # One foutmelding per kind of defect; each record says precisely what is wrong with it.
         return (
             f"Factuur uit de bron afgekeurd (veld '{problem.field or 'onbekend'}')",
             "Corrigeer de factuur in de bron; de volgende run leest hem opnieuw als hij gewijzigd is.",
@@ -257,10 +257,10 @@ class Mapper:
         for rate in {g.rate for g in keys}:
             idx = [i for i, g in enumerate(keys) if g.rate == rate]
             subtotal = next((v.vat_amount for v in invoice.vat if v.rate == rate), None)
-            exact = [nets[i] * rate / 100 for i in idx]
+            unrounded = [nets[i] * rate / 100 for i in idx]
             # The invoice's own VAT per rate wins: that is what the customer was charged.
-            total = subtotal if subtotal is not None else quantize(sum(exact, ZERO), invoice.currency)
-            for i, amount in zip(idx, allocate(total, exact), strict=True):
+            total = subtotal if subtotal is not None else quantize(sum(unrounded, ZERO), invoice.currency)
+            for i, amount in zip(idx, allocate(total, unrounded), strict=True):
                 vats[i] = amount
         return vats
 

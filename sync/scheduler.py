@@ -169,7 +169,7 @@ class NightlyScheduler:
                 )
             self._planned[job_id] = plan
 
-    # -- the OAuth keep-alive (Exact's refresh token dies after 30 days unused) -------------------------
+    # -- the OAuth keep-alive (a vendor may expire a refresh token left unused) -------------------------
 
     def _has_oauth(self) -> bool:
         return any(uses_oauth(c) for c in self.settings.connections.values())

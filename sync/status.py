@@ -92,10 +92,11 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
                 if tokens.state == "needs_reauth":
                     state, reason = KoppelingState.HERAUTORISATIE, f"{connection}: {tokens.reason}"
                     break
-                if tokens.warn and not warning:
-                    # 25+ days unused: it still works, but only until Exact's 30-day expiry. The
-                    # keep-alive should have refreshed it; say so before it becomes a re-authorization.
-                    warning = f"{connection}: {authorization_warning(tokens.days_until_refresh_expiry)}"
+                days_left = tokens.days_until_refresh_expiry
+                if tokens.warn and days_left is not None and not warning:
+                    # Days from the vendor's idle expiry: it still works, but the keep-alive should have
+                    # refreshed it; say so before it becomes a re-authorization.
+                    warning = f"{connection}: {authorization_warning(days_left)}"
             if health and health[0] == "auth_failed":
                 state, reason = KoppelingState.HERAUTORISATIE, f"{connection}: {health[1]}"
                 break
@@ -137,10 +138,10 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
 
 
 def authorization_warning(days_left: float) -> str:
-    """The overview's words for a refresh token close to its 30-day idle expiry."""
+    """The overview's words for a refresh token close to the vendor's idle expiry."""
     days = max(1, math.ceil(days_left))
     if days_left <= 0:
-        return "autorisatie verlopen (30 dagen niet vernieuwd)"
+        return "autorisatie verlopen (te lang niet vernieuwd)"
     return f"autorisatie verloopt over {days} {'dag' if days == 1 else 'dagen'}"
 
 

@@ -99,7 +99,7 @@ class ReadOnlyError(PermissionError):
 @dataclass(frozen=True)
 class Directory:
     """The target's live chart of accounts, VAT codes, kostenplaatsen and dagboeken, for the mapping
-    editor. `journals` is empty for a target without dagboeken (e-Boekhouden books per soort mutatie)."""
+    editor. `journals` is empty for a target without dagboeken (one that books per soort mutatie)."""
 
     ledger_accounts: list[LedgerAccount]
     vat_codes: list[VatCode]
@@ -286,7 +286,7 @@ class Workspace:
         over one connection (an OAuth target refreshes its token once, a SOAP target logs in once)."""
         target = await self._target(koppeling)
         try:
-            # By code: Exact lists in the order of its GUIDs, which is no order a person can scan.
+            # By code: a target may list in the order of its internal ids, which is no order a person can scan.
             return Directory(
                 sorted(await target.ledger_accounts(), key=lambda a: a.code),
                 await target.vat_codes(),
@@ -308,7 +308,7 @@ class Workspace:
             await target.aclose()
 
     def target_vendor(self, koppeling: str) -> str:
-        """The name of the target's vendor, as people know it ('e-Boekhouden.nl')."""
+        """The name of the target's vendor, as people know it (the spec's label)."""
         return vendor_name(self.settings.connections[self.settings.koppelingen[koppeling].target])
 
     def default_journal(self, koppeling: str, kind: InvoiceKind) -> str:

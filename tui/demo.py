@@ -14,11 +14,12 @@ from typing import Any, Literal
 import httpx
 from pydantic import SecretStr
 
+from connectors.registry import spec_for
 from sandbox import seed
 from sandbox.eboekhouden import EBoekhoudenSim
 from sandbox.factuursturen import FactuurSturenSim
 from sandbox.server import SandboxServer
-from state.config import write_new
+from state.config import load_settings, write_new
 from state.home import Home
 from state.secrets import open_secret_store
 from state.settings import AppSettings, SecretBackendName
@@ -212,22 +213,19 @@ def authorize_sandbox(home: Home, connection: str, target: Target, url: str) -> 
     if client_secret is None:
         raise ValueError(f"{connection}: geen client secret in de geheimenopslag")
 
-    async def exchange() -> None:
-        from connectors.exact import ExactOAuth
-        from connectors.oauth import code_from_redirect
-        from connectors.twinfield import TwinfieldOAuth
+    settings = load_settings(home.config).connections[connection]
+    oauth_spec = spec_for(settings.system).oauth
+    assert oauth_spec is not None, f"{connection} autoriseert niet in de browser"
 
-        oauth: ExactOAuth | TwinfieldOAuth
-        if target == "exact":
-            oauth = ExactOAuth(seed.EXACT_CLIENT_ID, client_secret, seed.EXACT_REDIRECT_URI, base_url=url)
-        else:
-            oauth = TwinfieldOAuth(
-                seed.TWINFIELD_CLIENT_ID, client_secret, seed.TWINFIELD_REDIRECT_URI, login_url=url
-            )
+    async def exchange() -> None:
+        from connectors.oauth import code_from_redirect
+
+        # The client as koppelaar.toml configures it (the simulator's URL): the steps `koppelaar connect` takes.
+        oauth = oauth_spec.client(settings, client_secret)
         try:
             state = "koppelaar-sandbox"
             async with httpx.AsyncClient() as browser:
-                consent = await browser.get(oauth.authorization_url(state), follow_redirects=False)
+                consent = await browser.get(oauth.authorization_url(state, "demo"), follow_redirects=False)
             location = consent.headers.get("location", "")
             code = code_from_redirect(location, state=state, vendor=f"{target}-simulator")
             tokens = await oauth.exchange_code(code)
@@ -235,7 +233,9 @@ def authorize_sandbox(home: Home, connection: str, target: Target, url: str) -> 
             await oauth.aclose()
         vault = TokenVault(home.database, vault_key(secrets))
         try:
-            vault.store_initial(connection, tokens, host=url)
+            vault.store_initial(
+                connection, tokens, host=oauth_spec.host(settings), idle_expiry=oauth_spec.refresh_idle_expiry
+            )
         finally:
             vault.close()
 

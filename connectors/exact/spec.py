@@ -79,6 +79,7 @@ SPEC = ConnectorSpec(
     oauth=OAuthSpec(
         client=_client,
         refresh_window=REFRESH_WINDOW,
+        refresh_idle_expiry=30 * 86400.0,  # unused for 30 days (180 before 2021): a new login is needed
         host=_host,
         discovery=_discovery,
         welcome=_welcome,

@@ -68,6 +68,7 @@ SPEC = ConnectorSpec(
     oauth=OAuthSpec(
         client=_client,
         refresh_window=REFRESH_WINDOW,
+        refresh_idle_expiry=None,  # documented as valid for 25 years
         host=_host,
         discovery=_discovery,
         welcome=_welcome,

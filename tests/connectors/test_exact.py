@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from connectors.contract import BookingTarget, Health, RateLimit
 from connectors.errors import AuthError, Origin, RejectedError, TransientError, UncertainError
-from connectors.exact import ExactOAuth, ExactOnline, parse_odata_date
+from connectors.exact import SPEC, ExactOAuth, ExactOnline, parse_odata_date
 from connectors.exact.target import results
 from connectors.model import BookingLine, CostCenter, InvoiceKind, Journal, JournalEntry, Party
 from connectors.oauth import InvalidGrant, TokenResponse, code_from_redirect
@@ -33,6 +33,7 @@ from tests.connectors.exact_worker import CLIENT_ID, CLIENT_SECRET, CONNECTION, 
 
 D = Decimal
 START = 1_767_225_600.0 + 12 * 3600  # 2026-01-01 12:00 UTC
+EXACT_IDLE_EXPIRY = SPEC.oauth.refresh_idle_expiry if SPEC.oauth else None
 
 
 class Sleeps:
@@ -97,7 +98,7 @@ async def exact(sim: ExactSim, url: str, clock: FakeClock, tmp_path: Path) -> As
     oauth = ExactOAuth(CLIENT_ID, SecretStr(CLIENT_SECRET), REDIRECT_URI, base_url=url)
     first = await oauth.exchange_code(sim.authorize(CLIENT_ID, REDIRECT_URI))
     vault = TokenVault(tmp_path / "koppelaar.db", os.urandom(32), clock=clock, sleep=sleeps)
-    vault.store_initial(CONNECTION, first, host=url)
+    vault.store_initial(CONNECTION, first, host=url, idle_expiry=EXACT_IDLE_EXPIRY)
     target = make_target(url, vault, oauth, clock, sleeps)
     yield Exact(sim, url, clock, sleeps, oauth, vault, target, first)
     await target.aclose()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from connectors.exact import ExactOAuth
+from connectors.exact import SPEC, ExactOAuth
 from sandbox._util import FakeClock
 from sandbox.exact import ExactSim
 from sandbox.server import SandboxServer
@@ -24,6 +24,7 @@ from tests.connectors.exact_worker import CLIENT_ID, CLIENT_SECRET, CONNECTION, 
 
 KEY = os.urandom(32)
 ROUNDS = 4
+EXACT_IDLE_EXPIRY = SPEC.oauth.refresh_idle_expiry if SPEC.oauth else None
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def url(sim: ExactSim, clock: FakeClock, tmp_path: Path) -> Iterator[str]:
             tokens = await oauth.exchange_code(sim.authorize(CLIENT_ID, REDIRECT_URI))
             await oauth.aclose()
             vault = TokenVault(tmp_path / "koppelaar.db", KEY, clock=clock)
-            vault.store_initial(CONNECTION, tokens, host=base)
+            vault.store_initial(CONNECTION, tokens, host=base, idle_expiry=EXACT_IDLE_EXPIRY)
             vault.close()
 
         asyncio.run(connect())

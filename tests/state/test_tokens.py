@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,11 @@ from connectors.errors import AuthError, TransientError
 from connectors.oauth import InvalidGrant, RefreshTooEarly, TokenProvider, TokenResponse
 from sandbox._util import FakeClock
 from state.secrets import EnvStore, SecretStore
+from state.store import MIGRATIONS
 from state.tokens import ReauthorizationNeeded, TokenVault, vault_key
 
 C = "exact"
+THIRTY_DAYS = 30 * 86400.0  # how long Exact lets a refresh token live unused
 
 
 class Endpoint:
@@ -67,7 +70,7 @@ def endpoint() -> Endpoint:
 @pytest.fixture
 def vault(tmp_path: Path, clock: FakeClock, endpoint: Endpoint) -> TokenVault:
     v = TokenVault(tmp_path / "k.db", b"k" * 32, clock=clock, sleep=Sleeps(clock))
-    v.store_initial(C, endpoint.pair(), host="https://start.exactonline.nl")
+    v.store_initial(C, endpoint.pair(), host="https://start.exactonline.nl", idle_expiry=THIRTY_DAYS)
     return v
 
 
@@ -157,7 +160,9 @@ async def test_invalid_grant_with_nobody_rotating_needs_reauthorization(
     with pytest.raises(ReauthorizationNeeded, match="Old refresh token used"):
         await token(vault, endpoint)
     assert len(endpoint.calls) == calls  # no new attempts against the vendor
-    vault.store_initial(C, TokenResponse(SecretStr("acc-new"), SecretStr("ref-new"), 600.0))
+    vault.store_initial(
+        C, TokenResponse(SecretStr("acc-new"), SecretStr("ref-new"), 600.0), idle_expiry=THIRTY_DAYS
+    )
     assert await token(vault, endpoint) == "acc-new"
 
 
@@ -166,7 +171,7 @@ async def test_forced_refresh_waits_for_the_window_or_gives_up_clearly(
 ) -> None:
     sleeps = Sleeps(clock)
     vault = TokenVault(tmp_path / "k.db", b"k" * 32, clock=clock, sleep=sleeps)
-    vault.store_initial(C, endpoint.pair())
+    vault.store_initial(C, endpoint.pair(), idle_expiry=THIRTY_DAYS)
     await token(vault, endpoint)
     with pytest.raises(TransientError, match="pas over 570 s"):
         await token(vault, endpoint, force=True)  # a 401 right after the login: no refresh possible yet
@@ -216,6 +221,38 @@ async def test_status_for_the_console(vault: TokenVault, endpoint: Endpoint, clo
     assert vault.status("other") is None
 
 
+async def test_a_refresh_token_the_vendor_lets_live_unused_never_warns(
+    vault: TokenVault, endpoint: Endpoint, clock: FakeClock
+) -> None:
+    vault.store_initial("twinfield", endpoint.pair(), host="https://login.twinfield.com", idle_expiry=None)
+    clock.advance(400 * 86400)  # a year unused: Twinfield documents 25 years
+    status = vault.status("twinfield")
+    assert status is not None and status.state == "ok" and not status.warn
+    assert status.refresh_expires_at is None and status.days_until_refresh_expiry is None
+
+
+def test_tokens_stored_before_the_idle_expiry_was_the_vendors_keep_30_days(tmp_path: Path) -> None:
+    database = tmp_path / "koppelaar.db"
+    old = sqlite3.connect(database)
+    for script in MIGRATIONS[:6]:  # the schema as the previous version left it, with a token row
+        old.executescript(script)
+    old.execute(
+        "INSERT INTO oauth_tokens (connection, access_enc, refresh_enc, access_expires_at,"
+        " refresh_obtained_at, authorized_at) VALUES ('exact', x'00', x'00', 0, ?, ?)",
+        (time.time() - 26 * 86400, time.time() - 26 * 86400),
+    )
+    old.execute("PRAGMA user_version=6")
+    old.commit()
+    old.close()
+    upgraded = TokenVault(database, os.urandom(32))
+    try:
+        status = upgraded.status("exact")
+        assert status is not None and status.days_until_refresh_expiry == pytest.approx(4, abs=0.01)
+        assert status.warn
+    finally:
+        upgraded.close()
+
+
 async def test_forget(vault: TokenVault, endpoint: Endpoint) -> None:
     vault.forget(C)
     assert vault.status(C) is None
@@ -243,7 +280,7 @@ async def test_a_live_holder_makes_us_wait_then_give_up(
     tmp_path: Path, endpoint: Endpoint, clock: FakeClock
 ) -> None:
     vault = TokenVault(tmp_path / "k.db", b"k" * 32, clock=clock, sleep=Sleeps(clock), lock_timeout=1.0)
-    vault.store_initial(C, endpoint.pair())
+    vault.store_initial(C, endpoint.pair(), idle_expiry=THIRTY_DAYS)
     db = sqlite3.connect(tmp_path / "k.db")
     db.execute(
         "INSERT INTO leases (name, owner, pid, host, acquired_at, expires_at) VALUES (?, 'x', ?, ?, '', 9e12)",

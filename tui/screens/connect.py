@@ -189,6 +189,8 @@ class ConnectScreen(Screen[bool]):
             state = _("Wacht op autorisatie")
         elif status.state != "ok":
             state = _("Herautorisatie nodig") + f": {escape(status.reason)}"
+        elif status.days_until_refresh_expiry is None:
+            state = _("Geautoriseerd")
         else:
             days = f"{status.days_until_refresh_expiry:.0f}"
             state = (

@@ -85,7 +85,7 @@ def _sort_rates(rates: set[str]) -> list[str]:
 
 def build_rows(mapping: Mapping, unmapped: set[str]) -> list[Row]:
     """Every source value worth showing: the usual rates, plus any rate or group the mapping or a parked
-    record mentions (FactuurSturen sends no productgroepen, so groups come from koppelaar.toml)."""
+    record mentions (a source may send no productgroepen; then the groups come from koppelaar.toml)."""
     rates: dict[str, set[str]] = {word: set(BASE_RATES) for word in WORDS}
     verlegd: dict[str, set[str]] = {word: set(BASE_VERLEGD[word]) for word in WORDS}
     groups: dict[str, set[str]] = {word: set() for word in WORDS}
@@ -156,7 +156,7 @@ def build_rows(mapping: Mapping, unmapped: set[str]) -> list[Row]:
                     unmapped_key=key,
                 )
             )
-    # Kostenplaatsen: one per soort for all its lines (all a FactuurSturen koppeling can use), and per
+    # Kostenplaatsen: one per soort for all its lines (all a source without productgroepen can use), and per
     # productgroep, which wins over the soort's; the group key is shared by verkoop and inkoop.
     for word in WORDS:
         rows.append(
@@ -358,7 +358,7 @@ class MappingTab(Vertical):
 
     @property
     def has_journals(self) -> bool:
-        """Whether the target books in dagboeken at all (e-Boekhouden books per soort mutatie instead).
+        """Whether the target books in dagboeken at all (a target may book per soort mutatie instead).
         Before the live list is in, the connection says so: it names a default dagboek or none."""
         if self.directory is not None:
             return bool(self.directory.journals)
@@ -693,7 +693,7 @@ class MappingTab(Vertical):
         )
 
     def subject(self, row: Row) -> str:
-        """The row in a sentence. A kostenplaats code (e-Boekhouden: a number) does not say what it is,
+        """The row in a sentence. A kostenplaats code (often a number) does not say what it is,
         so its rows name their section; the other codes and labels speak for themselves."""
         return f"{_('kostenplaats')} {row.label}" if row.section == "kostenplaats" else row.label
 
