@@ -30,6 +30,7 @@ from connectors.model import JournalEntry
 from connectors.twinfield import Twinfield
 from connectors.twinfield.target import Outcome
 from sandbox import seed
+from sandbox.base import SimBase
 from sandbox.faults import FaultKind
 from sandbox.twinfield import Office
 from state.config import load_settings
@@ -39,6 +40,7 @@ from tests.world import EXACT_SALES_ENTRIES, TWINFIELD_PROCESSXML, Api, OffsetCl
 from tui.demo import Target
 
 EXACT_ENTRIES = f"/api/v1/{seed.EXACT_DIVISION}/"  # sales and purchase entries, not the accounts
+TWINFIELD_POST = Twinfield._post  # unarmed
 
 
 class Pauses:
@@ -119,6 +121,13 @@ class TargetVendor:
         """The next `times` create calls meet this fault (None: every one)."""
         raise NotImplementedError
 
+    def disarm(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        """No more faults: the network is healthy again."""
+        self.sim(world).faults.clear()
+
+    def sim(self, world: World) -> SimBase:
+        raise NotImplementedError
+
     def revoke(self, world: World) -> None:
         """The user withdrew our access in the vendor's own screens."""
         raise NotImplementedError
@@ -142,6 +151,9 @@ class TargetVendor:
 
 @dataclass(frozen=True)
 class EBoekhouden(TargetVendor):
+    def sim(self, world: World) -> SimBase:
+        return world.eb
+
     def patch_builder(self, monkeypatch: pytest.MonkeyPatch, pauses: Pauses) -> None:
         monkeypatch.setattr(sync.service, "EBoekhoudenRest", functools.partial(EBoekhoudenRest, sleep=pauses))
         monkeypatch.setattr(sync.service, "EBoekhoudenSoap", functools.partial(EBoekhoudenSoap, sleep=pauses))
@@ -150,7 +162,9 @@ class EBoekhouden(TargetVendor):
         self, world: World, monkeypatch: pytest.MonkeyPatch, kind: FaultKind, times: int | None, **how: Any
     ) -> None:
         if self.api == "soap":
-            world.eb.faults.add(kind, method="POST", path="/soap.asmx", action="AddMutatie", times=times, **how)
+            world.eb.faults.add(
+                kind, method="POST", path="/soap.asmx", action="AddMutatie", times=times, **how
+            )
         else:
             world.eb.faults.add(kind, method="POST", path="/v1/mutation", times=times, **how)
 
@@ -178,6 +192,9 @@ class EBoekhouden(TargetVendor):
 
 @dataclass(frozen=True)
 class Exact(TargetVendor):
+    def sim(self, world: World) -> SimBase:
+        return world.ex
+
     def patch_builder(self, monkeypatch: pytest.MonkeyPatch, pauses: Pauses) -> None:
         monkeypatch.setattr(
             sync.service, "ExactOnline", functools.partial(ExactOnline, clock=pauses.clock, sleep=pauses)
@@ -198,7 +215,10 @@ class Exact(TargetVendor):
     def relations(self, world: World) -> list[SimRelation]:
         return [
             SimRelation(
-                str(a["ID"]), str(a.get("SearchCode") or "").strip(), str(a["Name"]), str(a.get("VATNumber") or "")
+                str(a["ID"]),
+                str(a.get("SearchCode") or "").strip(),
+                str(a["Name"]),
+                str(a.get("VATNumber") or ""),
             )
             for a in world.ex.accounts()
         ]
@@ -217,6 +237,13 @@ class Exact(TargetVendor):
 
 @dataclass(frozen=True)
 class TwinfieldVendor(TargetVendor):
+    def sim(self, world: World) -> SimBase:
+        return world.twf
+
+    def disarm(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(Twinfield, "_post", TWINFIELD_POST)
+        world.twf.faults.clear()
+
     def patch_builder(self, monkeypatch: pytest.MonkeyPatch, pauses: Pauses) -> None:
         monkeypatch.setattr(sync.service, "Twinfield", functools.partial(Twinfield, sleep=pauses))
 
@@ -230,7 +257,9 @@ class TwinfieldVendor(TargetVendor):
         armed: list[int] = []
         post = Twinfield._post
 
-        async def armed_post(self: Twinfield, chunk: list[tuple[int, JournalEntry, ET.Element]]) -> list[Outcome]:
+        async def armed_post(
+            self: Twinfield, chunk: list[tuple[int, JournalEntry, ET.Element]]
+        ) -> list[Outcome]:
             if times is None or len(armed) < times:
                 armed.append(len(chunk))
                 world.twf.faults.add(kind, method="POST", path=TWINFIELD_PROCESSXML, times=1, **how)
@@ -285,7 +314,9 @@ TARGETS = (
         api="soap",
     ),
     Exact("exact", "exact", Line("8000", "2"), Line("4000", "2"), pages_ledger_accounts=True),
-    TwinfieldVendor("twinfield", "twinfield", Line("8000", "VH"), Line("4000", "IH"), pages_ledger_accounts=True),
+    TwinfieldVendor(
+        "twinfield", "twinfield", Line("8000", "VH"), Line("4000", "IH"), pages_ledger_accounts=True
+    ),
 )
 
 
@@ -325,7 +356,9 @@ class SourceVendor:
             world.clock = OffsetClock()
             pauses = Pauses(world.clock)
             self.patch_builder(monkeypatch, pauses, page_size)
-            monkeypatch.setattr(sync.service, "EBoekhoudenRest", functools.partial(EBoekhoudenRest, sleep=pauses))
+            monkeypatch.setattr(
+                sync.service, "EBoekhoudenRest", functools.partial(EBoekhoudenRest, sleep=pauses)
+            )
             yield world
 
     def patch_builder(self, monkeypatch: pytest.MonkeyPatch, pauses: Pauses, page_size: int) -> None:
@@ -340,6 +373,9 @@ class SourceVendor:
             yield source
         finally:
             await source.aclose()
+
+    def sim(self, world: World) -> SimBase:
+        raise NotImplementedError
 
     def fail_reads(self, world: World, kind: FaultKind, times: int, **how: Any) -> None:
         raise NotImplementedError
@@ -363,6 +399,9 @@ class FactuurSturen(SourceVendor):
             "FactuurSturenSource",
             functools.partial(FactuurSturenSource, sleep=pauses, page_size=page_size),
         )
+
+    def sim(self, world: World) -> SimBase:
+        return world.fs
 
     def fail_reads(self, world: World, kind: FaultKind, times: int, **how: Any) -> None:
         world.fs.faults.add(kind, method="GET", path=self.read_path, times=times, **how)

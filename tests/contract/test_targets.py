@@ -79,7 +79,9 @@ async def test_withdrawn_access_is_auth_failed_with_a_reason(vendor: TargetVendo
 # --- paging -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("vendor", [p for p in target_params() if p.values[0].pages_ledger_accounts], indirect=True)
+@pytest.mark.parametrize(
+    "vendor", [p for p in target_params() if p.values[0].pages_ledger_accounts], indirect=True
+)
 async def test_a_grootboek_longer_than_a_page_comes_back_whole(vendor: TargetVendor, world: World) -> None:
     vendor.add_ledger_accounts(world, 600)
     expected = vendor.ledger_codes(world)
@@ -171,7 +173,9 @@ SAME_NUMBER_BUG = (
 
 @pytest.mark.parametrize(
     "vendor",
-    target_params(*((t, SAME_NUMBER_BUG) for t in ("eboekhouden-rest", "eboekhouden-soap", "exact", "twinfield"))),
+    target_params(
+        *((t, SAME_NUMBER_BUG) for t in ("eboekhouden-rest", "eboekhouden-soap", "exact", "twinfield"))
+    ),
     indirect=True,
 )
 async def test_find_booking_tells_two_suppliers_invoices_with_one_number_apart(
