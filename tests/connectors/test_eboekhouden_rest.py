@@ -353,26 +353,6 @@ async def test_new_relation_is_created_with_our_code(rest: EBoekhoudenRest, eb: 
     assert rest.client.request_count == before
 
 
-async def test_existing_relation_is_found_by_code(rest: EBoekhoudenRest, eb: EBoekhoudenSim) -> None:
-    existing = eb.add_relation("DEB0042", "De Vries (oud)")
-    assert await rest.ensure_relation(BAKKERIJ, InvoiceKind.SALES, "DEB0042") == str(existing.id)
-    assert len(eb.relations) == 1
-    assert posts(await seen(eb, rest), "/v1/relation") == []
-
-
-async def test_existing_relation_is_found_by_vat_number(rest: EBoekhoudenRest, eb: EBoekhoudenSim) -> None:
-    existing = eb.add_relation("1007", "Bakkerij de Vries", vat_number="NL004495445B01")
-    assert await rest.ensure_relation(BAKKERIJ, InvoiceKind.SALES, "DEB0042") == str(existing.id)
-    assert len(eb.relations) == 1
-
-
-async def test_existing_relation_is_found_by_exact_name(rest: EBoekhoudenRest, eb: EBoekhoudenSim) -> None:
-    eb.add_relation("1006", "Bakkerij De Vries Utrecht B.V.")  # similar is not the same
-    existing = eb.add_relation("1007", "Bakkerij De Vries B.V.")
-    assert await rest.ensure_relation(BAKKERIJ, InvoiceKind.SALES, "DEB0042") == str(existing.id)
-    assert len(eb.relations) == 2
-
-
 async def test_concurrent_calls_for_one_new_relation_create_it_once(
     rest: EBoekhoudenRest, eb: EBoekhoudenSim
 ) -> None:

@@ -81,17 +81,6 @@ async def test_new_invoices_after_a_run_are_booked_by_the_next_run(world: World)
     assert world.bookings_per_invoice()[later.invoicenr_full] == 1
 
 
-async def test_committed_but_response_lost_is_found_again_and_never_booked_twice(world: World) -> None:
-    world.fail_creates("lost_response", times=3)
-
-    first = await world.run()
-    await world.run()
-
-    assert first.status in (RunStatus.OK, RunStatus.PARTIAL)
-    assert set(world.bookings_per_invoice().values()) == {1}
-    assert set(world.bookings_per_invoice()) == world.bookable_invoice_numbers()
-
-
 async def test_a_reset_before_commit_is_posted_again_by_the_next_run(world: World) -> None:
     world.fail_creates("reset", times=2)
 

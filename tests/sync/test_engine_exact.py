@@ -117,18 +117,6 @@ async def test_a_second_run_books_nothing_within_the_request_budget(world: World
     assert ex_requests <= NO_CHANGE_BUDGET
 
 
-async def test_committed_but_response_lost_is_found_again_and_never_booked_twice(world: World) -> None:
-    world.fail_creates("lost_response", times=3)
-
-    first = await world.run()
-    await world.run()
-
-    assert first.status in (RunStatus.OK, RunStatus.PARTIAL)
-    assert sum(1 for r in world.ex.request_log if r.fault == "lost_response") == 3
-    assert set(world.bookings_per_invoice().values()) == {1}
-    assert set(world.bookings_per_invoice()) == world.bookable_invoice_numbers()
-
-
 async def test_an_access_token_that_expires_mid_run_is_refreshed_and_the_run_continues(world: World) -> None:
     clock = world.clock
     assert clock is not None

@@ -8,7 +8,6 @@ One clock drives the Twinfield simulator and the token vault, so a test can let 
 from __future__ import annotations
 
 import functools
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -16,9 +15,6 @@ from pathlib import Path
 import pytest
 
 import sync.service
-from connectors.model import JournalEntry
-from connectors.twinfield import Twinfield
-from connectors.twinfield.target import Outcome
 from sandbox.data import NL
 from sandbox.twinfield import Transaction
 from state.config import ConfigFile, load_settings
@@ -113,34 +109,6 @@ async def test_a_second_run_books_nothing_within_the_request_budget(world: World
     print(f"no-change run: FactuurSturen {fs_requests}, Twinfield {twf_requests} requests")
     assert fs_requests <= 2
     assert twf_requests <= NO_CHANGE_BUDGET
-
-
-async def test_committed_but_response_lost_is_found_again_and_never_booked_twice(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    lost: list[int] = []
-    post = Twinfield._post
-
-    async def lose_the_first_two(
-        self: Twinfield, chunk: list[tuple[int, JournalEntry, ET.Element]]
-    ) -> list[Outcome]:
-        if len(lost) < 2:  # armed right before the post: reads are never hit
-            lost.append(len(chunk))
-            world.twf.faults.add(method="POST", path=TWINFIELD_PROCESSXML, kind="lost_response", times=1)
-        return await post(self, chunk)
-
-    monkeypatch.setattr(Twinfield, "_post", lose_the_first_two)
-
-    first = await world.run()
-    second = await world.run()
-
-    assert lost, "no post was sent"
-    assert sum(1 for r in world.twf.request_log if r.fault == "lost_response") == 2
-    # The run itself looks the uncertain ones up at its end: found, so nothing is left uncertain.
-    assert first.status is RunStatus.OK, first.problems
-    assert second.status is RunStatus.OK, second.problems
-    assert set(world.bookings_per_invoice().values()) == {1}
-    assert set(world.bookings_per_invoice()) == world.bookable_invoice_numbers()
 
 
 async def test_an_access_token_that_expires_mid_run_is_refreshed_and_the_run_continues(world: World) -> None:
