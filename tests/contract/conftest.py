@@ -21,8 +21,12 @@ from typing import Any
 
 import pytest
 
+import connectors.eboekhouden.spec
+import connectors.exact.spec
+import connectors.factuursturen.spec
+import connectors.twinfield.spec
 import sync.service
-from connectors.contract import BookingTarget, InvoiceSource
+from connectors.contract import BookingTarget, Source
 from connectors.eboekhouden import EBoekhoudenRest, EBoekhoudenSoap
 from connectors.exact import ExactOnline
 from connectors.factuursturen import FactuurSturenSource
@@ -94,7 +98,9 @@ class TargetVendor:
             pauses = Pauses(clock)
             monkeypatch.setattr(sync.service, "TokenVault", functools.partial(TokenVault, clock=clock))
             monkeypatch.setattr(
-                sync.service, "FactuurSturenSource", functools.partial(FactuurSturenSource, sleep=pauses)
+                connectors.factuursturen.spec,
+                "FactuurSturenSource",
+                functools.partial(FactuurSturenSource, sleep=pauses),
             )
             self.patch_builder(monkeypatch, pauses)
             yield world
@@ -155,8 +161,12 @@ class EBoekhouden(TargetVendor):
         return world.eb
 
     def patch_builder(self, monkeypatch: pytest.MonkeyPatch, pauses: Pauses) -> None:
-        monkeypatch.setattr(sync.service, "EBoekhoudenRest", functools.partial(EBoekhoudenRest, sleep=pauses))
-        monkeypatch.setattr(sync.service, "EBoekhoudenSoap", functools.partial(EBoekhoudenSoap, sleep=pauses))
+        monkeypatch.setattr(
+            connectors.eboekhouden.spec, "EBoekhoudenRest", functools.partial(EBoekhoudenRest, sleep=pauses)
+        )
+        monkeypatch.setattr(
+            connectors.eboekhouden.spec, "EBoekhoudenSoap", functools.partial(EBoekhoudenSoap, sleep=pauses)
+        )
 
     def fail_creates(
         self, world: World, monkeypatch: pytest.MonkeyPatch, kind: FaultKind, times: int | None, **how: Any
@@ -197,7 +207,9 @@ class Exact(TargetVendor):
 
     def patch_builder(self, monkeypatch: pytest.MonkeyPatch, pauses: Pauses) -> None:
         monkeypatch.setattr(
-            sync.service, "ExactOnline", functools.partial(ExactOnline, clock=pauses.clock, sleep=pauses)
+            connectors.exact.spec,
+            "ExactOnline",
+            functools.partial(ExactOnline, clock=pauses.clock, sleep=pauses),
         )
 
     def fail_creates(
@@ -245,7 +257,9 @@ class TwinfieldVendor(TargetVendor):
         world.twf.faults.clear()
 
     def patch_builder(self, monkeypatch: pytest.MonkeyPatch, pauses: Pauses) -> None:
-        monkeypatch.setattr(sync.service, "Twinfield", functools.partial(Twinfield, sleep=pauses))
+        monkeypatch.setattr(
+            connectors.twinfield.spec, "Twinfield", functools.partial(Twinfield, sleep=pauses)
+        )
 
     def office(self, world: World) -> Office:
         return world.twf.organisations[seed.TWINFIELD_ORGANISATION].offices[seed.TWINFIELD_OFFICE]
@@ -357,7 +371,9 @@ class SourceVendor:
             pauses = Pauses(world.clock)
             self.patch_builder(monkeypatch, pauses, page_size)
             monkeypatch.setattr(
-                sync.service, "EBoekhoudenRest", functools.partial(EBoekhoudenRest, sleep=pauses)
+                connectors.eboekhouden.spec,
+                "EBoekhoudenRest",
+                functools.partial(EBoekhoudenRest, sleep=pauses),
             )
             yield world
 
@@ -365,7 +381,7 @@ class SourceVendor:
         raise NotImplementedError
 
     @asynccontextmanager
-    async def connector(self, world: World) -> AsyncIterator[InvoiceSource]:
+    async def connector(self, world: World) -> AsyncIterator[Source]:
         settings = load_settings(world.home.config)
         secrets = open_secret_store(settings.app, world.home.root)
         source = sync.service.build_source(self.connection, settings.connections[self.connection], secrets)
@@ -395,7 +411,7 @@ class SourceVendor:
 class FactuurSturen(SourceVendor):
     def patch_builder(self, monkeypatch: pytest.MonkeyPatch, pauses: Pauses, page_size: int) -> None:
         monkeypatch.setattr(
-            sync.service,
+            connectors.factuursturen.spec,
             "FactuurSturenSource",
             functools.partial(FactuurSturenSource, sleep=pauses, page_size=page_size),
         )

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.contract import Stream
 from connectors.errors import Origin
 from sandbox.data import NL
 from state.store import OutboxState
@@ -49,7 +50,7 @@ async def test_withdrawn_access_parks_an_auth_foutmelding_and_books_nothing(
     [problem] = world.store().foutmeldingen("facturen")
     assert problem.origin == f"{Origin.AUTH.value}:boekhouding"
     assert problem.title.startswith("boekhouding: ") and problem.advice.strip()
-    assert world.store().cursor("facturen") is None
+    assert world.store().cursor("facturen", Stream.INVOICES) is None
 
 
 @pytest.mark.parametrize("status", [429, 503])

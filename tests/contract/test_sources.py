@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.contract import Health
+from connectors.contract import Health, Stream
 from connectors.errors import Origin
 from sync.engine import RunStatus
 from tests.contract.conftest import SourceVendor
@@ -55,7 +55,7 @@ async def test_withdrawn_access_parks_an_auth_foutmelding_and_books_nothing(
 
 async def test_every_page_is_read_once_in_cursor_order(source_vendor: SourceVendor, world: World) -> None:
     async with source_vendor.connector(world) as source:
-        pages = [page async for page in source.invoices_since(None)]
+        pages = [page async for page in source.read(Stream.INVOICES, "", None)]
 
     records = [r for page in pages for r in page]
     assert len(pages) >= 3 and all(len(page) == PAGE for page in pages[:-1])
