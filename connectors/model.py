@@ -32,6 +32,8 @@ class VatCategory(StrEnum):
     INTRA_EU = "K"
     EXPORT = "G"
     OUTSIDE_SCOPE = "O"
+    CANARY_ISLANDS = "L"  # IGIC
+    CEUTA_MELILLA = "M"  # IPSI
 
 
 class Party(Model):
@@ -47,6 +49,9 @@ class Party(Model):
     country: str = "NL"
     email: str = ""
     iban: str = ""
+    # Registrations an e-invoice names the party by, as (ICD scheme, id): ("0106", "12345678") is a KvK
+    # number, 0190 an OIN, 0208 a KBO/BCE number, 0088 a GLN.
+    identifiers: tuple[tuple[str, str], ...] = ()
 
 
 class InvoiceLine(Model):
@@ -57,6 +62,10 @@ class InvoiceLine(Model):
     vat_rate: Decimal
     vat_category: VatCategory = VatCategory.STANDARD
     product_group: str = ""
+    unit_code: str = ""  # UN/ECE rec 20 (C62 = piece, HUR = hour)
+    base_quantity: Decimal = Decimal(1)  # unit_price is per this many units
+    allowances: Decimal = ZERO  # line allowances (positive), already in net_amount
+    charges: Decimal = ZERO  # line charges, already in net_amount
 
 
 class VatSubtotal(Model):
@@ -64,6 +73,17 @@ class VatSubtotal(Model):
     category: VatCategory = VatCategory.STANDARD
     taxable_amount: Decimal
     vat_amount: Decimal
+    exemption_reason: str = ""
+
+
+class Attachment(Model):
+    """A document embedded in an e-invoice (usually its PDF); the bytes stay in the source file."""
+
+    filename: str
+    mime_code: str
+    size: int
+    sha256: str
+    description: str = ""
 
 
 class InvoiceTotalsError(ValueError):
@@ -91,6 +111,21 @@ class Invoice(Model):
     total_gross: Decimal
     payment_reference: str = ""
     description: str = ""
+    # What an e-invoice says beyond the bookkeeping essentials (defaults keep other sources unchanged).
+    customer: Party | None = None
+    buyer_reference: str = ""
+    order_reference: str = ""
+    prepaid: Decimal = ZERO  # paid before: total_gross - prepaid + rounding is what is still due
+    rounding: Decimal = ZERO
+    tax_currency: str = ""  # the currency VAT is also stated in, when it differs from `currency`
+    tax_currency_vat: Decimal | None = None
+    attachments: tuple[Attachment, ...] = ()
+    # Things that are not wrong enough to refuse the invoice but that a bookkeeper should see.
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def payable(self) -> Decimal:
+        return self.total_gross - self.prepaid + self.rounding
 
     @model_validator(mode="after")
     def _totals_add_up(self) -> Self:
@@ -120,7 +155,14 @@ class Invoice(Model):
         differ("excl. btw plus btw", self.total_net + self.total_vat, self.total_gross)
         if self.lines:
             for subtotal in self.vat:
-                base = sum((ln.net_amount for ln in self.lines if ln.vat_rate == subtotal.rate), ZERO)
+                base = sum(
+                    (
+                        ln.net_amount
+                        for ln in self.lines
+                        if ln.vat_rate == subtotal.rate and ln.vat_category == subtotal.category
+                    ),
+                    ZERO,
+                )
                 differ(f"de regels met {subtotal.rate.normalize()}% btw", base, subtotal.taxable_amount)
         return problems
 

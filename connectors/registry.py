@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors import eboekhouden, exact, factuursturen, twinfield
+from connectors import eboekhouden, exact, factuursturen, twinfield, ubl
 from connectors.spec import AnySpec
 
 SPECS: dict[str, AnySpec] = {
@@ -12,6 +12,7 @@ SPECS: dict[str, AnySpec] = {
         eboekhouden.SPEC,
         exact.SPEC,
         twinfield.SPEC,
+        ubl.SPEC,
     )
 }
 

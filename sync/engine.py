@@ -34,6 +34,13 @@ from state.store import OutboxRow, OutboxState, Store
 from sync.mapping import BookingFlow, Mapper, MappingProblem
 
 RUN_LEASE_SECONDS = 300.0
+# The outcome a source hears for a record whose outbox row is final.
+_SETTLED = {
+    OutboxState.SENT: RecordOutcome.BOOKED,
+    OutboxState.SKIPPED: RecordOutcome.SKIPPED,
+    OutboxState.PARKED: RecordOutcome.PARKED,
+    OutboxState.FAILED: RecordOutcome.PARKED,
+}
 
 
 class RunStatus(StrEnum):
@@ -405,8 +412,18 @@ class Engine:
         if existing is not None:
             if existing.state in (OutboxState.SENDING, OutboxState.UNKNOWN):
                 report.progress.uncertain += 1  # could not be looked up: never post blindly
-            else:
-                report.progress.skipped += 1  # booked, parked, or already queued in this run
+                return None
+            if existing.state in (OutboxState.PARKED, OutboxState.FAILED) and record.payload is not None:
+                # A known record comes back with a payload only when the source has it anew (a file put
+                # back into a folder inbox from its quarantaine): map it again, as a retry would.
+                return await self._map(report, key, record.payload)
+            report.progress.skipped += 1  # booked, parked, or already queued in this run
+            outcome = _SETTLED.get(existing.state)
+            still_held = record.payload is not None or record.problem is not None
+            if outcome is not None and still_held and not report.dry_run:
+                # A known record not bare: the source still holds it (a folder inbox killed between the
+                # booking and moving the file). Told again, it finishes its housekeeping now.
+                await self._tell_source(self.flow.stream, key, outcome)
             return None
         payload = record.payload
         if payload is None:
