@@ -20,6 +20,7 @@ from connectors.model import (
     Invoice,
     InvoiceKind,
     JournalEntry,
+    Party,
     VatCategory,
 )
 from connectors.money import ZERO, quantize
@@ -103,6 +104,11 @@ def relation_code(source_system: str, source_id: str) -> str:
     return prefix + source_id
 
 
+def supplier_keys(party: Party) -> list[str]:
+    """How a supplier is named in `tegenrekening` keys: its VAT number, else its KvK number."""
+    return [key for key in (party.vat_number, party.coc_number and f"kvk{party.coc_number}") if key]
+
+
 @dataclass(frozen=True)
 class _Group:
     account: str
@@ -149,9 +155,16 @@ class Mapper:
     def party_code(self, source_system: str, entry: JournalEntry) -> str:
         return relation_code(source_system, entry.relation.source_id)
 
-    def tegenrekening(self, kind: InvoiceKind, rate: Decimal, product_group: str) -> str:
+    def tegenrekening(
+        self, kind: InvoiceKind, rate: Decimal, product_group: str, party: Party | None = None
+    ) -> str:
         word = KIND_WORD[kind]
-        candidates = [f"{word}:groep:{product_group}"] if product_group else []
+        # A supplier's own tegenrekening (its costs always go to one account) wins over rate and group.
+        candidates = (
+            [f"{word}:leverancier:{k}" for k in supplier_keys(party)] if party and word == "inkoop" else []
+        )
+        if product_group:
+            candidates.append(f"{word}:groep:{product_group}")
         candidates.append(f"{word}:{rate_key(rate)}")
         for key in candidates:
             if self.mapping.tegenrekening.get(key):
@@ -171,13 +184,20 @@ class Mapper:
             f" (tegenrekening_{word} in koppelaar.toml).",
         )
 
-    def btw_code(self, kind: InvoiceKind, rate: Decimal, category: VatCategory) -> str:
+    def btw_code(self, kind: InvoiceKind, rate: Decimal, category: VatCategory, country: str = "") -> str:
         word = KIND_WORD[kind]
-        reverse = category is VatCategory.REVERSE_CHARGE
+        # Bought from abroad, intra-community (K) is reverse charged by the buyer just as AE is.
+        reverse = category is VatCategory.REVERSE_CHARGE or (
+            kind is InvoiceKind.PURCHASE and category is VatCategory.INTRA_EU
+        )
         key = f"{word}:{rate_key(rate)}" + (":verlegd" if reverse else "")
-        mapped = self.mapping.btw_codes.get(key)
-        if mapped:
-            return mapped
+        # Most specific first: category and the supplier's country (a BE supplier's K → verlegd inkoop).
+        specific = [f"{word}:{rate_key(rate)}:{category.value}:{country}"] if country else []
+        specific.append(f"{word}:{rate_key(rate)}:{category.value}")
+        for candidate in (*specific, key):
+            mapped = self.mapping.btw_codes.get(candidate)
+            if mapped:
+                return mapped
         default = self.target.default_vat_code(kind, rate, reverse)
         if default:
             return default
@@ -203,8 +223,8 @@ class Mapper:
         descriptions: dict[_Group, str] = {}
         for line in invoice.lines:
             group = _Group(
-                account=self.tegenrekening(invoice.kind, line.vat_rate, line.product_group),
-                vat_code=self.btw_code(invoice.kind, line.vat_rate, line.vat_category),
+                account=self.tegenrekening(invoice.kind, line.vat_rate, line.product_group, invoice.party),
+                vat_code=self.btw_code(invoice.kind, line.vat_rate, line.vat_category, invoice.party.country),
                 rate=line.vat_rate,
                 cost_center=self.kostenplaats(invoice.kind, line.product_group),
             )
