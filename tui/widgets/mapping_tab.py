@@ -40,6 +40,7 @@ BASE_RATES = ("21", "9", "0")
 # reports himself, so the obvious verlegd rows differ per side.
 BASE_VERLEGD = {"verkoop": ("0",), "inkoop": ("21",)}
 _RATE_KEY = re.compile(r"^(verkoop|inkoop):(\d+(?:\.\d+)?)(:verlegd)?$")
+_CATEGORY_KEY = re.compile(r"^(verkoop|inkoop):(\d+(?:\.\d+)?):([A-Z]{1,2})(?::([A-Z]{2}))?$")
 CLEAR = "__standaard__"  # the picker's "back to the default" option
 
 
@@ -156,6 +157,27 @@ def build_rows(mapping: Mapping, unmapped: set[str]) -> list[Row]:
                     unmapped_key=key,
                 )
             )
+    # Purchase keys a UBL inbox adds (sync/mapping.py): a supplier's own tegenrekening, a btw-code per
+    # rate, category and supplier country. Shown when koppelaar.toml or a parked record names them.
+    for key in sorted(k for k in mapping.tegenrekening if ":leverancier:" in k):
+        word, _kind, supplier = key.split(":", 2)
+        label = f"{_(word)} {_('leverancier')} {supplier}"
+        rows.append(Row(f"tegenrekening:{key}", "tegenrekening", label, ("tegenrekening", key), word=word))
+    for key in sorted(k for k in {*mapping.btw_codes, *unmapped} if _CATEGORY_KEY.match(k)):
+        match = _CATEGORY_KEY.match(key)
+        assert match is not None
+        label = f"{_(match[1])} {_rate_label(match[2])} {match[3]} {match[4] or ''}".rstrip()
+        rows.append(
+            Row(
+                f"btw:{key}",
+                "btw",
+                label,
+                ("btw_codes", key),
+                word=match[1],
+                rate=Decimal(match[2]),
+                unmapped_key=key,
+            )
+        )
     # Kostenplaatsen: one per soort for all its lines (all a source without productgroepen can use), and per
     # productgroep, which wins over the soort's; the group key is shared by verkoop and inkoop.
     for word in WORDS:
