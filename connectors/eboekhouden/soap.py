@@ -436,9 +436,10 @@ class EBoekhoudenSoap(BookingTargetBase):
                 (
                     "cFilter",
                     [
+                        # xs:long in the WSDL: 0 means "no bound" (an empty element is unreadable).
                         ("MutatieNr", 0),
-                        ("MutatieNrVan", ""),
-                        ("MutatieNrTm", ""),
+                        ("MutatieNrVan", 0),
+                        ("MutatieNrTm", 0),
                         ("Factuurnummer", entry.invoice_number),
                         ("DatumVan", "1990-01-01T00:00:00"),
                         ("DatumTm", "2099-12-31T00:00:00"),
