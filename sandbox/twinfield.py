@@ -961,7 +961,9 @@ class TwinfieldSim(SimBase):
             name = _t(column, "field")
             if _t(column, "visible") != "false":
                 wanted.append(name)
-            if _t(column, "operator") == "equal":
+            # A filter counts only on a column with ask=true (php-twinfield sets it on every filtered
+            # column); without it the browse returns the whole office.
+            if _t(column, "ask") == "true" and _t(column, "operator") == "equal":
                 filters[name] = _t(column, "from")
         result = _el("browse", office=office.code, code="000", result="1")
         th = _sub(result, "th")

@@ -8,6 +8,7 @@ others down, nothing booked twice after a lost response, and Dutch advice when i
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from decimal import Decimal
@@ -577,3 +578,21 @@ async def test_secrets_and_tokens_never_in_exchanges_or_messages(
     for secret in [CLIENT_SECRET, refresh, *issued, *sim.access_tokens]:
         assert secret not in text
     assert "AccessToken>***<" in text
+
+
+async def test_the_booking_lookup_asks_for_its_filters_so_twinfield_applies_them(
+    sim: TwinfieldSim, twf: Twinfield
+) -> None:
+    """Twinfield filters a browse column only with ask=true: without it the lookup reads the office."""
+    entries = [sales(f"F2026-0009{i}") for i in range(3)]
+    relation = await twf.ensure_relation(entries[0].relation, entries[0].kind, "FS42")
+    for entry in entries:
+        await twf.create_booking(entry, relation)
+
+    found = await twf.find_booking(entries[1])
+
+    assert found is not None and found.invoice_number == "F2026-00091"
+    exchange = twf.client.last_exchange
+    assert exchange.count("&lt;ask&gt;true&lt;/ask&gt;") == 3  # office, journal, invoice number
+    served = re.search(r"total=(?:\"|&quot;)(\d+)", exchange)
+    assert served is not None and served.group(1) == "1"  # only the total line of that one booking
