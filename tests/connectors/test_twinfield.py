@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from decimal import Decimal
@@ -596,3 +597,22 @@ async def test_the_booking_lookup_asks_for_its_filters_so_twinfield_applies_them
     assert exchange.count("&lt;ask&gt;true&lt;/ask&gt;") == 3  # office, journal, invoice number
     served = re.search(r"total=(?:\"|&quot;)(\d+)", exchange)
     assert served is not None and served.group(1) == "1"  # only the total line of that one booking
+
+
+async def test_a_vat_line_without_dim1_books_on_the_vat_codes_account_and_dim1_is_allowed(
+    sim: TwinfieldSim, twf: Twinfield
+) -> None:
+    """Twinfield docs: a VAT line's dim1 is the VAT balance account; empty takes the VAT code's."""
+    entry = sales("F2026-00050")
+    relation = await twf.ensure_relation(entry.relation, entry.kind, "FS42")
+    await twf.create_booking(entry, relation)
+    vat_lines = [ln for ln in only(sim).lines if ln.type == "vat"]
+    assert len(vat_lines) == 2 and {ln.dim1 for ln in vat_lines} == {"1500"}  # we send none
+
+    explicit = await twf._transaction(sales("F2026-00051"), relation)
+    for sent_vat in (ln for ln in explicit.iter("line") if ln.get("type") == "vat"):
+        dim1 = ET.Element("dim1")
+        dim1.text = "1500"
+        sent_vat.insert(0, dim1)
+    [outcome] = await twf._post([(0, sales("F2026-00051"), explicit)])
+    assert not isinstance(outcome, ConnectorError), outcome
