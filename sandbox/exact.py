@@ -159,7 +159,9 @@ def _journal(division: int, code: str, description: str, journal_type: int) -> d
     }
 
 
-def _cost_center(division: int, code: str, description: str, *, end_date: date | None = None) -> dict[str, Any]:
+def _cost_center(
+    division: int, code: str, description: str, *, end_date: date | None = None
+) -> dict[str, Any]:
     # No `Active`: gone from Exact's reference since 2023-09, so `$select=…,Active` fails the call.
     return {
         "ID": str(uuid.uuid4()),

@@ -257,7 +257,9 @@ class ExactOnline(BookingTargetBase):
                     f"Exact Online gaf een volgende pagina zonder $skiptoken: {link}", exchange=self._last
                 )
             if token in seen:
-                raise ConnectorError("Exact Online geeft steeds dezelfde volgende pagina", exchange=self._last)
+                raise ConnectorError(
+                    "Exact Online geeft steeds dezelfde volgende pagina", exchange=self._last
+                )
             seen.add(token)
             body = await self._call("GET", path, params={**params, "$skiptoken": token})
             rows += results(body)

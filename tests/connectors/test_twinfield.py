@@ -616,3 +616,17 @@ async def test_a_vat_line_without_dim1_books_on_the_vat_codes_account_and_dim1_i
         sent_vat.insert(0, dim1)
     [outcome] = await twf._post([(0, sales("F2026-00051"), explicit)])
     assert not isinstance(outcome, ConnectorError), outcome
+
+
+@pytest.mark.parametrize("payload", ["billion_laughs", "quadratic", "external_entity", "huge_xml"])
+async def test_hostile_xml_is_refused_by_the_hardened_parser(
+    sim: TwinfieldSim, twf: Twinfield, payload: str
+) -> None:
+    """A bomb, an external entity or a 10 MB answer is never expanded or read: a clear error instead."""
+    await twf.ledger_accounts()  # logged in and the cluster known: the fault hits ProcessXml itself
+    sim.faults.add("hostile", action="ProcessXmlString", payload=payload)
+    with pytest.raises(ConnectorError) as caught:
+        await twf.vat_codes()
+    reason = "groter dan de grens" if payload == "huge_xml" else "DTD of entiteiten"
+    assert reason in caught.value.message, caught.value.message
+    assert "root:" not in caught.value.message  # /etc/passwd was not read
