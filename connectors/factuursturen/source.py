@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
+from babel.numbers import is_currency
 from pydantic import SecretStr, ValidationError
 
 from connectors.contract import (
@@ -34,6 +35,10 @@ NEW_KEY_ADVICE = (
 )
 # 146 = Nederland is documented (api docs, client examples); every other id comes from `countrylist`.
 DOCUMENTED_COUNTRIES = {"146": "Nederland"}
+# A page of 250 invoices is well under 1 MB; a body near this cap is not an answer we can trust.
+RESPONSE_LIMIT = 5 * 1024 * 1024
+# No invoice is a hundred billion euros: such a number is a broken field, not an amount to book.
+MAX_AMOUNT = Decimal(10) ** 11
 # The hourly quota is undocumented; stay gentle and let x-ratelimit-remaining pause us at 0.
 DEFAULT_RATE_LIMIT = RateLimit(per_second=2.0)
 
@@ -150,7 +155,9 @@ class FactuurSturenSource(SourceBase):
             )
         record_id = _text(raw.get("id")) or _text(raw.get("invoicenr")) or f"#{position}"
         number = _text(raw.get("invoicenr_full")) or _text(raw.get("invoicenr")) or record_id
-        cursor_key = _text(raw.get("sent"))
+        # Only a real date may move the cursor: a mangled `sent` ("zzz") would sort after every date.
+        sent = _text(raw.get("sent"))
+        cursor_key = sent if re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", sent) else ""
         if known(record_id):
             # Already in the engine's outbox: skip the parsing and the client lookups it would need.
             return SourceRecord(Stream.INVOICES, record_id, cursor_key)
@@ -177,6 +184,8 @@ class FactuurSturenSource(SourceBase):
         # No ex-VAT total is published: derive it, so "lines add up" still checks against the vendor's totals.
         total_net = gross - total_vat
         currency = (_text(raw.get("currency")) or "EUR").upper()
+        if not is_currency(currency):
+            raise _Problem("currency", f"onbekende valuta {raw.get('currency')!r} (geen ISO 4217-code)")
         reference = raw.get("reference")
         description = ""
         if isinstance(reference, Mapping):
@@ -280,6 +289,14 @@ class FactuurSturenSource(SourceBase):
                 exchange=self.client.last_exchange,
                 origin=Origin.SOURCE,
             )
+        if len(response.content) > RESPONSE_LIMIT:
+            raise ConnectorError(
+                f"FactuurSturen stuurde een antwoord van {len(response.content):,} bytes op {path}; "
+                f"meer dan {RESPONSE_LIMIT:,} is geen lijst facturen. Niets van deze pagina is verwerkt.",
+                advice="Probeer het later opnieuw; blijft het, meld het dan bij FactuurSturen.",
+                exchange=self.client.last_exchange,
+                origin=Origin.SOURCE,
+            )
         return decode_json(response)
 
 
@@ -314,11 +331,14 @@ def _date(value: object, field: str) -> date | None:
 def _amount(raw: Mapping[str, Any], field: str, *, where: str = "") -> Decimal:
     name = f"{where}{field}"
     if field not in raw or _text(raw.get(field)) == "":
-        raise _Problem(name, "ontbreekt")
+        raise _Problem(name, f"{name} ontbreekt")
     try:
-        return parse_amount(raw[field], field=name)
+        amount = parse_amount(raw[field], field=name)
     except (ValueError, InvalidOperation) as exc:
         raise _Problem(name, str(exc)) from None
+    if abs(amount) >= MAX_AMOUNT:
+        raise _Problem(name, f"{raw[field]!r} is geen geloofwaardig bedrag (te groot)")
+    return amount
 
 
 def _ordered(container: Mapping[str, Any]) -> list[tuple[str, Any]]:
