@@ -166,5 +166,7 @@ def test_get_mutaties_refuses_an_empty_xs_long_as_the_real_service_does(
     empty = "<cFilter><MutatieNrVan></MutatieNrVan><Factuurnummer>F1</Factuurnummer></cFilter>"
     refused = soap(c, "GetMutaties", s + empty)
     assert refused.status_code == 500 and "soap:Client" in refused.text and "MutatieNrVan" in refused.text
-    zero = "<cFilter><MutatieNrVan>0</MutatieNrVan><MutatieNrTm>0</MutatieNrTm><Factuurnummer>F1</Factuurnummer>"
+    zero = (
+        "<cFilter><MutatieNrVan>0</MutatieNrVan><MutatieNrTm>0</MutatieNrTm><Factuurnummer>F1</Factuurnummer>"
+    )
     assert tag(soap(c, "GetMutaties", s + zero + "</cFilter>").text, "MutatieNr") == "1"
