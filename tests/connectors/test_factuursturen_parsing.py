@@ -14,7 +14,7 @@ from connectors.contract import Health, RateLimit, SourceRecord, Stream
 from connectors.factuursturen import FactuurSturenSource
 from connectors.model import VatCategory
 
-CLIENTS = [
+CLIENTS: list[dict[str, Any]] = [
     {"clientnr": "42", "company": "Voorbeeld BV", "country": "146", "taxnumber": "NL000099998B57"},
     {"clientnr": 7, "company": "Klant Zeven", "country": 146},
 ]
@@ -168,7 +168,7 @@ async def test_only_the_invoices_stream_is_offered() -> None:
 
 async def test_country_ids_are_named_by_the_countrylist_and_the_iban_is_the_bankcode() -> None:
     """The real client model: IBAN under `bankcode`, no `kvk`; `countrylist` has id + Dutch name only."""
-    clients = [
+    clients: list[dict[str, Any]] = [
         {"clientnr": "18", "company": "Anker NV", "country": "18", "bankcode": "BE68539007547034"},
         {"clientnr": "50", "company": "Müller GmbH", "country": 50},
         {"clientnr": "226", "company": "Acme Corp", "country": "226"},
