@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sandbox._util import Clock, dumps, parse_json, system_clock
-from sandbox.faults import Fault, Faults
+from sandbox.faults import HOSTILE_PAYLOADS, Fault, Faults, mangle
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -187,6 +187,16 @@ class SimBase:
             if fault.hang:
                 await self._hang(fault.seconds)
             await self._drop(send)
+        elif kind in ("hostile", "mangle"):
+            status, headers, body = await self._capture(scope, receive)
+            self._record(scope, status, fault, action)
+            ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"application/json")
+            if kind == "hostile":
+                body = HOSTILE_PAYLOADS[fault.payload]
+            else:
+                body = dumps(mangle(parse_json(body), fault))
+            resp = Response(body, status_code=status, headers={"content-type": ctype.decode("latin-1")})
+            await resp(scope, receive, send)
         elif kind == "malformed":
             status, headers, body = await self._capture(scope, receive)
             self._record(scope, status, fault, action)

@@ -21,17 +21,19 @@ from sandbox._util import round_cents
 ZERO = Decimal("0.00")
 HUNDRED = Decimal(100)
 
-# FactuurSturen numeric country ids used by the sandbox (146 = Nederland is documented by the vendor).
+# FactuurSturen's own numeric country ids with their Dutch names, as the real `countrylist` serves them
+# (docs/protocol-decisions.md, "FactuurSturen countries"). The ISO code is for the generator only:
+# the vendor's list carries no ISO field.
 COUNTRIES: dict[int, tuple[str, str]] = {
     146: ("NL", "Nederland"),
-    21: ("BE", "België"),
-    57: ("DE", "Duitsland"),
-    73: ("FR", "Frankrijk"),
-    125: ("LU", "Luxemburg"),
-    223: ("GB", "Verenigd Koninkrijk"),
-    224: ("US", "Verenigde Staten"),
+    18: ("BE", "België"),
+    50: ("DE", "Duitsland"),
+    63: ("FR", "Frankrijk"),
+    119: ("LU", "Luxemburg"),
+    224: ("GB", "Verenigd Koninkrijk"),
+    226: ("US", "Verenigde Staten"),
 }
-NL, BE, DE, GB, US = 146, 21, 57, 223, 224
+NL, BE, DE, GB, US = 146, 18, 50, 224, 226
 
 
 @dataclass(slots=True)
@@ -61,8 +63,8 @@ class Client:
     country: int
     email: str
     taxnumber: str
-    kvk: str
-    iban: str
+    kvk: str  # generated for realism but not served: the FactuurSturen API model has no KvK field
+    iban: str  # served as `bankcode`, the vendor's name for the IBAN
     phone: str = ""
 
 

@@ -6,6 +6,7 @@ SOAPAction, unparsable envelope, unknown operation) are SOAP Faults with HTTP 50
 
 from __future__ import annotations
 
+import re
 import secrets
 import xml.etree.ElementTree as ET
 from decimal import Decimal, InvalidOperation
@@ -93,6 +94,10 @@ def _text(el: ET.Element | None, name: str) -> str:
     return (child.text or "").strip() if child is not None else ""
 
 
+class _UnreadableRequest(Exception):
+    """A value the WSDL's type does not admit: ASP.NET's XmlSerializer refuses the whole request."""
+
+
 class _SoapError(Exception):
     def __init__(self, code: str, description: str) -> None:
         super().__init__(code)
@@ -144,6 +149,8 @@ class SoapHandler:
             try:
                 inner: str = handler(call)
                 result = _error_msg() + inner
+            except _UnreadableRequest as e:
+                return soap_fault(f"Server was unable to read request. ---> {e}", "soap:Client")
             except _SoapError as e:
                 result = _error_msg(e.code, e.description)
             except BookError as e:
@@ -280,8 +287,8 @@ class SoapHandler:
     def op_GetMutaties(self, call: ET.Element) -> str:
         _, admin = self._session(call)
         flt = _child(call, "cFilter")
-        nr = _int(_text(flt, "MutatieNr"))
-        lo, hi = _int(_text(flt, "MutatieNrVan")), _int(_text(flt, "MutatieNrTm"))
+        nr = _long(flt, "MutatieNr")
+        lo, hi = _long(flt, "MutatieNrVan"), _long(flt, "MutatieNrTm")
         invoice = _text(flt, "Factuurnummer")
         dlo, dhi = _text(flt, "DatumVan")[:10], _text(flt, "DatumTm")[:10]
         found = [
@@ -410,8 +417,15 @@ class SoapHandler:
         return row
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
+def _long(el: ET.Element | None, name: str) -> int:
+    """An `xs:long` filter field: left out means 0, but present must be a number (empty is not)."""
+    child = _child(el, name)
+    if child is None:
         return 0
+    text = (child.text or "").strip()
+    if not re.fullmatch(r"[+-]?\d{1,18}", text):
+        raise _UnreadableRequest(
+            f"There is an error in XML document. ---> Input string '{text}' for {name} was not in a "
+            "correct format (xs:long)."
+        )
+    return int(text)

@@ -160,13 +160,13 @@ def _journal(division: int, code: str, description: str, journal_type: int) -> d
 
 
 def _cost_center(
-    division: int, code: str, description: str, *, active: bool = True, end_date: date | None = None
+    division: int, code: str, description: str, *, end_date: date | None = None
 ) -> dict[str, Any]:
+    # No `Active`: gone from Exact's reference since 2023-09, so `$select=…,Active` fails the call.
     return {
         "ID": str(uuid.uuid4()),
         "Code": code.ljust(8),  # padded like SearchCode (a sandbox choice: trim before comparing)
         "Description": description,
-        "Active": active,  # "Obsolete" in Exact's reference, still sent; EndDate is its successor
         "EndDate": odata_date(end_date) if end_date is not None else None,
         "Division": division,
         "Created": "/Date(1382667869110)/",
@@ -214,7 +214,7 @@ def seed_division(div: Division, filler_gl: int = 100) -> None:
         _cost_center(d, "300", "Detachering"),
         _cost_center(d, "400", "Projecten Zuid"),
         _cost_center(d, "500", "Vestiging Breda", end_date=date(2025, 6, 30)),  # closed mid-2025
-        _cost_center(d, "900", "Oude projecten", active=False),
+        _cost_center(d, "900", "Oude projecten", end_date=date(2019, 12, 31)),
     ):
         div.cost_centers[row["ID"]] = row
 
@@ -312,6 +312,7 @@ class ExactSim(SimBase):
         error_budget: int = ERROR_BUDGET,
         page_size: int = PAGE,
         allow_refresh_reuse: bool = False,
+        next_keeps_query: bool = True,
         filler_gl: int = 100,
         clock: Clock | None = None,
     ) -> None:
@@ -322,6 +323,10 @@ class ExactSim(SimBase):
         self.error_budget = error_budget
         self.page_size = page_size
         self.allow_refresh_reuse = allow_refresh_reuse
+        # Exact runs on WCF Data Services, whose next link repeats $filter/$select; the one published
+        # sample (no query) shows only $skiptoken. False serves that bare form, to prove a client pages
+        # right either way.
+        self.next_keeps_query = next_keeps_query
         self.apps: dict[str, App] = {}
         self.codes: dict[str, tuple[str, str, float, bool]] = {}  # code → client, redirect, issued, used
         self.chains: dict[int, Chain] = {}
@@ -735,7 +740,9 @@ class ExactSim(SimBase):
             kept = [
                 part
                 for part in request.url.query.split("&")
-                if part and not part.split("=")[0].replace("%24", "$").startswith(("$skiptoken", "$skip"))
+                if self.next_keeps_query
+                and part
+                and not part.split("=")[0].replace("%24", "$").startswith(("$skiptoken", "$skip"))
             ]
             kept.append(f"$skiptoken=guid'{page[-1]['ID']}'")
             out["__next"] = f"{request.url.scheme}://{request.url.netloc}{request.url.path}?{'&'.join(kept)}"

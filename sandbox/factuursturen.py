@@ -279,8 +279,8 @@ class FactuurSturenSim(SimBase):
             "phone": c.phone,
             "email": c.email,
             "taxnumber": c.taxnumber,
-            "kvk": c.kvk,
-            "iban": c.iban,
+            "bankcode": c.iban,  # the IBAN; there is no `iban` or `kvk` field in the API model
+            "biccode": "",
             "tax_shifted": _bool(c.country != NL and bool(c.taxnumber)),
             "email_reminder": "1",
             "lastinvoice": "",
@@ -437,7 +437,8 @@ class FactuurSturenSim(SimBase):
             return {"client": self.client_json(client)}, 200
 
 
-_COUNTRYLIST = [{"id": str(cid), "name": name, "iso": iso} for cid, (iso, name) in sorted(COUNTRIES.items())]
+# The real list has only `id` and the Dutch `name` (about 227 entries); the sandbox serves those it uses.
+_COUNTRYLIST = [{"id": str(cid), "name": name} for cid, (_iso, name) in sorted(COUNTRIES.items())]
 
 
 def _xml_root(path: str) -> str:

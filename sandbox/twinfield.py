@@ -49,6 +49,7 @@ MAX_LINES = 1000
 MAX_CHILDREN = 25
 DESCRIPTION_LIMIT = 40
 CENT = Decimal("0.01")
+VAT_ACCOUNT = "1500"  # the balance account every sandbox VAT code books on
 QUERY_ROOTS = frozenset({"list", "read", "columns", "accountcode", "accountcodes"})
 TOKEN_INVALID = "Access denied. Token invalid (code 354)."
 NO_COMPANY = "Toegang geweigerd. Company ontbreekt in request header."
@@ -719,7 +720,7 @@ class TwinfieldSim(SimBase):
             _sub(p, "name", vat.name)
             accounts = _sub(p, "accounts")
             account = _sub(accounts, "account", id="1")
-            _sub(account, "dim1", "1500")
+            _sub(account, "dim1", VAT_ACCOUNT)
             _sub(account, "group", "NL1A" if vat.type == "sales" else "NL5B")
         return result
 
@@ -934,14 +935,13 @@ class TwinfieldSim(SimBase):
                         f"Btw-code {vatcode} is geen {'verkoop' if kind == 'sales' else 'inkoop'}code.",
                     )
         elif line_type == "vat":
-            if dim1:
-                _fail(
-                    _at(el, "dim1", el),
-                    "Een btw-regel heeft geen grootboekrekening; die volgt uit de btw-code.",
-                )
+            # Documented: dim1 on a VAT line is the VAT balance account; left empty, Twinfield takes the
+            # account set at the VAT code (every sandbox VAT code books on 1500).
+            if dim1 and office.dimension("BAS", dim1) is None:
+                _fail(_at(el, "dim1", el), f"Dimensie {dim1} bestaat niet.")
             if office.vat.get(vatcode) is None:
                 _fail(_at(el, "vatcode", el), f"Btw-code {vatcode} bestaat niet.")
-            dim1 = "1500"
+            dim1 = dim1 or VAT_ACCOUNT
         else:
             _fail(el, f"Onbekend regeltype '{line_type}'.")
         if el.get("result") == "0" or any(c.get("result") == "0" for c in el):
@@ -961,7 +961,9 @@ class TwinfieldSim(SimBase):
             name = _t(column, "field")
             if _t(column, "visible") != "false":
                 wanted.append(name)
-            if _t(column, "operator") == "equal":
+            # A filter counts only on a column with ask=true (php-twinfield sets it on every filtered
+            # column); without it the browse returns the whole office.
+            if _t(column, "ask") == "true" and _t(column, "operator") == "equal":
                 filters[name] = _t(column, "from")
         result = _el("browse", office=office.code, code="000", result="1")
         th = _sub(result, "th")

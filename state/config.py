@@ -75,16 +75,33 @@ class ConfigError(Exception):
 # Reading
 
 
+# A real koppelaar.toml is a few kB; even hundreds of mappings stay far below this.
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def load_settings(path: Path | str) -> Settings:
     """Read, parse and validate koppelaar.toml; every problem is a `ConfigError` with file and line."""
     path = Path(path)
     text, data = _parse(path, _read(path))
-    return _validate(path, text, data, advice=f"Pas {path.name} aan en start Koppelaar opnieuw.")
+    try:
+        return _validate(path, text, data, advice=f"Pas {path.name} aan en start Koppelaar opnieuw.")
+    except RecursionError:
+        raise _too_deep(path) from None
+
+
+def _too_deep(path: Path) -> ConfigError:
+    return ConfigError(
+        f"{path}: waarden zijn te diep genest (honderden lijsten of tabellen in elkaar); zo'n instelling "
+        "kent Koppelaar niet. Verwijder die waarde en start opnieuw. Koppelaar overschrijft een kapot bestand "
+        f"nooit; een eerdere versie staat eventueel in {path.name}.bak.",
+        path=path,
+    )
 
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)  # never more: a huge file is refused, not loaded
     except FileNotFoundError:
         raise ConfigError(f"{path} bestaat niet. {_MISSING_ADVICE}", path=path) from None
     except OSError as exc:
@@ -93,6 +110,13 @@ def _read(path: Path) -> bytes:
             "onder de juiste gebruiker draait.",
             path=path,
         ) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path} is groter dan {MAX_CONFIG_BYTES // 1024} kB; zo groot is een koppelaar.toml nooit. "
+            "Controleer of dit het juiste bestand is.",
+            path=path,
+        )
+    return raw
 
 
 _POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
@@ -117,6 +141,8 @@ def _parse(path: Path, raw: bytes) -> tuple[str, dict[str, Any]]:
         ) from None
     try:
         return text, tomllib.loads(text)
+    except RecursionError:
+        raise _too_deep(path) from None
     except tomllib.TOMLDecodeError as exc:
         # Python 3.11 has no lineno/colno attributes yet; the position is only in the message.
         message = str(exc)

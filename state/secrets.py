@@ -198,6 +198,15 @@ def _load_key(key_file: Path, secret_file: Path, env: Mapping[str, str]) -> tupl
         return _parse_key(handle.read(), str(key_file)), f"sleutel uit {key_file} (0600)"
 
 
+def _has_content(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _io_error(exc) from None
+
+
 def _create_key(key_file: Path) -> bytes:
     key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = os.urandom(_KEY_BYTES)
@@ -219,21 +228,48 @@ class EncryptedFileStore:
     The associated data binds each ciphertext to its name, so swapping two entries is detected too.
     """
 
-    def __init__(self, path: Path, key: bytes, *, key_origin: str, reason: str = "") -> None:
-        if len(key) != _KEY_BYTES:
+    def __init__(
+        self,
+        path: Path,
+        key: bytes | None,
+        *,
+        key_origin: str,
+        reason: str = "",
+        key_file: Path | None = None,
+        env: Mapping[str, str] = os.environ,
+    ) -> None:
+        if key is not None and len(key) != _KEY_BYTES:
             raise SecretStoreError("de sleutel moet 32 bytes zijn")
         self._path = path
-        self._aes = AESGCM(key)
+        self._cipher = AESGCM(key) if key is not None else None
         self._key_origin = key_origin
         self._reason = reason
+        self._key_file = key_file
+        self._env = env
 
     @classmethod
     def open(
         cls, path: Path, key_file: Path, *, env: Mapping[str, str] = os.environ, reason: str = ""
     ) -> EncryptedFileStore:
-        """Open the store at `path`, with the key from systemd credentials or `key_file`."""
+        """Open the store at `path`, with the key from systemd credentials or `key_file`.
+
+        Opening only reads: with no key yet and no secrets, the key is made by the first `set`, so a
+        read-only command (`koppelaar status`) never creates one."""
+        credentials = env.get("CREDENTIALS_DIRECTORY")
+        has_credential = bool(credentials) and (Path(str(credentials)) / CREDENTIAL_NAME).is_file()
+        if not has_credential and not key_file.exists() and not _has_content(path):
+            origin = f"nog geen sleutel; het eerste geheim maakt {key_file} aan (0600)"
+            return cls(path, None, key_origin=origin, reason=reason, key_file=key_file, env=env)
         key, origin = load_key(key_file, path, env)
-        return cls(path, key, key_origin=origin, reason=reason)
+        return cls(path, key, key_origin=origin, reason=reason, key_file=key_file, env=env)
+
+    @property
+    def _aes(self) -> AESGCM:
+        if self._cipher is None:
+            assert self._key_file is not None  # a keyless store is only made by `open`
+            key, self._key_origin = load_key(self._key_file, self._path, self._env)
+            self._cipher = AESGCM(key)
+        return self._cipher
 
     def __repr__(self) -> str:
         return f"EncryptedFileStore({str(self._path)!r})"
@@ -270,6 +306,15 @@ class EncryptedFileStore:
 
     def describe(self) -> str:
         text = f"versleuteld bestand (AES-GCM) {self._path}, {self._key_origin}"
+        if (
+            self._key_file is not None
+            and self._key_file.parent == self._path.parent
+            and ("CREDENTIALS_DIRECTORY" not in self._key_origin)
+        ):
+            text += (
+                "; LET OP: de sleutel ligt naast de geheimen, dus wie deze map kan lezen kan ze ontsleutelen. "
+                "Geef de sleutel via systemd-credentials of zet hem buiten deze map (README, 'Geheimen')"
+            )
         return f"{text}; {self._reason}" if self._reason else text
 
     @contextlib.contextmanager

@@ -72,6 +72,25 @@ def test_a_broken_config_file_exits_3_with_line_and_column_and_is_left_alone(wor
     assert world.home.config.read_text() == broken
 
 
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ("x = " + "[" * 600 + "]" * 600 + "\n", "te diep genest"),
+        ("# " + "x" * 2_000_000 + "\n", "groter dan"),
+    ],
+)
+def test_a_deeply_nested_or_huge_config_exits_3_with_a_clear_message(
+    world: World, extra: str, words: str
+) -> None:
+    world.home.config.write_text(extra + world.home.config.read_text())
+
+    result = koppelaar(world, "status")
+
+    assert result.returncode == 3, result.stderr[-500:]
+    assert words in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) <= 3
+
+
 def test_an_unknown_koppeling_exits_3_and_lists_the_known_ones(world: World) -> None:
     result = koppelaar(world, "run", "factuur")
     assert result.returncode == 3

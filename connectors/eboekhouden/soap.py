@@ -11,7 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import SecretStr
 
-from connectors import vatnumber
+from connectors import vatnumber, xmlsafe
 from connectors.contract import BookingTargetBase, CheckResult, CreateResult, Health, RateLimit, RemoteBooking
 from connectors.eboekhouden.common import (
     AUTH_CODES,
@@ -48,6 +48,8 @@ LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SOORT = {InvoiceKind.SALES: "FactuurVerstuurd", InvoiceKind.PURCHASE: "FactuurOntvangen"}
 DEFAULT_RATE_LIMIT = RateLimit(per_second=5.0, max_concurrency=1)
 SESSION_EXPIRED = "ERR_SESSION"
+# GetMutaties answers at most 500 mutations (well under 1 MB); anything near this cap is not an answer.
+RESPONSE_LIMIT = 4 * 1024 * 1024
 
 ET.register_namespace("soap", SOAP_ENV)
 
@@ -101,10 +103,8 @@ def _all(element: ET.Element, name: str) -> list[ET.Element]:
 
 
 def _parse(response: httpx.Response) -> ET.Element:
-    try:
-        return ET.fromstring(response.content)
-    except ET.ParseError as exc:
-        raise ValueError(f"geen geldige XML: {exc}") from None
+    """The response envelope, read by the hardened parser (no DTD or entities, size-capped)."""
+    return xmlsafe.parse(response.content, limit=RESPONSE_LIMIT)
 
 
 def _check_xml(response: httpx.Response) -> None:
@@ -436,9 +436,10 @@ class EBoekhoudenSoap(BookingTargetBase):
                 (
                     "cFilter",
                     [
+                        # xs:long in the WSDL: 0 means "no bound" (an empty element is unreadable).
                         ("MutatieNr", 0),
-                        ("MutatieNrVan", ""),
-                        ("MutatieNrTm", ""),
+                        ("MutatieNrVan", 0),
+                        ("MutatieNrTm", 0),
                         ("Factuurnummer", entry.invoice_number),
                         ("DatumVan", "1990-01-01T00:00:00"),
                         ("DatumTm", "2099-12-31T00:00:00"),

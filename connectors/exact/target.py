@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -111,6 +111,15 @@ def _next(body: object) -> str | None:
     d = body.get("d") if isinstance(body, Mapping) else None
     link = d.get("__next") if isinstance(d, Mapping) else None
     return link if isinstance(link, str) and link else None
+
+
+def _skiptoken(link: str) -> str | None:
+    """The `$skiptoken` of a `__next` link (written unencoded by Exact: `$skiptoken=guid'…'`)."""
+    for part in urlsplit(link).query.split("&"):
+        name, _, value = part.partition("=")
+        if unquote(name) == "$skiptoken" and value:
+            return unquote(value)
+    return None
 
 
 def _trim(value: object) -> str:
@@ -235,22 +244,24 @@ class ExactOnline(BookingTargetBase):
         raise AssertionError("unreachable")
 
     async def _get_all(self, path: str, params: Mapping[str, str | int]) -> list[Mapping[str, Any]]:
-        """Every page: `d.__next` is followed verbatim (it carries `$skiptoken`; `$skip` is unreliable)."""
+        """Every page. The next page is our own query plus the `$skiptoken` of `d.__next`, as Exact's
+        .NET client pages (`Get(ref skipToken)`): that holds whether or not `__next` keeps `$filter` and
+        `$select`, and the bearer token never goes to an address Exact wrote. `$skip` is unreliable."""
         body = await self._call("GET", path, params=params)
         rows = results(body)
         seen: set[str] = set()
         while (link := _next(body)) is not None:
-            if not link.startswith(self.host + "/"):
-                # Never send the bearer token to another host.
+            token = _skiptoken(link)
+            if token is None:
                 raise ConnectorError(
-                    f"Exact Online verwijst voor de volgende pagina naar een ander adres: {link}"
+                    f"Exact Online gaf een volgende pagina zonder $skiptoken: {link}", exchange=self._last
                 )
-            if link in seen:
+            if token in seen:
                 raise ConnectorError(
                     "Exact Online geeft steeds dezelfde volgende pagina", exchange=self._last
                 )
-            seen.add(link)
-            body = await self._call("GET", link)
+            seen.add(token)
+            body = await self._call("GET", path, params={**params, "$skiptoken": token})
             rows += results(body)
         return rows
 
@@ -389,17 +400,15 @@ class ExactOnline(BookingTargetBase):
         return found
 
     async def cost_centers(self) -> list[CostCenter]:
-        """The division's kostenplaatsen still in use: not `Active: false` (obsolete in Exact's reference,
-        but still sent) and no `EndDate` on or before today (its successor)."""
+        """The division's kostenplaatsen still in use: no `EndDate` on or before today. `Active` is gone
+        from Exact's reference (2023-09): naming it in `$select` would fail the whole call."""
         div = await self._div()
-        rows = await self._get_all(
-            f"/api/v1/{div}/hrm/Costcenters", {"$select": "Code,Description,Active,EndDate"}
-        )
+        rows = await self._get_all(f"/api/v1/{div}/hrm/Costcenters", {"$select": "Code,Description,EndDate"})
         today = datetime.fromtimestamp(self._clock(), UTC).date()
         return [
             CostCenter(code=_trim(r.get("Code")), name=_trim(r.get("Description")))
             for r in rows
-            if r.get("Active") is not False and not _ended(r.get("EndDate"), today)
+            if not _ended(r.get("EndDate"), today)
         ]
 
     def default_vat_code(self, kind: InvoiceKind, rate: Decimal, reverse_charge: bool) -> str | None:

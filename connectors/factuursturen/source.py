@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
+from babel.numbers import is_currency
 from pydantic import SecretStr, ValidationError
 
 from connectors.contract import (
@@ -22,6 +23,7 @@ from connectors.contract import (
     Stream,
 )
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError
+from connectors.factuursturen.countries import iso_code, names_by_id
 from connectors.http import Sleep, VendorClient, decode_json, require_json
 from connectors.model import Invoice, InvoiceKind, InvoiceLine, Party, VatCategory, VatSubtotal
 from connectors.money import ZERO, parse_amount, quantize
@@ -31,8 +33,12 @@ NEW_KEY_ADVICE = (
     "Maak in FactuurSturen onder Instellingen → Verbindingen een nieuwe API-sleutel en vul die hier in "
     "(controleer ook de inlognaam)."
 )
-# Used when `countrylist` is unavailable or lacks an id; 146 is documented, the rest is best effort.
-FALLBACK_COUNTRIES = {"146": "NL"}
+# 146 = Nederland is documented (api docs, client examples); every other id comes from `countrylist`.
+DOCUMENTED_COUNTRIES = {"146": "Nederland"}
+# A page of 250 invoices is well under 1 MB; a body near this cap is not an answer we can trust.
+RESPONSE_LIMIT = 5 * 1024 * 1024
+# No invoice is a hundred billion euros: such a number is a broken field, not an amount to book.
+MAX_AMOUNT = Decimal(10) ** 11
 # The hourly quota is undocumented; stay gentle and let x-ratelimit-remaining pause us at 0.
 DEFAULT_RATE_LIMIT = RateLimit(per_second=2.0)
 
@@ -87,7 +93,7 @@ class FactuurSturenSource(SourceBase):
             **extra,
         )
         self._clients: dict[str, Mapping[str, Any]] | None = None
-        self._countries: dict[str, str] | None = None
+        self._country_names: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         return f"FactuurSturenSource({str(self.client.base_url)!r})"
@@ -149,7 +155,9 @@ class FactuurSturenSource(SourceBase):
             )
         record_id = _text(raw.get("id")) or _text(raw.get("invoicenr")) or f"#{position}"
         number = _text(raw.get("invoicenr_full")) or _text(raw.get("invoicenr")) or record_id
-        cursor_key = _text(raw.get("sent"))
+        # Only a real date may move the cursor: a mangled `sent` ("zzz") would sort after every date.
+        sent = _text(raw.get("sent"))
+        cursor_key = sent if re.fullmatch(r"\d{4}-\d{2}-\d{2}.*", sent) else ""
         if known(record_id):
             # Already in the engine's outbox: skip the parsing and the client lookups it would need.
             return SourceRecord(Stream.INVOICES, record_id, cursor_key)
@@ -176,6 +184,8 @@ class FactuurSturenSource(SourceBase):
         # No ex-VAT total is published: derive it, so "lines add up" still checks against the vendor's totals.
         total_net = gross - total_vat
         currency = (_text(raw.get("currency")) or "EUR").upper()
+        if not is_currency(currency):
+            raise _Problem("currency", f"onbekende valuta {raw.get('currency')!r} (geen ISO 4217-code)")
         reference = raw.get("reference")
         description = ""
         if isinstance(reference, Mapping):
@@ -211,13 +221,13 @@ class FactuurSturenSource(SourceBase):
             source_id=clientnr or name,
             name=name,
             vat_number=_text(data.get("taxnumber")),
-            coc_number=_text(data.get("kvk")),
             address=_text(data.get("address")),
             postal_code=_text(data.get("zipcode")),
             city=_text(data.get("city")),
             country=await self._country(data.get("country") or raw.get("country")),
             email=_text(data.get("email")),
-            iban=_text(data.get("iban")),
+            # The API model has no KvK field, and keeps the IBAN under `bankcode` (public clients).
+            iban=_text(data.get("bankcode")),
         )
 
     async def _client_details(self, clientnr: str) -> Mapping[str, Any] | None:
@@ -240,18 +250,24 @@ class FactuurSturenSource(SourceBase):
         return self._clients[clientnr]
 
     async def _country(self, value: object) -> str:
+        """ISO code for the numeric id FactuurSturen sends (a name or ISO code is taken as it is)."""
         text = _text(value)
         if not text:
             return "NL"
         if re.fullmatch(r"[A-Za-z]{2}", text):
             return text.upper()
-        if self._countries is None:
-            self._countries = dict(FALLBACK_COUNTRIES)
-            self._countries.update(_country_map(await self._get_json("countrylist")))
-        iso = self._countries.get(text)
-        if iso is None:
-            raise _Problem("country", f"onbekend land-id {text!r} (niet in de landenlijst van FactuurSturen)")
-        return iso
+        if not text.isdigit():
+            name = text
+        else:
+            if self._country_names is None:
+                self._country_names = DOCUMENTED_COUNTRIES | names_by_id(await self._get_json("countrylist"))
+            if text not in self._country_names:
+                raise _Problem("country", f"land-id {text} staat niet in de landenlijst van FactuurSturen")
+            name = self._country_names[text]
+        code = iso_code(name)
+        if code is None:
+            raise _Problem("country", f"land {name!r} is geen landnaam die we kennen (geen ISO-landcode)")
+        return code
 
     # --- HTTP
 
@@ -270,6 +286,14 @@ class FactuurSturenSource(SourceBase):
                 f"FactuurSturen weigert het verzoek ({response.status_code}): {message}",
                 advice="Neem contact op met de beheerder van de koppeling; dit verzoek hoort te werken.",
                 code=str(response.status_code),
+                exchange=self.client.last_exchange,
+                origin=Origin.SOURCE,
+            )
+        if len(response.content) > RESPONSE_LIMIT:
+            raise ConnectorError(
+                f"FactuurSturen stuurde een antwoord van {len(response.content):,} bytes op {path}; "
+                f"meer dan {RESPONSE_LIMIT:,} is geen lijst facturen. Niets van deze pagina is verwerkt.",
+                advice="Probeer het later opnieuw; blijft het, meld het dan bij FactuurSturen.",
                 exchange=self.client.last_exchange,
                 origin=Origin.SOURCE,
             )
@@ -307,11 +331,14 @@ def _date(value: object, field: str) -> date | None:
 def _amount(raw: Mapping[str, Any], field: str, *, where: str = "") -> Decimal:
     name = f"{where}{field}"
     if field not in raw or _text(raw.get(field)) == "":
-        raise _Problem(name, "ontbreekt")
+        raise _Problem(name, f"{name} ontbreekt")
     try:
-        return parse_amount(raw[field], field=name)
+        amount = parse_amount(raw[field], field=name)
     except (ValueError, InvalidOperation) as exc:
         raise _Problem(name, str(exc)) from None
+    if abs(amount) >= MAX_AMOUNT:
+        raise _Problem(name, f"{raw[field]!r} is geen geloofwaardig bedrag (te groot)")
+    return amount
 
 
 def _ordered(container: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -377,36 +404,6 @@ def _category(rate: Decimal, reverse_charge: bool) -> VatCategory:
     if rate == ZERO:
         return VatCategory.REVERSE_CHARGE if reverse_charge else VatCategory.ZERO
     return VatCategory.STANDARD
-
-
-def _country_map(found: object) -> dict[str, str]:
-    """`countrylist` in whatever shape: a list of objects or an object keyed by id."""
-    entries: list[tuple[str, Any]] = []
-    if isinstance(found, list):
-        entries = [("", item) for item in found]
-    elif isinstance(found, Mapping):
-        inner = found.get("countrylist") or found.get("countries")
-        if isinstance(inner, list):
-            entries = [("", item) for item in inner]
-        else:
-            entries = [(str(k), v) for k, v in found.items()]
-    result: dict[str, str] = {}
-    for key, item in entries:
-        if isinstance(item, Mapping):
-            cid = _text(item.get("id") or item.get("country_id") or item.get("countryid")) or key
-            iso = next(
-                (
-                    _text(item.get(k))
-                    for k in ("iso", "iso2", "code", "countrycode", "country_code", "iso_code")
-                    if re.fullmatch(r"[A-Za-z]{2}", _text(item.get(k)))
-                ),
-                "",
-            )
-            if cid and iso:
-                result[cid] = iso.upper()
-        elif key and re.fullmatch(r"[A-Za-z]{2}", _text(item)):
-            result[key] = _text(item).upper()
-    return result
 
 
 def _error_text(response: httpx.Response) -> str:

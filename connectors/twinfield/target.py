@@ -551,12 +551,16 @@ class Twinfield(BookingTargetBase):
             "fin.trs.line.valuesigned",
             "fin.trs.line.description",
         ):
+            # As php-twinfield's BrowseData writes a column: all seven children, and `ask=true` on a
+            # filtered column; Twinfield applies a column's filter only when it is asked.
             column = sub(request, "column")
             sub(column, "field", field)
+            sub(column, "label", "")
             sub(column, "visible", "true")
-            if field in filters:
-                sub(column, "operator", "equal")
-                sub(column, "from", filters[field])
+            sub(column, "ask", "true" if field in filters else "false")
+            sub(column, "operator", "equal" if field in filters else "none")
+            sub(column, "from", filters.get(field, ""))
+            sub(column, "to", "")
         result = await self._read(request)
         # The total line carries the relation in dim2; a detail line with a kostenplaats carries that in
         # dim2 instead, and must not pass for the total (its relation and amount would not match ours).

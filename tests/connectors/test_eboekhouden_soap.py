@@ -688,3 +688,16 @@ async def test_secrets_never_appear_in_errors_exchanges_or_reprs(
     for secret in (CODE1, CODE1[::-1], CODE2, *sessions):
         assert secret not in everything
     assert MEELHANDEL.name not in everything  # (sanity: the scan is of this run only)
+
+
+@pytest.mark.parametrize("payload", ["billion_laughs", "quadratic", "external_entity", "huge_xml"])
+async def test_hostile_xml_is_refused_by_the_hardened_parser(
+    soap: EBoekhoudenSoap, eb: EBoekhoudenSim, payload: str
+) -> None:
+    """A bomb, an external entity or a 10 MB answer is never expanded or read: a clear error instead."""
+    eb.faults.add("hostile", action="GetAdministraties", payload=payload)
+    with pytest.raises(ConnectorError) as caught:
+        await soap.administraties()
+    reason = "groter dan de grens" if payload == "huge_xml" else "DTD of entiteiten"
+    assert reason in caught.value.message, caught.value.message
+    assert "root:" not in caught.value.message  # /etc/passwd was not read

@@ -275,10 +275,22 @@ async def test_cost_centers_follow_next_and_leave_out_ended_ones(exact: Exact) -
         CostCenter(code="200", name="Advies"),
         CostCenter(code="300", name="Detachering"),
         CostCenter(code="400", name="Projecten Zuid"),
-    ]  # "500" ended on 2025-06-30, "900" is not active; codes come padded to 8
+    ]  # "500" ended on 2025-06-30, "900" in 2019; codes come padded to 8
     pages = [r for r in exact.sim.request_log if r.path.endswith("/hrm/Costcenters")]
     assert len(pages) == 3
     assert all("$skiptoken=guid'" in r.query.replace("%24", "$").replace("%27", "'") for r in pages[1:])
+
+
+async def test_every_page_repeats_our_own_query_whatever_next_keeps(exact: Exact) -> None:
+    """Paged as Exact's .NET client does: own $select/$filter plus the $skiptoken of `__next`."""
+    exact.sim.page_size = 2
+    exact.sim.next_keeps_query = False  # the bare form of the published sample: only $skiptoken
+    exact.sim.clear_request_log()
+    assert len(await exact.target.cost_centers()) == 4
+    pages = [r.query.replace("%24", "$").replace("%2C", ",") for r in exact.sim.request_log]
+    pages = [q for q, r in zip(pages, exact.sim.request_log, strict=True) if r.path.endswith("/Costcenters")]
+    assert len(pages) == 3
+    assert all("$select=Code,Description,EndDate" in q and "Active" not in q for q in pages)
 
 
 async def test_journals_are_the_unblocked_sales_and_purchase_journals(exact: Exact) -> None:

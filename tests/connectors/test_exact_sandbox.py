@@ -114,7 +114,7 @@ def test_cost_centers_are_paged_padded_and_checked_on_entry_lines(sim: ExactSim,
     sim.page_size = 4
     auth = {"Authorization": f"Bearer {tokens(sim, http)['access_token']}"}
     first = http.get(
-        "/api/v1/1234567/hrm/Costcenters", params={"$select": "Code,Description,Active"}, headers=auth
+        "/api/v1/1234567/hrm/Costcenters", params={"$select": "Code,Description,EndDate"}, headers=auth
     )
     assert first.headers["x-ratelimit-minutely-remaining"] == "999"
     page = first.json()["d"]
@@ -122,7 +122,9 @@ def test_cost_centers_are_paged_padded_and_checked_on_entry_lines(sim: ExactSim,
     rest = http.get(page["__next"], headers=auth).json()["d"]
     assert len(rest["results"]) == 2 and "__next" not in rest
     codes = {r["Code"].strip(): r for r in page["results"] + rest["results"]}
-    assert codes["900"]["Active"] is False and codes["200"]["Description"] == "Advies"
+    assert codes["900"]["EndDate"] is not None and codes["200"]["Description"] == "Advies"
+    gone = http.get("/api/v1/1234567/hrm/Costcenters", params={"$select": "Code,Active"}, headers=auth)
+    assert gone.status_code == 400  # `Active` left Exact's reference: naming it fails the call
 
     customer = sim.add_account("Installatiebedrijf Smit B.V.")
     line: dict[str, object] = {"GLAccount": sim.gl_id("8100"), "AmountFC": 500.0, "VATCode": "2"}

@@ -14,11 +14,18 @@ from connectors.contract import Health, RateLimit, SourceRecord, Stream
 from connectors.factuursturen import FactuurSturenSource
 from connectors.model import VatCategory
 
-CLIENTS = [
-    {"clientnr": "42", "company": "Voorbeeld BV", "country": "146", "taxnumber": "NL000099998B57", "kvk": ""},
+CLIENTS: list[dict[str, Any]] = [
+    {"clientnr": "42", "company": "Voorbeeld BV", "country": "146", "taxnumber": "NL000099998B57"},
     {"clientnr": 7, "company": "Klant Zeven", "country": 146},
 ]
-COUNTRIES = [{"id": "146", "name": "Nederland", "iso": "NL"}, {"id": "21", "name": "België", "iso": "BE"}]
+# The real `countrylist` shape: id and Dutch name only (real ids, docs/protocol-decisions.md).
+COUNTRIES = [
+    {"id": "146", "name": "Nederland"},
+    {"id": "18", "name": "België"},
+    {"id": "50", "name": "Duitsland"},
+    {"id": "226", "name": "Verenigde Staten"},
+    {"id": "999", "name": "Atlantis"},
+]
 
 
 def invoice(nr: str, **overrides: Any) -> dict[str, Any]:
@@ -45,7 +52,12 @@ def invoice(nr: str, **overrides: Any) -> dict[str, Any]:
     return base
 
 
-def source(pages: list[list[Any]], seen: list[httpx.Request], page_size: int = 2) -> FactuurSturenSource:
+def source(
+    pages: list[list[Any]],
+    seen: list[httpx.Request],
+    page_size: int = 2,
+    clients: list[dict[str, Any]] = CLIENTS,
+) -> FactuurSturenSource:
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         path = request.url.path.removeprefix("/api/v1/")
@@ -55,7 +67,7 @@ def source(pages: list[list[Any]], seen: list[httpx.Request], page_size: int = 2
             offset = int(request.url.params.get("offset", "0"))
             return httpx.Response(200, content=json.dumps(pages[offset // page_size]).encode())
         if path == "clients":
-            return httpx.Response(200, json=CLIENTS)
+            return httpx.Response(200, json=clients)
         if path == "countrylist":
             return httpx.Response(200, json=COUNTRIES)
         return httpx.Response(404, json={"error": "not found"})
@@ -152,3 +164,24 @@ async def test_only_the_invoices_stream_is_offered() -> None:
     assert src.streams == {Stream.INVOICES}
     with pytest.raises(ValueError, match="balances"):
         await anext(aiter(src.read(Stream.BALANCES, "", None)))
+
+
+async def test_country_ids_are_named_by_the_countrylist_and_the_iban_is_the_bankcode() -> None:
+    """The real client model: IBAN under `bankcode`, no `kvk`; `countrylist` has id + Dutch name only."""
+    clients: list[dict[str, Any]] = [
+        {"clientnr": "18", "company": "Anker NV", "country": "18", "bankcode": "BE68539007547034"},
+        {"clientnr": "50", "company": "Müller GmbH", "country": 50},
+        {"clientnr": "226", "company": "Acme Corp", "country": "226"},
+        {"clientnr": "999", "company": "Atlantis Ltd", "country": "999"},
+        {"clientnr": "404", "company": "Nergens BV", "country": "404"},
+    ]
+    page = [invoice(f"F{c['clientnr']}", clientnr=c["clientnr"]) for c in clients]
+    records = await read_all(source([page], [], page_size=10, clients=clients))
+    be, de, us, atlantis, unknown = records
+    assert be.payload is not None and be.payload.party.country == "BE"
+    assert be.payload.party.iban == "BE68539007547034" and be.payload.party.coc_number == ""
+    assert de.payload is not None and de.payload.party.country == "DE"
+    assert us.payload is not None and us.payload.party.country == "US"
+    assert atlantis.problem is not None and "'Atlantis'" in atlantis.problem.message
+    assert unknown.problem is not None and "land-id 404" in unknown.problem.message
+    assert unknown.problem.field == "country"

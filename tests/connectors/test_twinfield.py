@@ -8,6 +8,8 @@ others down, nothing booked twice after a lost response, and Dutch advice when i
 from __future__ import annotations
 
 import asyncio
+import re
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from decimal import Decimal
@@ -577,3 +579,54 @@ async def test_secrets_and_tokens_never_in_exchanges_or_messages(
     for secret in [CLIENT_SECRET, refresh, *issued, *sim.access_tokens]:
         assert secret not in text
     assert "AccessToken>***<" in text
+
+
+async def test_the_booking_lookup_asks_for_its_filters_so_twinfield_applies_them(
+    sim: TwinfieldSim, twf: Twinfield
+) -> None:
+    """Twinfield filters a browse column only with ask=true: without it the lookup reads the office."""
+    entries = [sales(f"F2026-0009{i}") for i in range(3)]
+    relation = await twf.ensure_relation(entries[0].relation, entries[0].kind, "FS42")
+    for entry in entries:
+        await twf.create_booking(entry, relation)
+
+    found = await twf.find_booking(entries[1])
+
+    assert found is not None and found.invoice_number == "F2026-00091"
+    exchange = twf.client.last_exchange
+    assert exchange.count("&lt;ask&gt;true&lt;/ask&gt;") == 3  # office, journal, invoice number
+    served = re.search(r"total=(?:\"|&quot;)(\d+)", exchange)
+    assert served is not None and served.group(1) == "1"  # only the total line of that one booking
+
+
+async def test_a_vat_line_without_dim1_books_on_the_vat_codes_account_and_dim1_is_allowed(
+    sim: TwinfieldSim, twf: Twinfield
+) -> None:
+    """Twinfield docs: a VAT line's dim1 is the VAT balance account; empty takes the VAT code's."""
+    entry = sales("F2026-00050")
+    relation = await twf.ensure_relation(entry.relation, entry.kind, "FS42")
+    await twf.create_booking(entry, relation)
+    vat_lines = [ln for ln in only(sim).lines if ln.type == "vat"]
+    assert len(vat_lines) == 2 and {ln.dim1 for ln in vat_lines} == {"1500"}  # we send none
+
+    explicit = await twf._transaction(sales("F2026-00051"), relation)
+    for sent_vat in (ln for ln in explicit.iter("line") if ln.get("type") == "vat"):
+        dim1 = ET.Element("dim1")
+        dim1.text = "1500"
+        sent_vat.insert(0, dim1)
+    [outcome] = await twf._post([(0, sales("F2026-00051"), explicit)])
+    assert not isinstance(outcome, ConnectorError), outcome
+
+
+@pytest.mark.parametrize("payload", ["billion_laughs", "quadratic", "external_entity", "huge_xml"])
+async def test_hostile_xml_is_refused_by_the_hardened_parser(
+    sim: TwinfieldSim, twf: Twinfield, payload: str
+) -> None:
+    """A bomb, an external entity or a 10 MB answer is never expanded or read: a clear error instead."""
+    await twf.ledger_accounts()  # logged in and the cluster known: the fault hits ProcessXml itself
+    sim.faults.add("hostile", action="ProcessXmlString", payload=payload)
+    with pytest.raises(ConnectorError) as caught:
+        await twf.vat_codes()
+    reason = "groter dan de grens" if payload == "huge_xml" else "DTD of entiteiten"
+    assert reason in caught.value.message, caught.value.message
+    assert "root:" not in caught.value.message  # /etc/passwd was not read

@@ -155,3 +155,18 @@ def test_kostenplaatsen_are_listed_and_booked_on_a_row(c: httpx.Client, eb: EBoe
     unknown = soap(c, "AddMutatie", s + mutatie("F2", kostenplaats=411999)).text
     assert error_code(unknown) == "MUT_113"
     assert len(eb.mutations) == 1
+
+
+def test_get_mutaties_refuses_an_empty_xs_long_as_the_real_service_does(
+    c: httpx.Client, eb: EBoekhoudenSim
+) -> None:
+    rel = eb.add_relation("KLANT01", "Voorbeeld BV").id
+    eb.book(sales_invoice(eb, rel, "F1"))
+    s = session_xml(tag(login(c).text, "SessionID"))
+    empty = "<cFilter><MutatieNrVan></MutatieNrVan><Factuurnummer>F1</Factuurnummer></cFilter>"
+    refused = soap(c, "GetMutaties", s + empty)
+    assert refused.status_code == 500 and "soap:Client" in refused.text and "MutatieNrVan" in refused.text
+    zero = (
+        "<cFilter><MutatieNrVan>0</MutatieNrVan><MutatieNrTm>0</MutatieNrTm><Factuurnummer>F1</Factuurnummer>"
+    )
+    assert tag(soap(c, "GetMutaties", s + zero + "</cFilter>").text, "MutatieNr") == "1"

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from sandbox import FactuurSturenSim, FakeClock, SandboxServer
+from sandbox.data import GB
 from sandbox.seed import FS_API_KEY, FS_LOGIN
 
 JSON = {"Accept": "application/json"}
@@ -74,7 +75,7 @@ def test_legacy_invoice_has_empty_arrays(server: SandboxServer, fs: FactuurSture
 
 
 def test_foreign_currency_and_credit_note(server: SandboxServer, fs: FactuurSturenSim) -> None:
-    cl = fs.add_client("Acme Ltd", country=223, taxnumber="")
+    cl = fs.add_client("Acme Ltd", country=GB, taxnumber="")
     usd = fs.add_invoice(cl.clientnr, [(2, "100", 0, "Consulting")], currency="USD", sent="2026-01-07")
     credit = fs.add_invoice(cl.clientnr, [(-1, "100", 0, "Credit")], currency="USD", sent="2026-01-07")
     with client(server) as c:
@@ -126,11 +127,14 @@ def test_clients_taxes_countrylist(server: SandboxServer, fs: FactuurSturenSim) 
             "country",
             "email",
         }
-        assert set(one) >= {"taxnumber", "kvk", "iban"}
+        assert set(one) >= {"taxnumber", "bankcode"} and not set(one) & {"kvk", "iban"}
         assert c.get("clients/999999").status_code == 404
         assert {t["percentage"] for t in c.get("taxes").json()} == {"21", "9", "0"}
-        countries = {x["id"]: x["iso"] for x in c.get("countrylist").json()}
-        assert countries["146"] == "NL" and countries["21"] == "BE"
+        listed = c.get("countrylist").json()
+        assert all(set(x) == {"id", "name"} for x in listed)  # no ISO field, as the real list
+        countries = {x["id"]: x["name"] for x in listed}
+        assert countries["146"] == "Nederland" and countries["18"] == "België"
+        assert countries["50"] == "Duitsland" and countries["226"] == "Verenigde Staten"
 
 
 def test_hourly_quota_429_and_reset(clock: FakeClock) -> None:

@@ -177,12 +177,31 @@ def test_key_file_is_created_exclusively_with_mode_0600(tmp_path: Path) -> None:
     old_umask = os.umask(0)  # even a permissive umask must not widen the key file
     try:
         store = EncryptedFileStore.open(tmp_path / "secrets.enc", tmp_path / "etc" / "secrets.key", env={})
+        store.set(NAME, SecretStr(SENTINEL))  # the first secret makes the key: opening only reads
     finally:
         os.umask(old_umask)
     key_file = tmp_path / "etc" / "secrets.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert len(base64.b64decode(key_file.read_bytes())) == 32
     assert "nieuw aangemaakt" in store.describe()
+
+
+def test_opening_and_reading_never_create_a_key(tmp_path: Path) -> None:
+    """`koppelaar status` opens the store and reads: that must not write a key file."""
+    store = file_store(tmp_path)
+    assert store.get(NAME) is None
+    assert "nog geen sleutel" in store.describe()
+    assert not (tmp_path / "secrets.key").exists() and not (tmp_path / "secrets.enc").exists()
+    store.set(NAME, SecretStr(SENTINEL))
+    assert (tmp_path / "secrets.key").exists()
+    # Beside the secrets in one directory: status says that this protects nothing against a reader.
+    assert "de sleutel ligt naast de geheimen" in file_store(tmp_path).describe()
+
+
+def test_a_key_elsewhere_or_from_systemd_is_not_flagged(tmp_path: Path) -> None:
+    elsewhere = EncryptedFileStore.open(tmp_path / "secrets.enc", tmp_path / "etc" / "secrets.key", env={})
+    elsewhere.set(NAME, SecretStr(SENTINEL))
+    assert "naast de geheimen" not in elsewhere.describe()
 
 
 def test_key_from_systemd_credentials(tmp_path: Path) -> None:

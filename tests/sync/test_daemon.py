@@ -54,5 +54,12 @@ def test_the_daemon_reads_koppelaar_toml_again_when_it_changes_and_keeps_the_las
         assert "vorige instellingen blijven gelden" in caplog.text and "koppelaar.toml" in caplog.text
         assert world.home.config.read_text(encoding="utf-8") == broken  # never overwritten
 
+        caplog.clear()
+        world.home.config.write_text("x = " + "[" * 600 + "]" * 600 + "\n" + text, encoding="utf-8")
+        with caplog.at_level(logging.ERROR, logger="koppelaar.daemon"):
+            assert config.current().koppelingen["facturen"].schedule == "45 4 * * *"
+        [line] = caplog.text.strip().splitlines()  # one line, no traceback
+        assert "niet opnieuw gelezen" in line and "te diep genest" in line
+
         world.home.config.unlink()  # an editor that saves by moving the old file away first
         assert config.current().koppelingen["facturen"].schedule == "45 4 * * *"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.data import NL
+from sandbox.data import BE, DE, GB, NL, US
 from state.config import ConfigFile
 from state.store import OutboxState
 from sync.engine import RunStatus
@@ -176,7 +176,7 @@ async def test_dry_run_shows_what_would_be_booked_and_books_nothing(world: World
 
 
 async def test_a_foreign_invoice_is_booked_in_euros_with_the_original_amount_and_rate(world: World) -> None:
-    client = world.fs.add_client("Thames Bakery Ltd", country=223, taxnumber="GB980780684").clientnr
+    client = world.fs.add_client("Thames Bakery Ltd", country=GB, taxnumber="GB980780684").clientnr
     usd = world.fs.add_invoice(
         client, [(10, "100.00", 0, "Export broodmixen")], sent="2025-12-30", currency="USD"
     )
@@ -228,3 +228,27 @@ async def test_a_zero_invoice_on_the_cursor_day_costs_no_extra_requests_the_next
     await world.run()
 
     assert world.fs.request_count() - before <= 2  # check + one page: no client or country lookups
+
+
+async def test_clients_in_belgium_germany_and_the_united_states_are_booked_with_their_country(
+    world: World,
+) -> None:
+    # FactuurSturen sends its own country ids (18, 50, 226); only the Dutch name in `countrylist` says
+    # which country that is.
+    clients = {
+        "BE": world.fs.add_client("Brouwerij Het Anker", country=BE, taxnumber="BE0403019261"),
+        "DE": world.fs.add_client("Bäckerei Müller GmbH", country=DE, taxnumber="DE136695976"),
+        "US": world.fs.add_client("Acme Corp", country=US, taxnumber=""),
+    }
+    numbers = {
+        iso: world.fs.add_invoice(c.clientnr, [(1, "100.00", 0, "Export")], sent="2026-01-20").invoicenr_full
+        for iso, c in clients.items()
+    }
+
+    report = await world.run()
+
+    assert not [p for p in report.problems if "land" in p], report.problems
+    relations = {r.id: r for r in world.eb.relations}
+    for iso, number in numbers.items():
+        [mutation] = [m for m in world.eb.mutations if m.invoice_number == number]
+        assert relations[mutation.relation_id or 0].country == iso
