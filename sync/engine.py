@@ -138,6 +138,10 @@ class _Abort(Exception):
     """Stop the run: nothing after this can succeed (e.g. the target rejected our credentials)."""
 
 
+class _Stopped(_Abort):
+    """Stop the run because someone asked (the console is quitting): what is in flight settles first."""
+
+
 class Engine:
     def __init__(
         self,
@@ -149,6 +153,7 @@ class Engine:
         *,
         on_progress: Callable[[Progress], None] | None = None,
         flow: BookingFlow | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.name = name
@@ -157,6 +162,7 @@ class Engine:
         self.target = target
         self.flow: BookingFlow = flow or Mapper(koppeling, target)
         self.on_progress = on_progress
+        self._stop = stop  # asked between records: no new booking starts once it says True
         self._owner = f"run-{uuid.uuid4().hex[:12]}"
         self._relation_locks: dict[str, asyncio.Lock] = {}
         self._abort: _Abort | None = None
@@ -229,7 +235,10 @@ class Engine:
             for read in reads:
                 self._move_cursor(read)
         p = report.progress
-        if self._abort is not None:  # refused credentials mid-run: a retry would be refused too
+        if isinstance(self._abort, _Stopped):
+            report.status = RunStatus.PARTIAL
+            report.message = f"{p.booked} geboekt; gestopt op verzoek, de rest volgt bij de volgende run"
+        elif self._abort is not None:  # refused credentials mid-run: a retry would be refused too
             report.status, report.message = RunStatus.FAILED, str(self._abort)
         elif p.failed or p.parked or p.uncertain:
             report.status = RunStatus.PARTIAL
@@ -363,7 +372,7 @@ class Engine:
                 since = max(filter(None, [read.cursor, self.koppeling.start_date]), default=None)
                 async for page in self.source.read(stream, partition, since, self._known):
                     for record in page:
-                        if self._abort is not None:
+                        if self._halted():
                             return reads
                         read.max_seen = max(read.max_seen or record.cursor_key, record.cursor_key)
                         report.progress.fetched += 1
@@ -555,7 +564,7 @@ class Engine:
     ) -> None:
         """Push rows in batches of up to `batch_size`: whatever is queued, never waiting for more."""
         while (row := await queue.get()) is not None:
-            if self._abort is not None:
+            if self._halted():
                 continue  # drain: the row stays PENDING for the next run
             rows, last = [row], False
             while len(rows) < batch_size and not queue.empty():
@@ -696,6 +705,12 @@ class Engine:
             new = earliest_open
         if new is not None and new != old:
             self.store.set_cursor(self.name, stream, new, read.partition)
+
+    def _halted(self) -> bool:
+        """Aborted, or asked to stop (then no new booking starts; those in flight settle)."""
+        if self._abort is None and self._stop is not None and self._stop():
+            self._abort = _Stopped()
+        return self._abort is not None
 
     def _renew_lease(self) -> None:
         self.store.acquire_lease(f"run:{self.name}", self._owner, RUN_LEASE_SECONDS)

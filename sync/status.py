@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from state.secrets import SecretStore
 from state.settings import Settings
 from state.store import Store
+from sync.engine import Progress
 from sync.scheduler import LEASE, next_fire_times
 from sync.service import is_connected, token_status, uses_oauth
 
@@ -42,6 +43,15 @@ class KoppelingStatus:
     open_foutmeldingen: int
     unmapped: int  # mapping values that parked records are waiting for
     running: bool
+
+    def with_live_run(self, progress: Progress) -> KoppelingStatus:
+        """This status while a run of this process is busy: its counts as they are now."""
+        return replace(
+            self,
+            running=True,
+            last_run_booked=progress.booked,
+            last_run_failed=progress.failed + progress.parked,
+        )
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
