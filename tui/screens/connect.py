@@ -75,6 +75,9 @@ class ConnectScreen(Screen[bool]):
         Binding("escape", "close", _("Sluiten"), id="connect-close"),
         Binding("slash", "filter", _("Filter"), show=False, id="filter"),
         Binding("ctrl+y", "copy_url", _("Kopieer URL"), id="oauth-copy-url"),
+        # Arrows move through a list while its search field keeps the focus (as the Mapping picker).
+        Binding("down", "move(1)", show=False, id="connect-down"),
+        Binding("up", "move(-1)", show=False, id="connect-up"),
     ]
 
     def __init__(self, connection: str) -> None:
@@ -270,7 +273,8 @@ class ConnectScreen(Screen[bool]):
         with search.prevent(Input.Changed):
             search.value = ""
         self._fill(question, "")
-        self.query_one("#choose-options", OptionList).focus()
+        # Typing searches straight away: a code typed and Enter takes that account.
+        search.focus()
 
     def _fill(self, question: Choose, text: str) -> None:
         options = self.query_one("#choose-options", OptionList)
@@ -286,15 +290,25 @@ class ConnectScreen(Screen[bool]):
 
     @on(Input.Changed, "#choose-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
+        if event.value.startswith("/"):
+            # '/' is how other lists here start a search; no code or name starts with it.
+            event.input.value = event.value[1:]
+            return
         if isinstance(self.question, Choose):
             self._fill(self.question, event.value)
 
     @on(Input.Submitted, "#choose-filter")
-    def _filter_to_list(self) -> None:
+    def _filter_submitted(self) -> None:
+        self.action_connect()
+
+    def action_move(self, step: int) -> None:
+        if not isinstance(self.question, Choose):
+            return
         options = self.query_one("#choose-options", OptionList)
-        if options.highlighted is None and options.option_count:
-            options.highlighted = 0
-        options.focus()
+        if step > 0:
+            options.action_cursor_down()
+        else:
+            options.action_cursor_up()
 
     # -- answering ----------------------------------------------------------------------------------
 
@@ -506,12 +520,13 @@ def _matches(text: str, *fields: str) -> bool:
 
 
 def _highlight(options: OptionList, wanted: str) -> None:
+    """The proposed option; else the only one. Never the first of many: Enter would save a choice
+    nobody made (0100 Inventaris as tegenrekening)."""
     for index in range(options.option_count):
         if options.get_option_at_index(index).id == wanted:
             options.highlighted = index
             return
-    if options.option_count:
-        options.highlighted = 0
+    options.highlighted = 0 if options.option_count == 1 else None
 
 
 def _option_id(options: OptionList) -> str | None:
