@@ -36,15 +36,18 @@ from textual.widgets.option_list import Option
 
 from sync.workspace import (
     AskFields,
+    CheckResult,
     Choose,
     Connected,
     ConnectRunner,
+    Health,
     LoopbackListener,
     OpenUrl,
     Place,
     Question,
     StepFailed,
     Words,
+    Workspace,
     open_listener,
     token_status,
     vendor_name,
@@ -181,11 +184,16 @@ class ConnectScreen(Screen[bool]):
             self.app.call_from_thread(self._show_state, _("Wacht op autorisatie"), "", connected)
             return
         if not self.runner.authorises:
-            state = _("Verbonden") if connected else _("Niet verbonden")
-            hint = (
-                " — " + _("laat leeg wat niet veranderd is: de opgeslagen waarde blijft") if connected else ""
-            )
-            self.app.call_from_thread(self._show_state, state, state + hint, connected)
+            if not connected:
+                state = _("Niet verbonden")
+                self.app.call_from_thread(self._show_state, state, state, connected)
+                return
+            # Stored is not connected: a revoked token is stored too. Only the vendor can say.
+            checking = _("Controleren…")
+            self.app.call_from_thread(self._show_state, checking, checking, connected)
+            said, saying = self._vendor_says(workspace)
+            hint = " — " + _("laat leeg wat niet veranderd is: de opgeslagen waarde blijft")
+            self.app.call_from_thread(self._show_state, said, saying + hint, connected)
             return
         status = token_status(workspace.home.database, self.connection_name, workspace.secrets)
         if status is None:
@@ -200,6 +208,24 @@ class ConnectScreen(Screen[bool]):
                 _("Geautoriseerd") + " — " + _("vernieuwingstoken nog {days} dagen geldig").format(days=days)
             )
         self.app.call_from_thread(self._show_state, state, state, connected)
+
+    def _vendor_says(self, workspace: Workspace) -> tuple[str, str]:
+        """(header state, status markup) after asking the vendor whether the stored secrets work."""
+        try:
+            result = asyncio.run(asyncio.wait_for(workspace.check(self.connection_name), CHECK_TIMEOUT))
+        except Exception as exc:  # shown, not raised: this is diagnosis
+            result = CheckResult(Health.UNREACHABLE, str(exc) or type(exc).__name__)
+        if result.ok:
+            return _("Verbonden"), _("Verbonden")
+        state = (
+            _("Opgeslagen, maar geweigerd")
+            if result.health is Health.AUTH_FAILED
+            else _("Opgeslagen, maar niet bereikbaar")
+        )
+        status = f"[$error]{state}:[/] {escape(result.reason)}"
+        if result.advice:
+            status += "\n" + _("Wat te doen") + ": " + escape(result.advice)
+        return state, status
 
     def _show_state(self, state: str, status: str, connected: bool) -> None:
         if self.connected:  # a save finished meanwhile: that is the truth now

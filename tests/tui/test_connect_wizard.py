@@ -1,4 +1,4 @@
-"""The connect wizard's tegenrekening question: it proposes the value in use, typing searches (as the
+"""The connect wizard tells the truth about a stored connection; its tegenrekening question: it proposes the value in use, typing searches (as the
 Mapping picker does), and Enter never saves an account nobody chose."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
+from sandbox import seed
 from state.config import ConfigFile, load_settings
-from tests.tui.test_connect import settle, step
+from tests.tui.test_connect import settle, status_text, step
 from tests.world import World, sandbox_world
 from tui.app import KoppelaarApp
 from tui.screens.connect import ConnectScreen, open_connect
@@ -75,3 +76,18 @@ async def test_an_unset_tegenrekening_proposes_what_the_administratie_uses_and_n
             await settle(app, pilot)
         mapping = load_settings(world.home.config).koppelingen["inkoop"].mapping
         assert mapping.tegenrekening_inkoop == "7000"
+
+
+async def test_a_stored_token_the_vendor_refuses_is_not_called_verbonden(tmp_path: Path) -> None:
+    with sandbox_world(tmp_path, api="rest", invoices=0) as world:
+        world.eb.revoke_token(seed.EB_API_TOKEN)
+        app = KoppelaarApp(world.home, embedded_scheduler=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, pilot)
+            open_connect(app, "boekhouding")
+            await settle(app, pilot)
+            wizard = app.screen
+            assert isinstance(wizard, ConnectScreen)
+            assert "Verbonden" not in str(wizard.sub_title), wizard.sub_title
+            assert "geweigerd" in str(wizard.sub_title)
+            assert "API-token" in status_text(app)
