@@ -74,7 +74,8 @@ class PlannedBooking:
 class Progress:
     phase: str = "voorbereiden"
     fetched: int = 0
-    booked: int = 0
+    booked: int = 0  # by this run
+    already_present: int = 0  # found booked at the target already (another koppeling, or by hand)
     skipped: int = 0
     failed: int = 0
     uncertain: int = 0
@@ -242,11 +243,9 @@ class Engine:
             report.status, report.message = RunStatus.FAILED, str(self._abort)
         elif p.failed or p.parked or p.uncertain:
             report.status = RunStatus.PARTIAL
-            report.message = (
-                f"{p.booked} geboekt, {p.failed + p.parked} foutmelding(en), {p.uncertain} onzeker"
-            )
+            report.message = f"{p.booked} geboekt{_present(p)}, {p.failed + p.parked} foutmelding(en), {p.uncertain} onzeker"
         else:
-            report.message = f"{p.booked} geboekt, {p.skipped} al verwerkt"
+            report.message = f"{p.booked} geboekt{_present(p)}, {p.skipped} al verwerkt"
         self._phase(report, "klaar")
 
     def _phase(self, report: RunReport, phase: str) -> None:
@@ -652,12 +651,15 @@ class Engine:
             self.store.outbox_transition(
                 row.id, OutboxState.SENT, expect=(OutboxState.SENDING,), remote_id=outcome.remote_id
             )
-            p.booked += 1
+            if outcome.already_existed:
+                p.already_present += 1
+            else:
+                p.booked += 1
             result = "duplicate" if outcome.already_existed else "booked"
             self.store.record_outcome(report.run_id, row.reference, result, outcome.remote_id)
             self.store.resolve_records(self.name, row.reference)
             await self._tell(row, RecordOutcome.BOOKED)
-        if self.on_progress and (p.booked + p.failed + p.uncertain) % 25 == 0:
+        if self.on_progress and (p.booked + p.already_present + p.failed + p.uncertain) % 25 == 0:
             self.on_progress(p)
 
     async def _relation(self, entry: JournalEntry) -> str:
@@ -714,6 +716,11 @@ class Engine:
 
     def _renew_lease(self) -> None:
         self.store.acquire_lease(f"run:{self.name}", self._owner, RUN_LEASE_SECONDS)
+
+
+def _present(p: Progress) -> str:
+    """Bookings the target already had, said apart: 'geboekt' counts only what this run booked."""
+    return f", {p.already_present} al aanwezig bij het doel" if p.already_present else ""
 
 
 def _plan(entry: JournalEntry) -> PlannedBooking:

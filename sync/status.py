@@ -43,6 +43,9 @@ class KoppelingStatus:
     open_foutmeldingen: int
     unmapped: int  # mapping values that parked records are waiting for
     running: bool
+    # Other active koppelingen that read the same source into the same administratie: each offers every
+    # invoice, so one books and the others find it 'al aanwezig' (usually a koppeling set up twice).
+    shared_with: tuple[str, ...] = ()
 
     def with_live_run(self, progress: Progress) -> KoppelingStatus:
         """This status while a run of this process is busy: its counts as they are now."""
@@ -78,7 +81,26 @@ def next_runs(settings: Settings, store: Store, name: str, count: int) -> list[N
     return sorted(runs, key=lambda run: run.at)[:count]
 
 
+def shared_feeds(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Per koppeling, the other active koppelingen that feed its source into its administratie."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for name, koppeling in settings.koppelingen.items():
+        target = settings.connections.get(koppeling.target)
+        if koppeling.deactivated or target is None:
+            continue
+        # Two connections may reach one administratie (SOAP and REST, say): the administratie counts.
+        where = (target.system, target.administratie_id or f"verbinding:{koppeling.target}")
+        groups.setdefault((koppeling.source, *where), []).append(name)
+    return {
+        name: tuple(other for other in names if other != name)
+        for names in groups.values()
+        if len(names) > 1
+        for name in names
+    }
+
+
 def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[KoppelingStatus]:
+    shared = shared_feeds(settings)
     result = []
     for name, koppeling in settings.koppelingen.items():
         runs = store.runs(name, limit=1)
@@ -142,6 +164,7 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
                 open_foutmeldingen=store.open_problem_count(name),
                 unmapped=len(store.unmapped_codes(name)),
                 running=last is not None and last.status == "running",
+                shared_with=shared.get(name, ()),
             )
         )
     return result

@@ -166,7 +166,8 @@ def print_report(report: RunReport) -> None:
     label = "Dry-run" if report.dry_run else "Run"
     print(f"{label} {report.koppeling}: {report.status.value} — {report.message}")
     print(
-        f"  opgehaald {p.fetched}, geboekt {p.booked}, al verwerkt {p.skipped}, foutmeldingen {p.failed + p.parked},"
+        f"  opgehaald {p.fetched}, geboekt {p.booked}, al aanwezig bij het doel {p.already_present},"
+        f" al verwerkt {p.skipped}, foutmeldingen {p.failed + p.parked},"
         f" onzeker {p.uncertain}, gelijktijdig {p.concurrency}"
     )
     for planned in report.planned[:50]:

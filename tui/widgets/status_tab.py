@@ -36,7 +36,8 @@ FOLLOW_SECONDS = 0.25  # how often the tab looks at its koppeling's run
 
 def progress_text(p: Progress) -> str:
     return (
-        f"{p.phase}: {p.fetched} {_('opgehaald')}, {p.booked} {_('geboekt')}, {p.failed + p.parked} {_('fout')},"
+        f"{p.phase}: {p.fetched} {_('opgehaald')}, {p.booked} {_('geboekt')},"
+        f" {p.already_present} {_('al aanwezig')}, {p.failed + p.parked} {_('fout')},"
         f" {p.uncertain} {_('onzeker')}, {p.skipped} {_('al verwerkt')}"
     )
 
