@@ -10,6 +10,7 @@ row that may have reached the target is looked up by reference before it is ever
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -31,7 +32,10 @@ from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, 
 from connectors.model import InvoiceKind, JournalEntry
 from state.settings import Koppeling
 from state.store import OutboxRow, OutboxState, Store
+from sync.logfile import log_path
 from sync.mapping import BookingFlow, Mapper, MappingProblem
+
+log = logging.getLogger("koppelaar.engine")
 
 RUN_LEASE_SECONDS = 300.0
 
@@ -187,18 +191,26 @@ class Engine:
         try:
             await self._run(report)
         except Exception as exc:  # a bug of ours: record it, never lose the run's trace
-            report.status, report.message = RunStatus.FAILED, f"Interne fout: {type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            report.status, report.message = RunStatus.FAILED, f"Interne fout: {error}"
             # Often the surroundings (a locked database, a full disk) rather than a bug that repeats;
             # a run is safe to repeat, and the scheduler bounds how often.
             report.retryable = True
+            # The traceback goes to the log; the foutmelding says what happened, in which run, and where
+            # that log is, so support can act on it without a debugger.
+            log.exception("run %s van %s: interne fout", run_id, self.name)
             self.store.report_problem(
                 self.name,
                 origin=Origin.OURS,
                 code=type(exc).__name__,
-                title="Interne fout in Koppelaar",
-                advice="Meld dit bij de leverancier van Koppelaar met het tijdstip van de run.",
+                title=f"Interne fout in Koppelaar: {error}",
+                advice=(
+                    f"Run {run_id} stopte hierdoor; een volgende run is veilig. De volledige foutmelding"
+                    f" (traceback) staat in {log_path(self.store.path.parent)}. Meld dit bij de leverancier"
+                    " van Koppelaar met dat bestand en het tijdstip van de run."
+                ),
                 retryable=True,
-                detail=str(exc),
+                detail=error,
             )
         finally:
             p = report.progress

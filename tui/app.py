@@ -14,6 +14,7 @@ from textual.worker import Worker, WorkerState
 
 from state.home import Home
 from state.store import Store
+from sync.logfile import log_to_file
 from sync.scheduler import RENEW_SECONDS, NightlyScheduler
 from sync.workspace import ActiveRun, RunReport, RunRequested, Workspace
 from tui.commands import KoppelaarCommands
@@ -41,6 +42,7 @@ class KoppelaarApp(App[None]):
         embedded_scheduler: bool = True,
     ) -> None:
         self.workspace = Workspace(home, read_only=read_only)
+        self.log_file = log_to_file(home.root)  # where a run's traceback goes (the foutmelding says so)
         set_language(language or self.workspace.settings.app.language)
         super().__init__()
         self.home = home

@@ -129,8 +129,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(home: Home, args: argparse.Namespace) -> int:
+    from sync.logfile import log_to_file
     from sync.service import run_koppeling
 
+    log_to_file(home.root)
     printer = _ProgressPrinter() if sys.stderr.isatty() else None
     report = asyncio.run(
         run_koppeling(
@@ -431,8 +433,10 @@ def cmd_daemon(home: Home, args: argparse.Namespace) -> int:
     import logging
 
     from sync.daemon import serve
+    from sync.logfile import log_to_file
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log_to_file(home.root)
     asyncio.run(serve(home))
     return EXIT_OK
 
