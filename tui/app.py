@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import CommandPalette
 from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
@@ -30,7 +31,7 @@ class KoppelaarApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", _("Afsluiten"), id="quit"),
         Binding("question_mark,f1", "help", _("Help"), id="help"),
-        Binding("ctrl+p", "command_palette", "Commando's", show=False, id="command-palette"),
+        Binding("ctrl+p", "command_palette", _("Commando's"), show=False, id="command-palette"),
     ]
 
     def __init__(
@@ -122,6 +123,11 @@ class KoppelaarApp(App[None]):
     @property
     def holds_scheduler(self) -> bool:
         return self._scheduler is not None and self._scheduler.holding
+
+    def action_command_palette(self) -> None:
+        # Textual's own placeholder is English whatever the console's language.
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(CommandPalette(id="--command-palette", placeholder=_("Zoek een commando…")))
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen
