@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -126,7 +126,7 @@ class KoppelaarApp(App[None]):
 
     def action_command_palette(self) -> None:
         # Textual's own placeholder is English whatever the console's language.
-        if self.use_command_palette and not CommandPalette.is_open(self):
+        if self.use_command_palette and not CommandPalette.is_open(cast("App[object]", self)):
             self.push_screen(CommandPalette(id="--command-palette", placeholder=_("Zoek een commando…")))
 
     def action_help(self) -> None:
