@@ -297,12 +297,21 @@ class ConnectRunner:
                     {"koppeling": pick.koppeling},
                 ),
                 tuple(ledgers),
-                pick.current,
+                pick.current or self._in_use(pick.word, {code for code, _name in ledgers}),
                 hint,
                 (index, len(picks)),
             )
             for index, pick in enumerate(picks, start=1)
         ]
+
+    def _in_use(self, word: str, offered: set[str]) -> str:
+        """For a koppeling without a tegenrekening of its own: the one another koppeling books this
+        soort on in the same connection (a proposal; the admin still confirms it). '' when none."""
+        for koppeling in self.place.settings.koppelingen.values():
+            code = str(getattr(koppeling.mapping, f"tegenrekening_{word}"))
+            if koppeling.target == self.name and code in offered:
+                return code
+        return ""
 
     # -- the answers --------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ row that may have reached the target is looked up by reference before it is ever
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -31,7 +32,10 @@ from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, 
 from connectors.model import InvoiceKind, JournalEntry
 from state.settings import Koppeling
 from state.store import OutboxRow, OutboxState, Store
+from sync.logfile import log_path
 from sync.mapping import BookingFlow, Mapper, MappingProblem
+
+log = logging.getLogger("koppelaar.engine")
 
 RUN_LEASE_SECONDS = 300.0
 # The outcome a source hears for a record whose outbox row is final.
@@ -81,7 +85,8 @@ class PlannedBooking:
 class Progress:
     phase: str = "voorbereiden"
     fetched: int = 0
-    booked: int = 0
+    booked: int = 0  # by this run
+    already_present: int = 0  # found booked at the target already (another koppeling, or by hand)
     skipped: int = 0
     failed: int = 0
     uncertain: int = 0
@@ -145,6 +150,10 @@ class _Abort(Exception):
     """Stop the run: nothing after this can succeed (e.g. the target rejected our credentials)."""
 
 
+class _Stopped(_Abort):
+    """Stop the run because someone asked (the console is quitting): what is in flight settles first."""
+
+
 class Engine:
     def __init__(
         self,
@@ -156,6 +165,7 @@ class Engine:
         *,
         on_progress: Callable[[Progress], None] | None = None,
         flow: BookingFlow | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
         self.name = name
@@ -164,6 +174,7 @@ class Engine:
         self.target = target
         self.flow: BookingFlow = flow or Mapper(koppeling, target)
         self.on_progress = on_progress
+        self._stop = stop  # asked between records: no new booking starts once it says True
         self._owner = f"run-{uuid.uuid4().hex[:12]}"
         self._relation_locks: dict[str, asyncio.Lock] = {}
         self._abort: _Abort | None = None
@@ -187,18 +198,26 @@ class Engine:
         try:
             await self._run(report)
         except Exception as exc:  # a bug of ours: record it, never lose the run's trace
-            report.status, report.message = RunStatus.FAILED, f"Interne fout: {type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {str(exc)[:300]}"
+            report.status, report.message = RunStatus.FAILED, f"Interne fout: {error}"
             # Often the surroundings (a locked database, a full disk) rather than a bug that repeats;
             # a run is safe to repeat, and the scheduler bounds how often.
             report.retryable = True
+            # The traceback goes to the log; the foutmelding says what happened, in which run, and where
+            # that log is, so support can act on it without a debugger.
+            log.exception("run %s van %s: interne fout", run_id, self.name)
             self.store.report_problem(
                 self.name,
                 origin=Origin.OURS,
                 code=type(exc).__name__,
-                title="Interne fout in Koppelaar",
-                advice="Meld dit bij de leverancier van Koppelaar met het tijdstip van de run.",
+                title=f"Interne fout in Koppelaar: {error}",
+                advice=(
+                    f"Run {run_id} stopte hierdoor; een volgende run is veilig. De volledige foutmelding"
+                    f" (traceback) staat in {log_path(self.store.path.parent)}. Meld dit bij de leverancier"
+                    " van Koppelaar met dat bestand en het tijdstip van de run."
+                ),
                 retryable=True,
-                detail=str(exc),
+                detail=error,
             )
         finally:
             p = report.progress
@@ -236,15 +255,16 @@ class Engine:
             for read in reads:
                 self._move_cursor(read)
         p = report.progress
-        if self._abort is not None:  # refused credentials mid-run: a retry would be refused too
+        if isinstance(self._abort, _Stopped):
+            report.status = RunStatus.PARTIAL
+            report.message = f"{p.booked} geboekt; gestopt op verzoek, de rest volgt bij de volgende run"
+        elif self._abort is not None:  # refused credentials mid-run: a retry would be refused too
             report.status, report.message = RunStatus.FAILED, str(self._abort)
         elif p.failed or p.parked or p.uncertain:
             report.status = RunStatus.PARTIAL
-            report.message = (
-                f"{p.booked} geboekt, {p.failed + p.parked} foutmelding(en), {p.uncertain} onzeker"
-            )
+            report.message = f"{p.booked} geboekt{_present(p)}, {p.failed + p.parked} foutmelding(en), {p.uncertain} onzeker"
         else:
-            report.message = f"{p.booked} geboekt, {p.skipped} al verwerkt"
+            report.message = f"{p.booked} geboekt{_present(p)}, {p.skipped} al verwerkt"
         self._phase(report, "klaar")
 
     def _phase(self, report: RunReport, phase: str) -> None:
@@ -370,7 +390,7 @@ class Engine:
                 since = max(filter(None, [read.cursor, self.koppeling.start_date]), default=None)
                 async for page in self.source.read(stream, partition, since, self._known):
                     for record in page:
-                        if self._abort is not None:
+                        if self._halted():
                             return reads
                         read.max_seen = max(read.max_seen or record.cursor_key, record.cursor_key)
                         report.progress.fetched += 1
@@ -572,7 +592,7 @@ class Engine:
     ) -> None:
         """Push rows in batches of up to `batch_size`: whatever is queued, never waiting for more."""
         while (row := await queue.get()) is not None:
-            if self._abort is not None:
+            if self._halted():
                 continue  # drain: the row stays PENDING for the next run
             rows, last = [row], False
             while len(rows) < batch_size and not queue.empty():
@@ -660,12 +680,15 @@ class Engine:
             self.store.outbox_transition(
                 row.id, OutboxState.SENT, expect=(OutboxState.SENDING,), remote_id=outcome.remote_id
             )
-            p.booked += 1
+            if outcome.already_existed:
+                p.already_present += 1
+            else:
+                p.booked += 1
             result = "duplicate" if outcome.already_existed else "booked"
             self.store.record_outcome(report.run_id, row.reference, result, outcome.remote_id)
             self.store.resolve_records(self.name, row.reference)
             await self._tell(row, RecordOutcome.BOOKED)
-        if self.on_progress and (p.booked + p.failed + p.uncertain) % 25 == 0:
+        if self.on_progress and (p.booked + p.already_present + p.failed + p.uncertain) % 25 == 0:
             self.on_progress(p)
 
     async def _relation(self, entry: JournalEntry) -> str:
@@ -714,8 +737,19 @@ class Engine:
         if new is not None and new != old:
             self.store.set_cursor(self.name, stream, new, read.partition)
 
+    def _halted(self) -> bool:
+        """Aborted, or asked to stop (then no new booking starts; those in flight settle)."""
+        if self._abort is None and self._stop is not None and self._stop():
+            self._abort = _Stopped()
+        return self._abort is not None
+
     def _renew_lease(self) -> None:
         self.store.acquire_lease(f"run:{self.name}", self._owner, RUN_LEASE_SECONDS)
+
+
+def _present(p: Progress) -> str:
+    """Bookings the target already had, said apart: 'geboekt' counts only what this run booked."""
+    return f", {p.already_present} al aanwezig bij het doel" if p.already_present else ""
 
 
 def _plan(entry: JournalEntry) -> PlannedBooking:

@@ -169,6 +169,7 @@ async def run_koppeling(
     trigger: str = "manual",
     retry: bool | frozenset[str] = False,
     on_progress: Callable[[Progress], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunReport:
     settings = load_settings(home.config)
     koppeling_or_fail(settings, name)
@@ -194,7 +195,7 @@ async def run_koppeling(
             )
             return RunReport(name, 0, dry_run, RunStatus.FAILED, str(exc))
         try:
-            engine = Engine(store, name, koppeling, source, target, on_progress=on_progress)
+            engine = Engine(store, name, koppeling, source, target, on_progress=on_progress, stop=stop)
             return await engine.run(dry_run=dry_run, trigger=trigger, retry=retry)
         finally:
             await source.aclose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from state.secrets import SecretStore
 from state.settings import Settings
 from state.store import Store
+from sync.engine import Progress
 from sync.scheduler import LEASE, next_fire_times
 from sync.service import is_connected, token_status, uses_oauth
 
@@ -42,6 +43,18 @@ class KoppelingStatus:
     open_foutmeldingen: int
     unmapped: int  # mapping values that parked records are waiting for
     running: bool
+    # Other active koppelingen that read the same source into the same administratie: each offers every
+    # invoice, so one books and the others find it 'al aanwezig' (usually a koppeling set up twice).
+    shared_with: tuple[str, ...] = ()
+
+    def with_live_run(self, progress: Progress) -> KoppelingStatus:
+        """This status while a run of this process is busy: its counts as they are now."""
+        return replace(
+            self,
+            running=True,
+            last_run_booked=progress.booked,
+            last_run_failed=progress.failed + progress.parked,
+        )
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -68,7 +81,26 @@ def next_runs(settings: Settings, store: Store, name: str, count: int) -> list[N
     return sorted(runs, key=lambda run: run.at)[:count]
 
 
+def shared_feeds(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Per koppeling, the other active koppelingen that feed its source into its administratie."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for name, koppeling in settings.koppelingen.items():
+        target = settings.connections.get(koppeling.target)
+        if koppeling.deactivated or target is None:
+            continue
+        # Two connections may reach one administratie (SOAP and REST, say): the administratie counts.
+        where = (target.system, target.administratie_id or f"verbinding:{koppeling.target}")
+        groups.setdefault((koppeling.source, *where), []).append(name)
+    return {
+        name: tuple(other for other in names if other != name)
+        for names in groups.values()
+        if len(names) > 1
+        for name in names
+    }
+
+
 def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[KoppelingStatus]:
+    shared = shared_feeds(settings)
     result = []
     for name, koppeling in settings.koppelingen.items():
         runs = store.runs(name, limit=1)
@@ -132,6 +164,7 @@ def overview(settings: Settings, store: Store, secrets: SecretStore) -> list[Kop
                 open_foutmeldingen=store.open_problem_count(name),
                 unmapped=len(store.unmapped_codes(name)),
                 running=last is not None and last.status == "running",
+                shared_with=shared.get(name, ()),
             )
         )
     return result

@@ -46,6 +46,7 @@ from sync.connect_steps import (
     Words,
 )
 from sync.engine import Progress, RunReport
+from sync.runs import ActiveRun, AlreadyRunning, RunService
 from sync.scheduler import LEASE
 from sync.service import build_connector, build_target, is_connected, run_koppeling, token_status
 from sync.status import KoppelingState, KoppelingStatus, NextRun, next_runs, overview, scheduler_holder
@@ -53,6 +54,8 @@ from sync.status import KoppelingState, KoppelingStatus, NextRun, next_runs, ove
 # The console's screens and widgets import from here only, never from state/ or connectors/
 # (tests/test_layering.py): these are the types they show.
 __all__ = [
+    "ActiveRun",
+    "AlreadyRunning",
     "AskFields",
     "CheckResult",
     "Choose",
@@ -132,6 +135,8 @@ class Workspace:
         self.actor = actor or getpass.getuser()
         self.settings: Settings = load_settings(home.config)
         self.secrets: SecretStore = open_secret_store(self.settings.app, home.root)
+        # Runs belong to the program: they outlive the screen that started them.
+        self.run_service = RunService(self.run)
 
     def reload(self) -> Settings:
         self.settings = load_settings(self.home.config)
@@ -152,8 +157,15 @@ class Workspace:
     # -- overview -----------------------------------------------------------------------------------
 
     def overview(self) -> tuple[list[KoppelingStatus], str]:
+        """Every koppeling's status; a run busy in this process shows its live counts (the database
+        hears a run's counts per page, the run service after every booking)."""
         with self.store() as store:
-            return overview(self.settings, store, self.secrets), scheduler_holder(store)
+            rows, holder = overview(self.settings, store, self.secrets), scheduler_holder(store)
+        for index, row in enumerate(rows):
+            run = self.run_service.current(row.name)
+            if run is not None and not run.done:
+                rows[index] = row.with_live_run(run.snapshot())
+        return rows, holder
 
     def next_runs(self, koppeling: str, count: int = 5) -> list[NextRun]:
         """The schedule's next fire times, with a pending retry of a failed night among them."""
@@ -250,9 +262,12 @@ class Workspace:
         *,
         dry_run: bool = False,
         retry: bool | frozenset[str] = False,
+        trigger: str = "manual",
         on_progress: Callable[[Progress], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> RunReport | RunRequested:
-        """Run here, unless the daemon schedules: then queue the run for it (it owns the vendors)."""
+        """Run here, unless the daemon schedules: then queue the run for it (it owns the vendors).
+        The console starts runs through `run_service`, which calls this in a thread of its own."""
         if not dry_run:
             self._writable("een koppeling draaien")
         with self.store() as store:
@@ -261,7 +276,13 @@ class Workspace:
                 request_id = store.request_run(koppeling, dry_run, f"console:{self.actor}")
                 return RunRequested(request_id, f"daemon (pid {lease.pid} op {lease.host})")
         return await run_koppeling(
-            self.home, koppeling, dry_run=dry_run, retry=retry, on_progress=on_progress
+            self.home,
+            koppeling,
+            dry_run=dry_run,
+            retry=retry,
+            trigger=trigger,
+            on_progress=on_progress,
+            stop=stop,
         )
 
     def runs(self, koppeling: str, limit: int = 50) -> list[RunRow]:

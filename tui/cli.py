@@ -129,8 +129,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(home: Home, args: argparse.Namespace) -> int:
+    from sync.logfile import log_to_file
     from sync.service import run_koppeling
 
+    log_to_file(home.root)
     printer = _ProgressPrinter() if sys.stderr.isatty() else None
     report = asyncio.run(
         run_koppeling(
@@ -166,7 +168,8 @@ def print_report(report: RunReport) -> None:
     label = "Dry-run" if report.dry_run else "Run"
     print(f"{label} {report.koppeling}: {report.status.value} — {report.message}")
     print(
-        f"  opgehaald {p.fetched}, geboekt {p.booked}, al verwerkt {p.skipped}, foutmeldingen {p.failed + p.parked},"
+        f"  opgehaald {p.fetched}, geboekt {p.booked}, al aanwezig bij het doel {p.already_present},"
+        f" al verwerkt {p.skipped}, foutmeldingen {p.failed + p.parked},"
         f" onzeker {p.uncertain}, gelijktijdig {p.concurrency}"
     )
     for planned in report.planned[:50]:
@@ -430,8 +433,10 @@ def cmd_daemon(home: Home, args: argparse.Namespace) -> int:
     import logging
 
     from sync.daemon import serve
+    from sync.logfile import log_to_file
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log_to_file(home.root)
     asyncio.run(serve(home))
     return EXIT_OK
 

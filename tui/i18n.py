@@ -9,6 +9,32 @@ from __future__ import annotations
 _language = "nl"
 
 ENGLISH: dict[str, str] = {
+    # -- runs that outlive their screen, quitting, counts, the connect wizard's state (issue 10)
+    "Controleren": "Check",
+    "Verbindingen controleren": "Check connections",
+    "Verbindingen controleren…": "Checking connections…",
+    "Controleren…": "Checking…",
+    "Opgeslagen, maar geweigerd": "Stored, but refused",
+    "Opgeslagen, maar niet bereikbaar": "Stored, but unreachable",
+    "Wachten": "Wait",
+    "Veilig stoppen": "Stop safely",
+    "Niet afsluiten": "Don't quit",
+    "Er loopt nog een run": "A run is still busy",
+    "Wachten tot hij klaar is, of veilig stoppen: wat onderweg is wordt afgemaakt,": (
+        "Wait until it is done, or stop safely: what is on its way is finished,"
+    ),
+    "de rest volgt bij de volgende run.": "the rest follows in the next run.",
+    "Koppelaar sluit af zodra de run klaar is.": "Koppelaar quits as soon as the run is done.",
+    "Starten…": "Starting…",
+    "Er loopt al een run.": "A run is already busy.",
+    "al aanwezig": "already present",
+    "deze console": "this console",
+    "dezelfde bron in dezelfde administratie; de ene boekt, de andere vindt alles al aanwezig.": (
+        "the same source into the same administration; one books, the other finds everything present."
+    ),
+    "Deactiveer er één.": "Deactivate one of them.",
+    "Zoek een commando…": "Search for a command…",
+    "Commando's": "Commands",
     "Overzicht": "Overview",
     "Koppeling": "Integration",
     "Koppelingen": "Integrations",
@@ -450,6 +476,35 @@ ENGLISH.update(
 def set_language(language: str) -> None:
     global _language
     _language = language if language in ("nl", "en") else "nl"
+    _translate_bindings()
+
+
+def _translate_bindings() -> None:
+    """Key labels are translated when their class is defined, in the language of that moment; a console
+    opened later in another language (--lang, a second App in one process) puts every loaded class's
+    labels in its own. Instances copy their class's bindings, so this runs before screens are built."""
+    from dataclasses import replace
+
+    from textual.dom import DOMNode
+
+    dutch_of = {english: dutch for dutch, english in ENGLISH.items()}
+
+    def say(label: str) -> str:
+        # 'Pauzeren/Hervatten': each half on its own.
+        return "/".join(_(dutch_of.get(part, part)) for part in label.split("/"))
+
+    classes: list[type[DOMNode]] = [DOMNode]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        merged = cls.__dict__.get("_merged_bindings")
+        if merged is None or not cls.__module__.startswith("tui."):
+            continue
+        for key, bindings in merged.key_to_bindings.items():
+            merged.key_to_bindings[key] = [
+                replace(binding, description=say(binding.description)) if binding.description else binding
+                for binding in bindings
+            ]
 
 
 def language() -> str:

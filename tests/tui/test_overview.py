@@ -11,7 +11,16 @@ from zoneinfo import ZoneInfo
 from sandbox import seed
 from state.config import write_new
 from state.home import Home
-from tests.tui.conftest import SIZE, AppFactory, new_app, screen_text, wait_for_text, wait_until
+from tests.sync.test_run_counts import second_koppeling
+from tests.tui.conftest import (
+    SIZE,
+    AppFactory,
+    new_app,
+    screen_text,
+    wait_for_text,
+    wait_for_words,
+    wait_until,
+)
 from tests.world import World
 from tui.app import KoppelaarApp
 from tui.screens.koppeling import KoppelingScreen
@@ -131,3 +140,10 @@ async def test_a_revoked_token_still_fits_80_columns(world: World) -> None:
         text = await wait_for_text(pilot, "Herautoriseren")
         assert "Fouten" in text.splitlines()[2], text
         assert "mislukt" in row_line(text, "facturen")
+
+
+async def test_two_koppelingen_of_one_source_into_one_administratie_are_warned_about(world: World) -> None:
+    second_koppeling(world)
+    app = new_app(world)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_words(pilot, "facturen + facturen-kopie: dezelfde bron in dezelfde administratie")

@@ -87,7 +87,7 @@ async def test_run_now_books_with_progress_and_says_so(world: World, make_app: A
         await open_status(pilot)
         await pilot.press("n")
         await wait_until(pilot, lambda: "1 geboekt" in screen_text(app), "the run's progress: 1 booked")
-        await app.workers.wait_for_complete()
+        await wait_until(pilot, lambda: not app.workspace.run_service.busy(), "the run to end")
     assert world.bookings_per_invoice()[number] == 1
     store = world.store()
     try:

@@ -36,15 +36,18 @@ from textual.widgets.option_list import Option
 
 from sync.workspace import (
     AskFields,
+    CheckResult,
     Choose,
     Connected,
     ConnectRunner,
+    Health,
     LoopbackListener,
     OpenUrl,
     Place,
     Question,
     StepFailed,
     Words,
+    Workspace,
     open_listener,
     token_status,
     vendor_name,
@@ -75,6 +78,9 @@ class ConnectScreen(Screen[bool]):
         Binding("escape", "close", _("Sluiten"), id="connect-close"),
         Binding("slash", "filter", _("Filter"), show=False, id="filter"),
         Binding("ctrl+y", "copy_url", _("Kopieer URL"), id="oauth-copy-url"),
+        # Arrows move through a list while its search field keeps the focus (as the Mapping picker).
+        Binding("down", "move(1)", show=False, id="connect-down"),
+        Binding("up", "move(-1)", show=False, id="connect-up"),
     ]
 
     def __init__(self, connection: str) -> None:
@@ -178,11 +184,16 @@ class ConnectScreen(Screen[bool]):
             self.app.call_from_thread(self._show_state, _("Wacht op autorisatie"), "", connected)
             return
         if not self.runner.authorises:
-            state = _("Verbonden") if connected else _("Niet verbonden")
-            hint = (
-                " — " + _("laat leeg wat niet veranderd is: de opgeslagen waarde blijft") if connected else ""
-            )
-            self.app.call_from_thread(self._show_state, state, state + hint, connected)
+            if not connected:
+                state = _("Niet verbonden")
+                self.app.call_from_thread(self._show_state, state, state, connected)
+                return
+            # Stored is not connected: a revoked token is stored too. Only the vendor can say.
+            checking = _("Controleren…")
+            self.app.call_from_thread(self._show_state, checking, checking, connected)
+            said, saying = self._vendor_says(workspace)
+            hint = " — " + _("laat leeg wat niet veranderd is: de opgeslagen waarde blijft")
+            self.app.call_from_thread(self._show_state, said, saying + hint, connected)
             return
         status = token_status(workspace.home.database, self.connection_name, workspace.secrets)
         if status is None:
@@ -197,6 +208,24 @@ class ConnectScreen(Screen[bool]):
                 _("Geautoriseerd") + " — " + _("vernieuwingstoken nog {days} dagen geldig").format(days=days)
             )
         self.app.call_from_thread(self._show_state, state, state, connected)
+
+    def _vendor_says(self, workspace: Workspace) -> tuple[str, str]:
+        """(header state, status markup) after asking the vendor whether the stored secrets work."""
+        try:
+            result = asyncio.run(asyncio.wait_for(workspace.check(self.connection_name), CHECK_TIMEOUT))
+        except Exception as exc:  # shown, not raised: this is diagnosis
+            result = CheckResult(Health.UNREACHABLE, str(exc) or type(exc).__name__)
+        if result.ok:
+            return _("Verbonden"), _("Verbonden")
+        state = (
+            _("Opgeslagen, maar geweigerd")
+            if result.health is Health.AUTH_FAILED
+            else _("Opgeslagen, maar niet bereikbaar")
+        )
+        status = f"[$error]{state}:[/] {escape(result.reason)}"
+        if result.advice:
+            status += "\n" + _("Wat te doen") + ": " + escape(result.advice)
+        return state, status
 
     def _show_state(self, state: str, status: str, connected: bool) -> None:
         if self.connected:  # a save finished meanwhile: that is the truth now
@@ -270,7 +299,8 @@ class ConnectScreen(Screen[bool]):
         with search.prevent(Input.Changed):
             search.value = ""
         self._fill(question, "")
-        self.query_one("#choose-options", OptionList).focus()
+        # Typing searches straight away: a code typed and Enter takes that account.
+        search.focus()
 
     def _fill(self, question: Choose, text: str) -> None:
         options = self.query_one("#choose-options", OptionList)
@@ -286,15 +316,25 @@ class ConnectScreen(Screen[bool]):
 
     @on(Input.Changed, "#choose-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
+        if event.value.startswith("/"):
+            # '/' is how other lists here start a search; no code or name starts with it.
+            event.input.value = event.value[1:]
+            return
         if isinstance(self.question, Choose):
             self._fill(self.question, event.value)
 
     @on(Input.Submitted, "#choose-filter")
-    def _filter_to_list(self) -> None:
+    def _filter_submitted(self) -> None:
+        self.action_connect()
+
+    def action_move(self, step: int) -> None:
+        if not isinstance(self.question, Choose):
+            return
         options = self.query_one("#choose-options", OptionList)
-        if options.highlighted is None and options.option_count:
-            options.highlighted = 0
-        options.focus()
+        if step > 0:
+            options.action_cursor_down()
+        else:
+            options.action_cursor_up()
 
     # -- answering ----------------------------------------------------------------------------------
 
@@ -506,12 +546,13 @@ def _matches(text: str, *fields: str) -> bool:
 
 
 def _highlight(options: OptionList, wanted: str) -> None:
+    """The proposed option; else the only one. Never the first of many: Enter would save a choice
+    nobody made (0100 Inventaris as tegenrekening)."""
     for index in range(options.option_count):
         if options.get_option_at_index(index).id == wanted:
             options.highlighted = index
             return
-    if options.option_count:
-        options.highlighted = 0
+    options.highlighted = 0 if options.option_count == 1 else None
 
 
 def _option_id(options: OptionList) -> str | None:

@@ -136,6 +136,7 @@ class OverviewScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="scheduler-line")
+        yield Static("", id="shared-line")
         box = Input(placeholder=_("Filter op naam, bron, doel of status"), id="filter")
         box.display = False  # shown by `/`
         yield box
@@ -162,6 +163,7 @@ class OverviewScreen(Screen[None]):
         self.rows, self.holder = rows, holder
         who = _("deze console") if self.koppelaar.holds_scheduler else _(holder)
         self.query_one("#scheduler-line", Static).update(f"{_('Planner')}: {who}")
+        self._warn_shared(rows)
         table = self.query_one("#koppelingen", DataTable)
         selected = self.selected_name()
         visible = [r for r in rows if self._matches(r)]
@@ -193,6 +195,25 @@ class OverviewScreen(Screen[None]):
         if selected is not None and selected in {r.name for r in visible}:
             table.move_cursor(row=table.get_row_index(selected))
         self.query_one("#empty").display = not rows
+
+    def _warn_shared(self, rows: list[KoppelingStatus]) -> None:
+        """Two koppelingen of one source into one administratie: one books, the other finds every
+        invoice 'al aanwezig'. Almost always a koppeling set up twice, so say it where it is seen."""
+        groups = sorted({tuple(sorted((r.name, *r.shared_with))) for r in rows if r.shared_with})
+        line = self.query_one("#shared-line", Static)
+        line.display = bool(groups)
+        line.update(
+            Text.assemble(
+                ("! ", "bold yellow"),
+                "; ".join(" + ".join(group) for group in groups),
+                ": ",
+                _(
+                    "dezelfde bron in dezelfde administratie; de ene boekt, de andere vindt alles al aanwezig."
+                ),
+                " ",
+                _("Deactiveer er één."),
+            )
+        )
 
     def _matches(self, row: KoppelingStatus) -> bool:
         needle = self.filter_text.lower()

@@ -7,14 +7,23 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Literal, cast
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.notifications import SeverityLevel
 from textual.widgets import Button, Static
 
-from sync.workspace import CheckResult, ConfigError, Health, Progress, RunReport, RunRequested
+from sync.workspace import (
+    ActiveRun,
+    AlreadyRunning,
+    CheckResult,
+    ConfigError,
+    Health,
+    Progress,
+    RunReport,
+    RunRequested,
+)
 from tui.i18n import _
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.overview import RUN_WORD
@@ -22,10 +31,13 @@ from tui.screens.overview import RUN_WORD
 if TYPE_CHECKING:
     from tui.app import KoppelaarApp
 
+FOLLOW_SECONDS = 0.25  # how often the tab looks at its koppeling's run
+
 
 def progress_text(p: Progress) -> str:
     return (
-        f"{p.phase}: {p.fetched} {_('opgehaald')}, {p.booked} {_('geboekt')}, {p.failed + p.parked} {_('fout')},"
+        f"{p.phase}: {p.fetched} {_('opgehaald')}, {p.booked} {_('geboekt')},"
+        f" {p.already_present} {_('al aanwezig')}, {p.failed + p.parked} {_('fout')},"
         f" {p.uncertain} {_('onzeker')}, {p.skipped} {_('al verwerkt')}"
     )
 
@@ -58,7 +70,7 @@ class StatusTab(Vertical):
     def __init__(self, koppeling: str) -> None:
         super().__init__(id="status-tab")
         self.koppeling = koppeling
-        self.running = False
+        self._shown: ActiveRun | None = None  # the finished run whose report is on screen
         self._one_at_a_time = threading.Lock()  # p p typed quickly: the second toggles what the first saved
 
     @property
@@ -86,6 +98,8 @@ class StatusTab(Vertical):
                 self.query_one(f"#{button_id}", Button).disabled = True
         self._show_flags()
         self.action_check()
+        self._follow_run()
+        self.set_interval(FOLLOW_SECONDS, self._follow_run)
 
     def on_show(self) -> None:
         if self.parent is not None and not self.parent.display:
@@ -138,36 +152,40 @@ class StatusTab(Vertical):
         if self.koppelaar.read_only and not dry_run:
             self.app.notify(_("Alleen-lezen: synchroniseren is niet toegestaan."), severity="warning")
             return
-        if self.running:
+        try:
+            self.koppelaar.workspace.run_service.start(self.koppeling, dry_run=dry_run)
+        except AlreadyRunning:
             self.app.notify(_("Er loopt al een run."), severity="warning")
             return
-        self.running = True
         self.query_one("#progress", Static).update(_("Starten…"))
-        self._run(dry_run)
+        self._follow_run()
 
-    @work(thread=True, exclusive=True, group="run")
-    def _run(self, dry_run: bool) -> None:
-        # Its own event loop in a thread: SQLite writes and HTTP never stall the interface.
-        def progress(p: Progress) -> None:
-            self.app.call_from_thread(self.query_one("#progress", Static).update, progress_text(p))
+    @property
+    def running(self) -> bool:
+        run = self.koppelaar.workspace.run_service.current(self.koppeling)
+        return run is not None and not run.done
 
-        try:
-            result = asyncio.run(
-                self.koppelaar.workspace.run(self.koppeling, dry_run=dry_run, on_progress=progress)
-            )
-        finally:
-            self.running = False
-        self.app.call_from_thread(self._finished, result)
-
-    def _finished(self, result: RunReport | RunRequested) -> None:
+    def _follow_run(self) -> None:
+        """Show the run of this koppeling that the program is running (or ran last): the run belongs
+        to the run service, so leaving this screen and coming back finds it still going."""
+        run = self.koppelaar.workspace.run_service.current(self.koppeling)
+        if run is None or run is self._shown:
+            return
+        if not run.done:
+            self.query_one("#progress", Static).update(progress_text(run.snapshot()))
+            return
+        self._shown = run
+        error = run.error()
+        if error is not None:
+            self.query_one("#progress", Static).update(Text.assemble((_("Fout"), "bold red"), f": {error}"))
+            return
+        result = run.result()
         if isinstance(result, RunRequested):
             text = _("De daemon plant de runs; de run is aan hem doorgegeven") + f" ({result.holder})."
             self.query_one("#progress", Static).update(text)
-            return
-        self.query_one("#progress", Static).update(progress_text(result.progress))
-        self.query_one("#report", Static).update(report_text(result))
-        severity: SeverityLevel = "information" if result.status.value == "ok" else "warning"
-        self.app.notify(result.message, title=self.koppeling, severity=severity)
+        elif isinstance(result, RunReport):
+            self.query_one("#progress", Static).update(progress_text(result.progress))
+            self.query_one("#report", Static).update(report_text(result))
 
     # -- flags --------------------------------------------------------------------------------------
 
