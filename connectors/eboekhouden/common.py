@@ -285,5 +285,7 @@ def explain(code: str, vendor_message: str) -> tuple[str, str]:
     return message, advice or "Bekijk de melding van e-Boekhouden en pas de gegevens aan."
 
 
-# Rows of invoice mutations may not book on these ledger categories (vendor doc: types 1, 2, 5, 6).
-NOT_A_TEGENREKENING = frozenset({"DEB", "CRED", "FIN"})
+# A tegenrekening carries revenue or costs: the winst-en-verliesrekening (category VW), as Exact (W) and
+# Twinfield (PNL) allow. Rows of invoice mutations may not book on FIN/CRED/DEB at all (vendor doc: types
+# 1, 2, 5, 6), and a balance account (BAL: 0100 Inventaris, 1500 BTW) is no place for an invoice's revenue.
+TEGENREKENING_CATEGORY = "VW"

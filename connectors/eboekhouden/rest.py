@@ -16,7 +16,7 @@ from connectors.eboekhouden.common import (
     AUTH_CODES,
     DUPLICATE_CODES,
     MAPPING_CODES,
-    NOT_A_TEGENREKENING,
+    TEGENREKENING_CATEGORY,
     Country,
     cost_center_id,
     default_vat_code,
@@ -233,7 +233,7 @@ class EBoekhoudenRest(BookingTargetBase):
                     name=str(item.get("description", "")),
                     category=str(item.get("category", "")),
                     id=str(item.get("id", "")),
-                    tegenrekening=str(item.get("category", "")) not in NOT_A_TEGENREKENING,
+                    tegenrekening=str(item.get("category", "")) == TEGENREKENING_CATEGORY,
                 )
                 for item in await self._list_all("/v1/ledger")
             ]

@@ -17,7 +17,7 @@ from connectors.eboekhouden.common import (
     AUTH_CODES,
     DUPLICATE_CODES,
     MAPPING_CODES,
-    NOT_A_TEGENREKENING,
+    TEGENREKENING_CATEGORY,
     Country,
     cost_center_id,
     default_vat_code,
@@ -307,7 +307,7 @@ class EBoekhoudenSoap(BookingTargetBase):
                     name=_text(g, "Omschrijving"),
                     category=_text(g, "Categorie"),
                     id=_text(g, "ID"),
-                    tegenrekening=_text(g, "Categorie") not in NOT_A_TEGENREKENING,
+                    tegenrekening=_text(g, "Categorie") == TEGENREKENING_CATEGORY,
                 )
                 for g in _all(result, "cGrootboekrekening")
             ]

@@ -851,3 +851,10 @@ async def test_secrets_never_appear_in_errors_exchanges_or_reprs(
     assert "POST" in everything and "/v1/mutation" in everything  # the scan looked at real exchanges
     for secret in (API_TOKEN, *session_tokens):
         assert secret not in everything
+
+
+async def test_only_winst_en_verlies_accounts_are_offered_as_tegenrekening(rest: EBoekhoudenRest) -> None:
+    # An invoice's revenue or costs never land on a balance account (0100 Inventaris) or a VAT account.
+    offered = {ledger.code for ledger in await rest.ledger_accounts() if ledger.tegenrekening}
+    assert "0100" not in offered and "1500" not in offered and "1300" not in offered
+    assert {"4600", "7000", "8000", "8900"} <= offered

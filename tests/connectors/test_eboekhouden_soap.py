@@ -182,6 +182,10 @@ async def test_ledger_accounts(soap: EBoekhoudenSoap, eb: EBoekhoudenSim) -> Non
     )
     await soap.ledger_accounts()  # cached for the run
     assert calls(await seen(eb, soap), "GetGrootboekrekeningen") == [200]
+    # Only winst-en-verlies accounts carry an invoice's revenue or costs: not 0100 Inventaris, not BTW.
+    offered = {ledger.code for ledger in ledgers if ledger.tegenrekening}
+    assert "0100" not in offered and "1500" not in offered and "1600" not in offered
+    assert {"4600", "7000", "8000"} <= offered
 
 
 async def test_vat_codes_are_the_soap_enum(soap: EBoekhoudenSoap) -> None:
