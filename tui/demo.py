@@ -25,7 +25,7 @@ from state.secrets import open_secret_store
 from state.settings import AppSettings, SecretBackendName
 from state.tokens import TokenVault, vault_key
 
-Target = Literal["eboekhouden", "exact", "twinfield"]
+Target = Literal["eboekhouden", "exact", "twinfield", "afas"]
 
 HEADER = "Koppelaar demo: sandbox koppelingen (alles lokaal, niets gaat naar echte leveranciers)."
 
@@ -47,6 +47,9 @@ def prepare_home(
     default), or Exact Online / Twinfield, whose connection is then also authorized against the
     simulator (authorize → code → exchange → token vault), as `koppelaar connect` would.
     """
+    if target == "afas":
+        _prepare_afas_home(home, factuursturen_url, eboekhouden_url, rate_limit_per_second, max_concurrency)
+        return
     if target != "eboekhouden":
         _prepare_oauth_home(
             home,
@@ -164,6 +167,45 @@ OAUTH_MAPPING: dict[str, dict[str, object]] = {
         },
     },
 }
+
+
+AFAS_MAPPING: dict[str, object] = {
+    "tegenrekening_verkoop": "8000",
+    "tegenrekening_inkoop": "4000",
+    "tegenrekening": {"verkoop:9": "8010", "verkoop:0": "8100"},
+    "btw_codes": {
+        "verkoop:21": "1",
+        "verkoop:9": "2",
+        "verkoop:0": "0",
+        "verkoop:0:verlegd": "4",
+        "inkoop:21": "5",
+        "inkoop:9": "6",
+        "inkoop:0": "7",
+    },
+}
+
+
+def _prepare_afas_home(
+    home: Home, factuursturen_url: str, afas_url: str, rate_limit_per_second: float, max_concurrency: int
+) -> None:
+    """Koppeling 'facturen' into administratie 1 of the AFAS simulator's organisation, with its token."""
+    from sandbox.afas import TOKEN_DATA
+
+    home.ensure()
+    boekhouding: dict[str, object] = {
+        "system": "afas",
+        "omgeving": "O12345AA",
+        "base_url": afas_url + "/ProfitRestServices",
+        "administratie": "1",
+        "verkoopboek": "70",
+        "inkoopboek": "60",
+        "rate_limit_per_second": rate_limit_per_second,
+        "max_concurrency": min(max_concurrency, 5),
+    }
+    write_new(home.config, _demo_config(factuursturen_url, boekhouding, AFAS_MAPPING), HEADER)
+    secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
+    secrets.set("factuursturen:api_key", SecretStr(seed.FS_API_KEY))
+    secrets.set("boekhouding:token", SecretStr(TOKEN_DATA))  # the bare data part, as many admins copy it
 
 
 def _prepare_oauth_home(
