@@ -450,7 +450,11 @@ class AfasSim(SimBase):
             raise AfasError("Een boekingsregel zonder 'Fields'.")
         line = dict(item["Fields"])
         kind, account = str(line.get("VaAs") or ""), str(line.get("AcNr") or "")
-        known = {"1": admin.accounts, "2": self.debtors, "3": self.creditors}.get(kind)
+        known: set[str] | None = {
+            "1": set(admin.accounts),
+            "2": set(self.debtors),
+            "3": set(self.creditors),
+        }.get(kind)
         if known is None:
             raise AfasError(f"De ingevulde waarde bij 'Kenmerk rekening' ({kind}) is ongeldig.")
         if account not in known:
