@@ -16,10 +16,11 @@ from pydantic import SecretStr
 
 from connectors.registry import spec_for
 from sandbox import seed
+from sandbox.afas import TOKEN_DATA, AfasSim, make_afas, token_xml
 from sandbox.eboekhouden import EBoekhoudenSim
 from sandbox.factuursturen import FactuurSturenSim
 from sandbox.server import SandboxServer
-from state.config import load_settings, write_new
+from state.config import ConfigFile, load_settings, write_new
 from state.home import Home
 from state.secrets import open_secret_store
 from state.settings import AppSettings, SecretBackendName
@@ -189,8 +190,6 @@ def _prepare_afas_home(
     home: Home, factuursturen_url: str, afas_url: str, rate_limit_per_second: float, max_concurrency: int
 ) -> None:
     """Koppeling 'facturen' into administratie 1 of the AFAS simulator's organisation, with its token."""
-    from sandbox.afas import TOKEN_DATA
-
     home.ensure()
     boekhouding: dict[str, object] = {
         "system": "afas",
@@ -320,6 +319,39 @@ def add_demo_failures(fs: FactuurSturenSim, eb: EBoekhoudenSim) -> None:
     eb.revoke_token("eb-demo-token-revoked")
 
 
+def add_afas_demo(home: Home, afas_url: str, afas: AfasSim) -> str:
+    """Koppeling 'facturen-afas' into an AFAS organisation whose App Connector lacks UpdateConnector
+    FiEntries: the check names it, with where in AFAS to add it. Returns the koppeling's name."""
+    afas.remove_connector("FiEntries")
+    config = ConfigFile.open(home.config)
+    connection = {
+        "system": "afas",
+        "omgeving": "O12345AA",
+        "base_url": afas_url + "/ProfitRestServices",
+        "administratie": "1",
+        "verkoopboek": "70",
+        "inkoopboek": "60",
+    }
+    for key, value in connection.items():
+        config.set(("connections", "afas-organisatie", key), value)
+    for key, value in {
+        "source": "factuursturen",
+        "target": "afas-organisatie",
+        "schedule": "30 3 * * *",
+    }.items():
+        config.set(("koppelingen", "facturen-afas", key), value)
+    for key, value in AFAS_MAPPING.items():
+        if isinstance(value, dict):
+            for sub, code in value.items():
+                config.set(("koppelingen", "facturen-afas", "mapping", key, sub), str(code))
+        else:
+            config.set(("koppelingen", "facturen-afas", "mapping", key), str(value))
+    config.save()
+    secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
+    secrets.set("afas-organisatie:token", SecretStr(token_xml(TOKEN_DATA)))  # the whole token, as copied
+    return "facturen-afas"
+
+
 def run_demo(*, keep: bool = False, headless: bool = False) -> int:
     from sync.service import run_koppeling
     from tui.cli import EXIT_OK, cmd_errors_text, print_report, status_text
@@ -328,11 +360,13 @@ def run_demo(*, keep: bool = False, headless: bool = False) -> int:
     home = Home(root)
     sims = seed.make_sims("demo")
     add_demo_failures(sims.factuursturen, sims.eboekhouden)
+    afas = make_afas()
     print(f"Demo-map: {root}")
-    with SandboxServer(factuursturen=sims.factuursturen, eboekhouden=sims.eboekhouden) as server:
+    with SandboxServer(factuursturen=sims.factuursturen, eboekhouden=sims.eboekhouden, afas=afas) as server:
         prepare_home(home, server.factuursturen_url, server.eboekhouden_url, extra_koppelingen=True)
+        afas_koppeling = add_afas_demo(home, server.url_for("afas"), afas)
         print(f"Sandbox: FactuurSturen {server.factuursturen_url}, e-Boekhouden {server.eboekhouden_url}\n")
-        for name in ("facturen", "facturen-rest"):
+        for name in ("facturen", "facturen-rest", afas_koppeling):
             report = asyncio.run(run_koppeling(home, name))
             print_report(report)
             print()
