@@ -10,6 +10,7 @@ maintenance, and a dropped connection for `Connection: close`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
@@ -154,6 +155,8 @@ class AfasSim(SimBase):
         self._shapes = itertools.cycle(range(3))
         self._rng = random.Random(seed)
         self.headers_seen: list[dict[str, str]] = []
+        self.service_seconds = 0.0  # how long AFAS takes per call (the benchmark sets it)
+        self.in_flight = self.peak_in_flight = 0
         super().__init__(clock)
 
     # --- set-up (tests, demo)
@@ -243,6 +246,18 @@ class AfasSim(SimBase):
         denied = self._authorise(request)
         if denied is not None:
             return denied
+        with self.lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self.service_seconds:
+                await asyncio.sleep(self.service_seconds)
+            return await self._serve_call(request, path)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    async def _serve_call(self, request: Request, path: str) -> Response:
         try:
             if request.method == "GET" and path == "/metainfo":
                 return json_response(self._meta_info())
