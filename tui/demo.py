@@ -334,18 +334,15 @@ def add_afas_demo(home: Home, afas_url: str, afas: AfasSim) -> str:
     }
     for key, value in connection.items():
         config.set(("connections", "afas-organisatie", key), value)
-    for key, value in {
-        "source": "factuursturen",
-        "target": "afas-organisatie",
-        "schedule": "30 3 * * *",
-    }.items():
-        config.set(("koppelingen", "facturen-afas", key), value)
-    for key, value in AFAS_MAPPING.items():
-        if isinstance(value, dict):
-            for sub, code in value.items():
-                config.set(("koppelingen", "facturen-afas", "mapping", key, sub), str(code))
+    koppeling = {"source": "factuursturen", "target": "afas-organisatie", "schedule": "30 3 * * *"}
+    for name, text in koppeling.items():
+        config.set(("koppelingen", "facturen-afas", name), text)
+    for name, mapped in AFAS_MAPPING.items():
+        if isinstance(mapped, dict):
+            for sub, code in mapped.items():
+                config.set(("koppelingen", "facturen-afas", "mapping", name, sub), str(code))
         else:
-            config.set(("koppelingen", "facturen-afas", "mapping", key), str(value))
+            config.set(("koppelingen", "facturen-afas", "mapping", name), str(mapped))
     config.save()
     secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
     secrets.set("afas-organisatie:token", SecretStr(token_xml(TOKEN_DATA)))  # the whole token, as copied
