@@ -1,4 +1,4 @@
-"""Benchmark — Exact Online and Twinfield as targets: 2,000 FactuurSturen invoices into each, at its
+"""Benchmark — Exact Online, Twinfield and AFAS Profit as targets: 2,000 FactuurSturen invoices into each, at its
 documented limits, through the real engine.
 
 - **Exact Online**: 60 calls a minute per division (and 5,000 a day). At that pace 2,000 invoices take
@@ -6,6 +6,9 @@ documented limits, through the real engine.
   a day) in the simulator, and the connection's `rate_limit_per_second` is set to the same ceiling
   (max_concurrency 8, the setting's maximum). The simulator answers with `X-RateLimit-*` headers and
   429 beyond the limit; Koppelaar's governor waits for the minute's reset.
+- **AFAS Profit**: no request quota is documented; the ceiling is 5 calls in flight per environment.
+  The simulator takes AFAS_SERVICE_MS per call, so the ceiling is 5 / that many seconds requests a
+  second; the connection runs at `max_concurrency` 5 with the rate limit at that ceiling.
 - **Twinfield**: the fair-use policy as documented — 1,000 credits a minute per ClientId (1 per read,
   3 per post), one request in flight per organisation — unscaled; the engine batches up to 25
   transactions per ProcessXml call (`create_bookings`).
@@ -13,7 +16,7 @@ documented limits, through the real engine.
 The simulators run in this process (a server thread); the koppeling runs in its own process
 (`python -m bench.driver`), so its CPU time is its own. Nothing is asserted.
 
-``.venv/bin/python -m bench.targets [--invoices N] [--scale S] [--only exact|twinfield]``
+``.venv/bin/python -m bench.targets [--invoices N] [--scale S] [--only exact|twinfield|afas]``
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from bench.common import log, machine, run_driver, table, workdir, write_results
 from sandbox import seed
+from sandbox.afas import make_afas
 from sandbox.data import make_demo_invoices
 from sandbox.exact import DAILY, MINUTELY
 from sandbox.server import SandboxServer
@@ -35,6 +39,8 @@ INVOICES = 2_000
 SCALE = 30
 TWINFIELD_CREDITS = 1_000
 DATA_SEED = 5
+AFAS_SERVICE_MS = 50
+AFAS_IN_FLIGHT = 5
 
 
 def _kinds(records: list[Any]) -> dict[str, int]:
@@ -55,6 +61,10 @@ def measure(target: Target, *, invoices: int = INVOICES, scale: int = SCALE) -> 
         sim: Any = seed.make_exact()
         sim.minutely_limit, sim.daily_limit = MINUTELY * scale, DAILY * scale
         ceiling = MINUTELY * scale / 60.0
+    elif target == "afas":
+        sim = make_afas()
+        sim.service_seconds = AFAS_SERVICE_MS / 1000
+        ceiling = AFAS_IN_FLIGHT * 1000 / AFAS_SERVICE_MS
     else:
         sim = seed.make_twinfield(credits_per_minute=TWINFIELD_CREDITS)
         ceiling = TWINFIELD_CREDITS / 60.0  # credits per second
@@ -66,7 +76,7 @@ def measure(target: Target, *, invoices: int = INVOICES, scale: int = SCALE) -> 
             server.url_for("bookkeeping"),
             target=target,
             rate_limit_per_second=ceiling,
-            max_concurrency=8,
+            max_concurrency=AFAS_IN_FLIGHT if target == "afas" else 8,
         )
         sim.clear_request_log()
         fs.clear_request_log()
@@ -113,6 +123,15 @@ def measure(target: Target, *, invoices: int = INVOICES, scale: int = SCALE) -> 
             "minutes_at_real_limit": round(served / MINUTELY, 1),
             "fraction_of_real_daily_limit": round(served / DAILY, 3),
         }
+    elif target == "afas":
+        result |= {
+            "ceiling_per_second": ceiling,
+            "served_per_second": round(len(records) / seconds, 2),
+            "fraction_of_ceiling": round(len(records) / seconds / ceiling, 3),
+            "peak_in_flight": sim.peak_in_flight,
+            "relations_created": sum(1 for x in records if x.method == "POST" and "RelationOrg" in x.path),
+            "token_requests": 0,
+        }
     else:
         credits = sum(sim.credits_used.values())
         processxml = [x for x in records if x.path.endswith("processxml.asmx")]
@@ -158,7 +177,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
             if key == "failed_uncertain":
                 cells.append(f"{res['failed']} / {res['uncertain']}")
             elif key == "achieved":
-                if res["target"] == "exact":
+                if res["target"] in ("exact", "afas"):
                     cells.append(f"{res['served_per_second']} of {res['ceiling_per_second']:g} req/s")
                 else:
                     cells.append(
@@ -175,21 +194,24 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"relations created; at the real 60/minute this run's calls take {res['minutes_at_real_limit']} "
                 f"minutes and {res['fraction_of_real_daily_limit']:.0%} of the 5,000/day."
             )
+        elif res["target"] == "afas":
+            notes.append(
+                f"- AFAS: {AFAS_SERVICE_MS} ms per call in the simulator, at most {AFAS_IN_FLIGHT} in flight "
+                f"(peak seen {res['peak_in_flight']}); {res['relations_created']} debtors created."
+            )
         else:
             notes.append(
                 f"- Twinfield: unscaled fair use; {res['processxml_calls']} ProcessXml calls, "
                 f"{res['transactions_per_processxml_call']} transactions per call on average, "
                 f"{res['refused_concurrent']} refused for a second request in flight."
             )
-    head = (
-        f"### Targets: {results[0]['invoices']:,} FactuurSturen invoices into Exact Online and Twinfield\n\n"
-    )
+    head = f"### Targets: {results[0]['invoices']:,} FactuurSturen invoices into each target\n\n"
     return head + table(["", *(r["target"] for r in results)], rows) + "\n\n" + "\n".join(notes)
 
 
 def run(targets: list[Target] | None = None, **kwargs: Any) -> dict[str, Any]:
     """For bench/run_all.py: `targets.run()` measures both and writes bench/results/targets.{json,md}."""
-    results = [measure(t, **kwargs) for t in (targets or ["exact", "twinfield"])]
+    results = [measure(t, **kwargs) for t in (targets or ["exact", "twinfield", "afas"])]
     data = {"machine": machine(), "results": results}
     write_results("targets", data, markdown(results))
     return data
@@ -199,9 +221,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.targets")
     parser.add_argument("--invoices", type=int, default=INVOICES)
     parser.add_argument("--scale", type=int, default=SCALE, help="Exact's limits × this")
-    parser.add_argument("--only", choices=["exact", "twinfield"], default=None)
+    parser.add_argument("--only", choices=["exact", "twinfield", "afas"], default=None)
     args = parser.parse_args()
-    targets: list[Target] = [args.only] if args.only else ["exact", "twinfield"]
+    targets: list[Target] = [args.only] if args.only else ["exact", "twinfield", "afas"]
     data = run(targets, invoices=args.invoices, scale=args.scale)
     print(markdown(data["results"]))
 

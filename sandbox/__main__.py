@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from sandbox import seed as seeds
+from sandbox.afas import ENVIRONMENT, TOKEN_DATA, make_afas
 from sandbox.server import SandboxServer
 
 
@@ -39,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     exact = seeds.make_exact()
-    with SandboxServer(factuursturen=sims.factuursturen, eboekhouden=sims.eboekhouden, exact=exact) as srv:
+    afas = make_afas()
+    with SandboxServer(
+        factuursturen=sims.factuursturen, eboekhouden=sims.eboekhouden, exact=exact, afas=afas
+    ) as srv:
         info = {
             **srv.urls,
             "pid": os.getpid(),
@@ -58,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                     "redirect_uri": seeds.EXACT_REDIRECT_URI,
                     "division": seeds.EXACT_DIVISION,
                 },
+                "afas": {"omgeving": ENVIRONMENT, "token": TOKEN_DATA, "path": "/ProfitRestServices"},
             },
         }
         text = json.dumps(info, indent=2)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from sandbox import seed
+from sandbox.afas import AfasSim, make_afas
 from sandbox.data import make_demo_invoices
 from sandbox.eboekhouden import EBoekhoudenSim
 from sandbox.exact import ExactSim
@@ -32,6 +33,7 @@ from tui.demo import Target, prepare_home
 Api = Literal["soap", "rest"]
 EXACT_SALES_ENTRIES = f"/api/v1/{seed.EXACT_DIVISION}/salesentry/SalesEntries"
 TWINFIELD_PROCESSXML = "/accounting2/webservices/processxml.asmx"
+AFAS_ENTRIES = "/ProfitRestServices/connectors/FiEntries"
 
 
 class OffsetClock:
@@ -61,6 +63,7 @@ class World:
     exact: ExactSim | None = None
     twinfield: TwinfieldSim | None = None
     clock: OffsetClock | None = None  # the Exact/Twinfield simulator's clock
+    afas: AfasSim | None = None
 
     @property
     def ex(self) -> ExactSim:
@@ -72,9 +75,16 @@ class World:
         assert self.twinfield is not None, "not a Twinfield world"
         return self.twinfield
 
+    @property
+    def af(self) -> AfasSim:
+        assert self.afas is not None, "not an AFAS world"
+        return self.afas
+
     def fail_creates(self, kind: FaultKind, times: int) -> None:
         """Inject a fault into the next `times` bookings, in whichever dialect this world speaks."""
-        if self.target == "exact":  # the entries only: relations are POSTed too
+        if self.target == "afas":
+            self.af.faults.add(method="POST", path=AFAS_ENTRIES, kind=kind, times=times)
+        elif self.target == "exact":  # the entries only: relations are POSTed too
             self.ex.faults.add(method="POST", path=EXACT_SALES_ENTRIES, kind=kind, times=times)
         elif self.target == "twinfield":
             # ProcessXml carries reads too; the sandbox cannot tell a post from a read by path, so
@@ -96,6 +106,8 @@ class World:
         return await run_koppeling(self.home, name, dry_run=dry_run, retry=retry, on_progress=on_progress)
 
     def bookings_per_invoice(self) -> Counter[str]:
+        if self.target == "afas":
+            return Counter(self.af.bookings_per_invoice())
         if self.target == "exact":
             entries = self.ex.sales_entries() + self.ex.purchase_entries()
             return Counter(str(e["YourRef"]).strip() for e in entries)
@@ -107,7 +119,7 @@ class World:
         return sum(self.bookings_per_invoice().values())
 
     def target_requests(self) -> int:
-        sim = self.exact or self.twinfield or self.eb
+        sim = self.exact or self.twinfield or self.afas or self.eb
         return sim.request_count()
 
     def store(self) -> Store:
@@ -141,6 +153,22 @@ def sandbox_world(
             yield World(home, sims.factuursturen, sims.eboekhouden, server, api)
         return
     clock = OffsetClock()
+    if target == "afas":
+        afas = make_afas(clock)
+        with SandboxServer(factuursturen=sims.factuursturen, bookkeeping=afas) as server:
+            home = Home(tmp_path / "home")
+            prepare_home(
+                home,
+                server.factuursturen_url,
+                server.url_for("bookkeeping"),
+                target="afas",
+                rate_limit_per_second=rate_limit_per_second,
+                max_concurrency=max_concurrency,
+            )
+            yield World(
+                home, sims.factuursturen, sims.eboekhouden, server, api, "afas", clock=clock, afas=afas
+            )
+        return
     exact = twinfield = None
     if target == "exact":
         exact = seed.make_exact(clock)

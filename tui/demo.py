@@ -16,16 +16,17 @@ from pydantic import SecretStr
 
 from connectors.registry import spec_for
 from sandbox import seed
+from sandbox.afas import TOKEN_DATA, AfasSim, make_afas, token_xml
 from sandbox.eboekhouden import EBoekhoudenSim
 from sandbox.factuursturen import FactuurSturenSim
 from sandbox.server import SandboxServer
-from state.config import load_settings, write_new
+from state.config import ConfigFile, load_settings, write_new
 from state.home import Home
 from state.secrets import open_secret_store
 from state.settings import AppSettings, SecretBackendName
 from state.tokens import TokenVault, vault_key
 
-Target = Literal["eboekhouden", "exact", "twinfield"]
+Target = Literal["eboekhouden", "exact", "twinfield", "afas"]
 
 HEADER = "Koppelaar demo: sandbox koppelingen (alles lokaal, niets gaat naar echte leveranciers)."
 
@@ -47,6 +48,9 @@ def prepare_home(
     default), or Exact Online / Twinfield, whose connection is then also authorized against the
     simulator (authorize → code → exchange → token vault), as `koppelaar connect` would.
     """
+    if target == "afas":
+        _prepare_afas_home(home, factuursturen_url, eboekhouden_url, rate_limit_per_second, max_concurrency)
+        return
     if target != "eboekhouden":
         _prepare_oauth_home(
             home,
@@ -166,6 +170,43 @@ OAUTH_MAPPING: dict[str, dict[str, object]] = {
 }
 
 
+AFAS_MAPPING: dict[str, object] = {
+    "tegenrekening_verkoop": "8000",
+    "tegenrekening_inkoop": "4000",
+    "tegenrekening": {"verkoop:9": "8010", "verkoop:0": "8100"},
+    "btw_codes": {
+        "verkoop:21": "1",
+        "verkoop:9": "2",
+        "verkoop:0": "0",
+        "verkoop:0:verlegd": "4",
+        "inkoop:21": "5",
+        "inkoop:9": "6",
+        "inkoop:0": "7",
+    },
+}
+
+
+def _prepare_afas_home(
+    home: Home, factuursturen_url: str, afas_url: str, rate_limit_per_second: float, max_concurrency: int
+) -> None:
+    """Koppeling 'facturen' into administratie 1 of the AFAS simulator's organisation, with its token."""
+    home.ensure()
+    boekhouding: dict[str, object] = {
+        "system": "afas",
+        "omgeving": "O12345AA",
+        "base_url": afas_url + "/ProfitRestServices",
+        "administratie": "1",
+        "verkoopboek": "70",
+        "inkoopboek": "60",
+        "rate_limit_per_second": rate_limit_per_second,
+        "max_concurrency": min(max_concurrency, 5),
+    }
+    write_new(home.config, _demo_config(factuursturen_url, boekhouding, AFAS_MAPPING), HEADER)
+    secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
+    secrets.set("factuursturen:api_key", SecretStr(seed.FS_API_KEY))
+    secrets.set("boekhouding:token", SecretStr(TOKEN_DATA))  # the bare data part, as many admins copy it
+
+
 def _prepare_oauth_home(
     home: Home,
     factuursturen_url: str,
@@ -278,6 +319,36 @@ def add_demo_failures(fs: FactuurSturenSim, eb: EBoekhoudenSim) -> None:
     eb.revoke_token("eb-demo-token-revoked")
 
 
+def add_afas_demo(home: Home, afas_url: str, afas: AfasSim) -> str:
+    """Koppeling 'facturen-afas' into an AFAS organisation whose App Connector lacks UpdateConnector
+    FiEntries: the check names it, with where in AFAS to add it. Returns the koppeling's name."""
+    afas.remove_connector("FiEntries")
+    config = ConfigFile.open(home.config)
+    connection = {
+        "system": "afas",
+        "omgeving": "O12345AA",
+        "base_url": afas_url + "/ProfitRestServices",
+        "administratie": "1",
+        "verkoopboek": "70",
+        "inkoopboek": "60",
+    }
+    for key, value in connection.items():
+        config.set(("connections", "afas-organisatie", key), value)
+    koppeling = {"source": "factuursturen", "target": "afas-organisatie", "schedule": "30 3 * * *"}
+    for name, text in koppeling.items():
+        config.set(("koppelingen", "facturen-afas", name), text)
+    for name, mapped in AFAS_MAPPING.items():
+        if isinstance(mapped, dict):
+            for sub, code in mapped.items():
+                config.set(("koppelingen", "facturen-afas", "mapping", name, sub), str(code))
+        else:
+            config.set(("koppelingen", "facturen-afas", "mapping", name), str(mapped))
+    config.save()
+    secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
+    secrets.set("afas-organisatie:token", SecretStr(token_xml(TOKEN_DATA)))  # the whole token, as copied
+    return "facturen-afas"
+
+
 def run_demo(*, keep: bool = False, headless: bool = False) -> int:
     from sync.service import run_koppeling
     from tui.cli import EXIT_OK, cmd_errors_text, print_report, status_text
@@ -286,11 +357,13 @@ def run_demo(*, keep: bool = False, headless: bool = False) -> int:
     home = Home(root)
     sims = seed.make_sims("demo")
     add_demo_failures(sims.factuursturen, sims.eboekhouden)
+    afas = make_afas()
     print(f"Demo-map: {root}")
-    with SandboxServer(factuursturen=sims.factuursturen, eboekhouden=sims.eboekhouden) as server:
+    with SandboxServer(factuursturen=sims.factuursturen, eboekhouden=sims.eboekhouden, afas=afas) as server:
         prepare_home(home, server.factuursturen_url, server.eboekhouden_url, extra_koppelingen=True)
+        afas_koppeling = add_afas_demo(home, server.url_for("afas"), afas)
         print(f"Sandbox: FactuurSturen {server.factuursturen_url}, e-Boekhouden {server.eboekhouden_url}\n")
-        for name in ("facturen", "facturen-rest"):
+        for name in ("facturen", "facturen-rest", afas_koppeling):
             report = asyncio.run(run_koppeling(home, name))
             print_report(report)
             print()

@@ -21,11 +21,13 @@ from typing import Any
 
 import pytest
 
+import connectors.afas.spec
 import connectors.eboekhouden.spec
 import connectors.exact.spec
 import connectors.factuursturen.spec
 import connectors.twinfield.spec
 import sync.service
+from connectors.afas import Afas
 from connectors.contract import BookingTarget, Source
 from connectors.eboekhouden import EBoekhoudenRest, EBoekhoudenSoap
 from connectors.exact import ExactOnline
@@ -40,7 +42,15 @@ from sandbox.twinfield import Office
 from state.config import load_settings
 from state.secrets import open_secret_store
 from state.tokens import TokenVault
-from tests.world import EXACT_SALES_ENTRIES, TWINFIELD_PROCESSXML, Api, OffsetClock, World, sandbox_world
+from tests.world import (
+    AFAS_ENTRIES,
+    EXACT_SALES_ENTRIES,
+    TWINFIELD_PROCESSXML,
+    Api,
+    OffsetClock,
+    World,
+    sandbox_world,
+)
 from tui.demo import Target
 
 EXACT_ENTRIES = f"/api/v1/{seed.EXACT_DIVISION}/"  # sales and purchase entries, not the accounts
@@ -310,6 +320,40 @@ class TwinfieldVendor(TargetVendor):
             return {code for dimtype in ("BAS", "PNL") for code in office.dimensions.get(dimtype, {})}
 
 
+@dataclass(frozen=True)
+class AfasVendor(TargetVendor):
+    def sim(self, world: World) -> SimBase:
+        return world.af
+
+    def patch_builder(self, monkeypatch: pytest.MonkeyPatch, pauses: Pauses) -> None:
+        monkeypatch.setattr(connectors.afas.spec, "Afas", functools.partial(Afas, sleep=pauses))
+
+    def fail_creates(
+        self, world: World, monkeypatch: pytest.MonkeyPatch, kind: FaultKind, times: int | None, **how: Any
+    ) -> None:
+        # The entries only: debtors and creditors are POSTed to their own UpdateConnectors.
+        world.af.faults.add(kind, method="POST", path=AFAS_ENTRIES, times=times, **how)
+
+    def revoke(self, world: World) -> None:
+        world.af.revoke_token()  # the admin deleted the user token in the App Connector
+
+    def relations(self, world: World) -> list[SimRelation]:
+        with world.af.lock:
+            debtors = list(world.af.debtors.values())
+        return [SimRelation(d.id, d.code, d.name, d.vat_number) for d in debtors]
+
+    def add_relation(self, world: World, code: str, name: str, vat_number: str = "") -> str:
+        return world.af.add_relation("debiteur", code, name, vat_number).id
+
+    def add_ledger_accounts(self, world: World, count: int) -> None:
+        for n in range(count):
+            world.af.add_account("1", f"9{n:03d}", f"Kostenrekening {n}")
+
+    def ledger_codes(self, world: World) -> set[str]:
+        with world.af.lock:
+            return set(world.af.administrations["1"].accounts)
+
+
 TARGETS = (
     EBoekhouden(
         "eboekhouden-rest",
@@ -331,6 +375,7 @@ TARGETS = (
     TwinfieldVendor(
         "twinfield", "twinfield", Line("8000", "VH"), Line("4000", "IH"), pages_ledger_accounts=True
     ),
+    AfasVendor("afas", "afas", Line("8000", "1"), Line("4000", "5"), pages_ledger_accounts=True),
 )
 
 
