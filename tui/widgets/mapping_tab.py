@@ -157,7 +157,7 @@ def build_rows(mapping: Mapping, unmapped: set[str]) -> list[Row]:
                     unmapped_key=key,
                 )
             )
-    # Purchase keys a UBL inbox adds (sync/mapping.py): a supplier's own tegenrekening, a btw-code per
+    # Purchase keys an e-invoice inbox adds (sync/mapping.py): a supplier's own tegenrekening, a btw-code per
     # rate, category and supplier country. Shown when koppelaar.toml or a parked record names them.
     for key in sorted(k for k in mapping.tegenrekening if ":leverancier:" in k):
         word, _kind, supplier = key.split(":", 2)
