@@ -11,11 +11,11 @@ import pytest
 
 from connectors.contract import RecordOutcome, Stream
 from connectors.ubl.inbox import ARCHIVE, QUARANTINE, UblInbox
+from sandbox import ubl as b
 from state.config import ConfigFile
 from sync.engine import RunStatus
-from tests.connectors import ubl_builder as b
 from tests.world import Api, World, sandbox_world
-from tui.demo import OAUTH_MAPPING, Target
+from tui.demo import OAUTH_MAPPING, Target, add_ubl_koppeling
 
 BOMB = (
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;'
@@ -194,3 +194,22 @@ async def test_the_same_document_twice_in_one_run_is_handed_on_once_and_moves_wi
         ["bom-1.xml", "bom-1.xml.reden.txt", "bom-2.xml", "bom-2.xml.reden.txt"]
     )
     assert [p.name for p in tmp_path.iterdir() if p.is_file()] == []
+
+
+async def test_the_demo_inbox_books_its_suppliers_and_quarantines_what_the_demo_says(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    with sandbox_world(tmp_path, api="soap", invoices=0) as world:
+        add_ubl_koppeling(world.home, inbox)
+
+        report = await world.run("inkoop")
+
+        assert report.progress.booked == 5, report.problems
+        assert sorted(world.bookings_per_invoice()) == sorted(
+            ["DV-2026-0117", "DV-CN-2026-0003", "F2026/0043", "VL-26-1187", "GR-2026-00412"]
+        )
+        assert files(inbox / QUARANTINE) == sorted(
+            f"{n}{s}" for n in ("GR-2026-00413.xml", "scan energienota maart.pdf") for s in ("", ".reden.txt")
+        )
+        assert "DV-2026-0117 (1).xml" in files(inbox / ARCHIVE)  # the duplicate, archived not booked
+        codes = {row.vat_code for m in world.eb.mutations for row in m.rows}
+        assert "BI_EU_INK" in codes

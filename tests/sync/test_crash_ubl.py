@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from connectors.ubl.inbox import ARCHIVE, QUARANTINE, REASON_SUFFIX
-from tests.connectors import ubl_builder as b
+from sandbox import ubl as b
 from tests.connectors.test_ubl_inbox import add_inbox_koppeling
 from tests.sync.test_crash import KILLS, create_requests, wait_until
 from tests.world import World, sandbox_world
