@@ -11,6 +11,7 @@ import pytest
 
 from connectors.contract import RecordOutcome, Stream
 from connectors.ubl.inbox import ARCHIVE, QUARANTINE, UblInbox
+from connectors.ubl.settings import UblInboxConnection
 from sandbox import ubl as b
 from state.config import ConfigFile
 from sync.engine import RunStatus
@@ -213,3 +214,20 @@ async def test_the_demo_inbox_books_its_suppliers_and_quarantines_what_the_demo_
         assert "DV-2026-0117 (1).xml" in files(inbox / ARCHIVE)  # the duplicate, archived not booked
         codes = {row.vat_code for m in world.eb.mutations for row in m.rows}
         assert "BI_EU_INK" in codes
+
+
+async def test_a_subfolder_per_administratie_reads_only_its_own_files(tmp_path: Path) -> None:
+    (tmp_path / "10001").mkdir()
+    (tmp_path / "10002").mkdir()
+    drop(tmp_path / "10001", "a.xml", b.build(b.nl_21_9()))
+    drop(tmp_path / "10002", "b.xml", b.build(b.be_nl_reverse_charge()))
+    first = UblInboxConnection(path=str(tmp_path), subfolder="10001", settle_seconds=0)
+    [[record]] = [
+        page async for page in UblInbox(first.folder, settle_seconds=0).read(Stream.INVOICES, "", None)
+    ]
+    assert record.record_id == "NL004495445B01/DV-2026-0117"
+    # The top folder as an inbox of its own does not descend into the administraties' folders.
+    assert [page async for page in UblInbox(tmp_path, settle_seconds=0).read(Stream.INVOICES, "", None)] == []
+    for escape in ("../elders", "/etc", "10001/dieper"):
+        with pytest.raises(ValueError, match="één mapnaam"):
+            UblInboxConnection(path=str(tmp_path), subfolder=escape)
