@@ -289,10 +289,15 @@ class RunResult:
 
 
 def run_driver(
-    home: Home, *, trace: bool = False, profile: Path | None = None, log_file: Path | None = None
+    home: Home,
+    *,
+    trace: bool = False,
+    profile: Path | None = None,
+    log_file: Path | None = None,
+    koppeling: str = "facturen",
 ) -> RunResult:
     """Run the koppeling once in a child process; wait4 gives that child's own CPU time and peak RSS."""
-    cmd = [sys.executable, "-m", "bench.driver", str(home.root)]
+    cmd = [sys.executable, "-m", "bench.driver", str(home.root), "--koppeling", koppeling]
     if trace:
         cmd.append("--trace")
     if profile is not None:

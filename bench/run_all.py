@@ -5,12 +5,13 @@
 2. incremental — requests of a no-change run after a history of 1,000 and of 100,000 invoices;
 3. memory — peak RSS of the first run over 1,000 and over 100,000 invoices;
 4. the benchmarks of other parts, when their module is present: bookkeeping targets (bench/targets.py),
-   console start-up (bench/console_startup.py), Foutmeldingen tab latency (bench/foutmeldingen_latency.py).
+   console start-up (bench/console_startup.py), Foutmeldingen tab latency (bench/foutmeldingen_latency.py),
+   the UBL inbox (bench/ubl.py).
 
 2 and 3 share their set-up: the first run of benchmark 3 books the history that benchmark 2 re-runs.
 Nothing is asserted: the benchmarks measure and report.
 
-``python -m bench.run_all [--quick] [--only throughput,profile,history,targets,console,foutmeldingen]
+``python -m bench.run_all [--quick] [--only throughput,profile,history,targets,console,foutmeldingen,ubl]
 [--no-soap] [--profile auto|always|never]``
 """
 
@@ -32,6 +33,7 @@ OTHER_PARTS: list[tuple[str, str, dict[str, Any], str | None]] = [
     ("targets", "bench.targets", {"invoices": 500}, "results"),
     ("console", "bench.console_startup", {"repetitions": 3}, None),
     ("foutmeldingen", "bench.foutmeldingen_latency", {"problems": 10_000}, None),
+    ("ubl", "bench.ubl", {"sizes": (500, 2_000), "e2e_documents": 500, "parse": 500}, None),
 ]
 PARTS = ("throughput", "profile", "history", *(part for part, *_ in OTHER_PARTS))
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Coroutine
 from decimal import Decimal
 from pathlib import Path
@@ -349,6 +351,78 @@ def add_afas_demo(home: Home, afas_url: str, afas: AfasSim) -> str:
     return "facturen-afas"
 
 
+def add_ubl_koppeling(home: Home, folder: Path) -> None:
+    """Koppeling 'inkoop': a UBL inbox of purchase invoices as Dutch and Belgian suppliers send them over
+    Peppol, into connection 'boekhouding' (e-Boekhouden). Among them trouble support staff meet: a file
+    whose totals do not balance, the same invoice delivered twice, and a scanned PDF."""
+    from sandbox import ubl
+
+    groen = ubl.Org(
+        "Kantoorhuis Groen B.V.", "NL", vat="NL081234569B01", registration=("0106", "81234569"), city="Zwolle"
+    )
+    van_looy = ubl.Org(
+        "Brouwerij Van Looy NV", "BE", vat="BE0456789133", registration=("0208", "0456789133"), city="Leuven"
+    )
+    kantoor = (
+        ubl.Line("Printpapier A4 80 g (doos 5 pakken)", Decimal(6), Decimal("27.45"), unit="BX"),
+        ubl.Line("Bureaustoel Ergo 300", Decimal(2), Decimal("289.00"), allowance=Decimal("28.90")),
+    )
+    documents = {
+        "DV-2026-0117.xml": ubl.nl_21_9(attachment=b"%PDF-1.4 factuur DV-2026-0117 (Drukkerij De Vries)"),
+        # The access point delivered this one twice: booked once, both copies archived.
+        "DV-2026-0117 (1).xml": ubl.nl_21_9(attachment=b"%PDF-1.4 factuur DV-2026-0117 (Drukkerij De Vries)"),
+        "DV-CN-2026-0003.xml": ubl.nl_21_9("DV-CN-2026-0003", root="CreditNote"),
+        "F2026-0043.xml": ubl.be_nl_reverse_charge(),
+        "VL-26-1187.xml": ubl.Doc(
+            "VL-26-1187",
+            van_looy,
+            ubl.NL_BUYER,
+            (
+                ubl.Line(
+                    "Speciaalbier, fust 20 l", Decimal(8), Decimal("61.50"), category="K", rate=Decimal(0)
+                ),
+            ),
+            customization=ubl.UBL_BE,
+            iban="BE89735000000085",
+            exemption_reason="Intracommunautaire levering, art. 138 Richtlijn 2006/112/EG",
+        ),
+        "GR-2026-00412.xml": ubl.Doc(
+            "GR-2026-00412", groen, ubl.NL_BUYER, kantoor, iban="NL20INGB0001234567"
+        ),
+        # Its total incl. btw is 0.10 off from its lines: quarantined with the BT number and the difference.
+        "GR-2026-00413.xml": ubl.Doc(
+            "GR-2026-00413",
+            groen,
+            ubl.NL_BUYER,
+            kantoor[:1],
+            iban="NL20INGB0001234567",
+            spoil={"TaxInclusiveAmount": Decimal("0.10")},
+        ),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    arrived = time.time() - 3600  # delivered an hour ago: settled, not still being written
+    for name, document in documents.items():
+        (folder / name).write_bytes(ubl.build(document))
+    # Not an e-invoice at all: a scan someone dropped into the inbox.
+    (folder / "scan energienota maart.pdf").write_bytes(b"%PDF-1.4 scan van een papieren energienota")
+    for path in folder.iterdir():
+        os.utime(path, (arrived, arrived))
+
+    config = ConfigFile.open(home.config)
+    config.set(("connections", "inbox", "system"), "ubl-inbox")
+    config.set(("connections", "inbox", "path"), str(folder))
+    config.set(("koppelingen", "inkoop", "source"), "inbox")
+    config.set(("koppelingen", "inkoop", "target"), "boekhouding")
+    config.set(("koppelingen", "inkoop", "schedule"), "*/30 7-18 * * 1-5")
+    mapping = ("koppelingen", "inkoop", "mapping")
+    config.set((*mapping, "tegenrekening_inkoop"), "7000")
+    # A supplier whose costs always go to one account, and the btw of goods and services from Belgium.
+    config.set((*mapping, "tegenrekening", "inkoop:leverancier:NL081234569B01"), "4100")
+    config.set((*mapping, "btw_codes", "inkoop:0:AE:BE"), "BI_EU_INK")
+    config.set((*mapping, "btw_codes", "inkoop:0:K:BE"), "BI_EU_INK")
+    config.save()
+
+
 def run_demo(*, keep: bool = False, headless: bool = False) -> int:
     from sync.service import run_koppeling
     from tui.cli import EXIT_OK, cmd_errors_text, print_report, status_text
@@ -363,13 +437,15 @@ def run_demo(*, keep: bool = False, headless: bool = False) -> int:
         prepare_home(home, server.factuursturen_url, server.eboekhouden_url, extra_koppelingen=True)
         afas_koppeling = add_afas_demo(home, server.url_for("afas"), afas)
         print(f"Sandbox: FactuurSturen {server.factuursturen_url}, e-Boekhouden {server.eboekhouden_url}\n")
-        for name in ("facturen", "facturen-rest", afas_koppeling):
+        add_ubl_koppeling(home, root / "inbox")
+        for name in ("facturen", "facturen-rest", afas_koppeling, "inkoop"):
             report = asyncio.run(run_koppeling(home, name))
             print_report(report)
             print()
         if headless:
             print(status_text(home))
             print(cmd_errors_text(home, "facturen"))
+            print(cmd_errors_text(home, "inkoop"))
             print(f"\nIn e-Boekhouden (sandbox) staan nu {len(sims.eboekhouden.mutations)} mutaties.")
         else:
             from tui.app import KoppelaarApp

@@ -8,7 +8,9 @@ Nothing is deleted. A file killed between booking and moving stays in the inbox;
 booked and says so again on the next run, and only then is it moved.
 
 A document is known by its supplier and invoice number, so the same invoice dropped twice (or the same
-file) is one record and booked once; an unreadable file is known by its content hash.
+file) is one record and booked once: a copy read in the same run moves with the first copy's outcome, a
+copy that arrives later is archived when the engine says that record is booked already. An unreadable
+file is known by its content hash.
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ class UblInbox(SourceBase):
         self.clock = clock
         self.page_size = page_size
         self.size_limit = size_limit
-        # What this run read, by record id: the files the outcome applies to (a duplicate is a second one).
+        # What this run read and has not yet settled, by record id: the files the outcome applies to. A
+        # second copy of the same document (dropped twice) is kept here, not handed to the engine again.
         self._read: dict[str, list[Path]] = {}
         self._reasons: dict[str, str] = {}
 
@@ -175,14 +178,20 @@ class UblInbox(SourceBase):
                 exc.advice,
             )
         record_id = document.identity
-        self._read.setdefault(record_id, []).append(path)
+        copies = self._read.setdefault(record_id, [])
+        copies.append(path)
+        if len(copies) > 1:
+            return None  # the same document again in this run: it moves with the first copy's outcome
         invoice = document.invoice.model_copy(update={"source_id": record_id})
         return SourceRecord(Stream.INVOICES, record_id, waiting.cursor_key, payload=invoice)
 
     def _problem(
         self, waiting: _Waiting, record_id: str, element: str, message: str, advice: str
-    ) -> SourceRecord:
-        self._read.setdefault(record_id, []).append(waiting.path)
+    ) -> SourceRecord | None:
+        copies = self._read.setdefault(record_id, [])
+        copies.append(waiting.path)
+        if len(copies) > 1:
+            return None  # the same unreadable bytes again: quarantined with the first copy
         reason = f"{message}\nelement: {element}\nwat te doen: {advice}"
         self._reasons[record_id] = reason
         return SourceRecord(
@@ -200,21 +209,26 @@ class UblInbox(SourceBase):
     # --- settling: archive or quarantine, never delete
 
     async def settled(self, stream: Stream, partition: str, record_id: str, outcome: RecordOutcome) -> None:
-        paths = self._read.get(record_id)
-        if paths:
-            path = paths.pop(0)
-        else:
+        """Move every copy of the record read in this run (a duplicate goes where the first one went)."""
+        paths = self._read.pop(record_id, [])
+        if not paths:
             # Settled without being read in this run: an "opnieuw proberen" of a quarantined record.
             found = self._quarantined(record_id)
             if found is None or outcome is RecordOutcome.PARKED:
                 return
-            path = found
+            paths = [found]
+        for path in paths:
+            self._move(path, record_id, outcome)
+
+    def _move(self, path: Path, record_id: str, outcome: RecordOutcome) -> None:
         try:
             if outcome is RecordOutcome.PARKED:
                 if path.parent != self.folder / QUARANTINE:
                     self._quarantine(path, record_id)
             else:
                 self._archive(path)
+        except FileNotFoundError:
+            return  # moved away meanwhile (a person, or another tool): nothing to do
         except OSError as exc:
             raise ConnectorError(
                 f"{path.name} kon niet worden verplaatst: {exc.strerror or exc}",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Literal
+
+from pydantic import field_validator
 
 from connectors.spec import ConnectionSettings
 
@@ -15,6 +17,15 @@ class UblInboxConnection(ConnectionSettings):
     subfolder: str = ""
     # A file modified less than this many seconds ago is still being written: the next run reads it.
     settle_seconds: float = 5.0
+
+    @field_validator("subfolder")
+    @classmethod
+    def _inside_the_inbox(cls, value: str) -> str:
+        # Joined to `path`: an absolute path or '..' would read (and archive) another folder entirely.
+        parts = PurePath(value).parts
+        if value and (PurePath(value).is_absolute() or ".." in parts or len(parts) != 1):
+            raise ValueError("subfolder is één mapnaam binnen path (geen pad, geen '..')")
+        return value
 
     @property
     def folder(self) -> Path:

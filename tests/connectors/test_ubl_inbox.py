@@ -11,11 +11,12 @@ import pytest
 
 from connectors.contract import RecordOutcome, Stream
 from connectors.ubl.inbox import ARCHIVE, QUARANTINE, UblInbox
+from connectors.ubl.settings import UblInboxConnection
+from sandbox import ubl as b
 from state.config import ConfigFile
 from sync.engine import RunStatus
-from tests.connectors import ubl_builder as b
 from tests.world import Api, World, sandbox_world
-from tui.demo import OAUTH_MAPPING, Target
+from tui.demo import OAUTH_MAPPING, Target, add_ubl_koppeling
 
 BOMB = (
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;'
@@ -102,19 +103,18 @@ async def test_an_inbox_is_booked_once_archived_and_what_is_wrong_quarantined(
         assert "BT-112" in reason and "verschil 0.05" in reason and "TaxInclusiveAmount" in reason
         assert "geen XML (een PDF)" in (inbox / QUARANTINE / "scan.pdf.reden.txt").read_text()
         assert "DTD of entiteiten" in (inbox / QUARANTINE / "bom.xml.reden.txt").read_text()
+        # The duplicate is recognised in the same run (same supplier and number): archived, not booked.
         archived = files(inbox / ARCHIVE)
-        assert {"dv-0117.xml", "dv-cn-0003.xml", "peeters-0043.xml"} <= set(archived)
+        assert archived == sorted(
+            ["dv-0117.xml", "dv-0117-nogmaals.xml", "dv-cn-0003.xml", "peeters-0043.xml"]
+        )
+        assert [p.name for p in inbox.iterdir() if p.is_file()] == [".kopie-bezig.xml.part"]
 
         second = await world.run("inkoop")
 
-        # The duplicate is recognised (same supplier and number): archived, not booked again.
         assert second.progress.booked == 0
         assert world.bookings_per_invoice() == booked
-        assert "dv-0117-nogmaals.xml" in files(inbox / ARCHIVE)
-        assert files(inbox) == sorted(
-            [".kopie-bezig.xml.part", *archived, "dv-0117-nogmaals.xml", *quarantined]
-        )
-        assert [p.name for p in inbox.iterdir() if p.is_file()] == [".kopie-bezig.xml.part"]
+        assert files(inbox) == sorted([".kopie-bezig.xml.part", *archived, *quarantined])
 
 
 async def test_a_corrected_file_put_back_from_quarantaine_goes_the_normal_path(tmp_path: Path) -> None:
@@ -167,3 +167,67 @@ async def test_a_file_over_the_size_cap_is_quarantined_without_being_read_whole(
     await source.settled(Stream.INVOICES, "", record.record_id, RecordOutcome.PARKED)
     assert (tmp_path / QUARANTINE / "groot.xml").exists()
     assert "groter dan de grens" in (tmp_path / QUARANTINE / "groot.xml.reden.txt").read_text()
+
+
+async def test_the_same_document_twice_in_one_run_is_handed_on_once_and_moves_with_its_first_copy(
+    tmp_path: Path,
+) -> None:
+    source = UblInbox(tmp_path, settle_seconds=0, page_size=1)
+    drop(tmp_path, "a.xml", b.build(b.nl_21_9()))
+    drop(tmp_path, "b.xml", b.build(b.nl_21_9()))  # the same invoice, delivered twice
+    drop(tmp_path, "c.xml", b.build(b.nl_21_9("DV-2026-0200")))
+    drop(tmp_path, "bom-1.xml", BOMB)
+    drop(tmp_path, "bom-2.xml", BOMB)  # the same unreadable bytes twice
+
+    pages = [page async for page in source.read(Stream.INVOICES, "", None)]
+
+    ids = [record.record_id for page in pages for record in page]
+    assert len(ids) == 3
+    assert sorted(i for i in ids if not i.startswith("bestand:")) == [
+        "NL004495445B01/DV-2026-0117",
+        "NL004495445B01/DV-2026-0200",
+    ]
+    for record_id in ids:
+        outcome = RecordOutcome.PARKED if record_id.startswith("bestand:") else RecordOutcome.BOOKED
+        await source.settled(Stream.INVOICES, "", record_id, outcome)
+    assert files(tmp_path / ARCHIVE) == ["a.xml", "b.xml", "c.xml"]
+    assert files(tmp_path / QUARANTINE) == sorted(
+        ["bom-1.xml", "bom-1.xml.reden.txt", "bom-2.xml", "bom-2.xml.reden.txt"]
+    )
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == []
+
+
+async def test_the_demo_inbox_books_its_suppliers_and_quarantines_what_the_demo_says(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    with sandbox_world(tmp_path, api="soap", invoices=0) as world:
+        add_ubl_koppeling(world.home, inbox)
+
+        report = await world.run("inkoop")
+
+        assert report.progress.booked == 5, report.problems
+        assert sorted(world.bookings_per_invoice()) == sorted(
+            ["DV-2026-0117", "DV-CN-2026-0003", "F2026/0043", "VL-26-1187", "GR-2026-00412"]
+        )
+        assert files(inbox / QUARANTINE) == sorted(
+            f"{n}{s}" for n in ("GR-2026-00413.xml", "scan energienota maart.pdf") for s in ("", ".reden.txt")
+        )
+        assert "DV-2026-0117 (1).xml" in files(inbox / ARCHIVE)  # the duplicate, archived not booked
+        codes = {row.vat_code for m in world.eb.mutations for row in m.rows}
+        assert "BI_EU_INK" in codes
+
+
+async def test_a_subfolder_per_administratie_reads_only_its_own_files(tmp_path: Path) -> None:
+    (tmp_path / "10001").mkdir()
+    (tmp_path / "10002").mkdir()
+    drop(tmp_path / "10001", "a.xml", b.build(b.nl_21_9()))
+    drop(tmp_path / "10002", "b.xml", b.build(b.be_nl_reverse_charge()))
+    first = UblInboxConnection(path=str(tmp_path), subfolder="10001", settle_seconds=0)
+    [[record]] = [
+        page async for page in UblInbox(first.folder, settle_seconds=0).read(Stream.INVOICES, "", None)
+    ]
+    assert record.record_id == "NL004495445B01/DV-2026-0117"
+    # The top folder as an inbox of its own does not descend into the administraties' folders.
+    assert [page async for page in UblInbox(tmp_path, settle_seconds=0).read(Stream.INVOICES, "", None)] == []
+    for escape in ("../elders", "/etc", "10001/dieper"):
+        with pytest.raises(ValueError, match="één mapnaam"):
+            UblInboxConnection(path=str(tmp_path), subfolder=escape)

@@ -11,7 +11,7 @@ import pytest
 from connectors.model import Invoice, VatCategory
 from connectors.money import ZERO, quantize
 from connectors.ubl.parse import UblProblem, parse_document
-from tests.connectors import ubl_builder as b
+from sandbox import ubl as b
 
 PEPPOL = Path(__file__).resolve().parents[3] / "shared" / "data" / "ubl" / "peppol-bis3"
 if not PEPPOL.is_dir():  # a worktree sits one level deeper than the checkout CI uses

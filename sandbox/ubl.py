@@ -2,7 +2,8 @@
 
 Written from the public specifications (the element order of the UBL 2.1 schema, the CustomizationIDs
 of NLCIUS and UBL.BE, EN 16931's totals); the totals are computed here the way EN 16931 defines them,
-so a test that wants a document that does not balance says which total to spoil.
+so a test (or the demo, or the benchmark) that wants a document that does not balance says which total
+to spoil. Used by the tests, `koppelaar demo` and `bench/ubl.py`.
 """
 
 from __future__ import annotations
