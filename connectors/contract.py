@@ -50,6 +50,7 @@ class SourceProblem:
     message: str
     field: str = ""
     raw_excerpt: str = ""
+    advice: str = ""  # what to do, where the source knows better than "correct it in the source"
 
 
 class Stream(StrEnum):

@@ -10,6 +10,7 @@ row that may have reached the target is looked up by reference before it is ever
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import uuid
@@ -456,7 +457,8 @@ class Engine:
                 label="",
                 payload=None,
                 origin=Origin.SOURCE,
-                code=f"bron:{problem.field}",
+                # One foutmelding per kind of defect: a field, and what the source says to do about it.
+                code=f"bron:{problem.field}" + (f":{_digest(problem.advice)}" if problem.advice else ""),
                 title=title,
                 advice=advice,
                 detail=f"{problem.message}\nbrongegevens: {problem.raw_excerpt}",
@@ -764,3 +766,8 @@ def _plan(entry: JournalEntry) -> PlannedBooking:
             for ln in entry.lines
         ),
     )
+
+
+def _digest(text: str) -> str:
+    """A short stable key for a text (foutmelding codes stay short)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:8]

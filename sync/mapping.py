@@ -149,7 +149,8 @@ class Mapper:
         # One foutmelding per kind of defect; each record says precisely what is wrong with it.
         return (
             f"Factuur uit de bron afgekeurd (veld '{problem.field or 'onbekend'}')",
-            "Corrigeer de factuur in de bron; de volgende run leest hem opnieuw als hij gewijzigd is.",
+            problem.advice
+            or "Corrigeer de factuur in de bron; de volgende run leest hem opnieuw als hij gewijzigd is.",
         )
 
     def party_code(self, source_system: str, entry: JournalEntry) -> str:

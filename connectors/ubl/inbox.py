@@ -200,8 +200,9 @@ class UblInbox(SourceBase):
             waiting.cursor_key,
             problem=SourceProblem(
                 record_id=record_id,
-                message=f"{message} — {advice}",
+                message=message,
                 field=element,
+                advice=advice,
                 raw_excerpt=f"bestand {waiting.path.name}",
             ),
         )

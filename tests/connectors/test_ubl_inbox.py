@@ -103,6 +103,11 @@ async def test_an_inbox_is_booked_once_archived_and_what_is_wrong_quarantined(
         assert "BT-112" in reason and "verschil 0.05" in reason and "TaxInclusiveAmount" in reason
         assert "geen XML (een PDF)" in (inbox / QUARANTINE / "scan.pdf.reden.txt").read_text()
         assert "DTD of entiteiten" in (inbox / QUARANTINE / "bom.xml.reden.txt").read_text()
+        # The foutmelding says what to do about a file, not the generic "correct it in the source".
+        advice = [problem.advice for problem in world.store().foutmeldingen("inkoop")]
+        assert len(advice) == 3, advice  # a bomb, a PDF and a bad total: three defects, three advices
+        assert any("gecorrigeerde e-factuur" in text for text in advice), advice
+        assert any("handmatig" in text for text in advice), advice
         # The duplicate is recognised in the same run (same supplier and number): archived, not booked.
         archived = files(inbox / ARCHIVE)
         assert archived == sorted(
