@@ -168,6 +168,7 @@ class Engine:
         self._relation_locks: dict[str, asyncio.Lock] = {}
         self._abort: _Abort | None = None
         self._retry: bool | frozenset[str] = False
+        self._queued: set[str] = set()  # references this run put in the push queue
 
     # -- the run ------------------------------------------------------------------------------------
 
@@ -176,6 +177,7 @@ class Engine:
     ) -> RunReport:
         """One run. `retry` also re-maps parked records (all, or these references) after a fix."""
         self._retry = retry
+        self._queued = set()
         lease = f"run:{self.name}"
         if not self.store.acquire_lease(lease, self._owner, RUN_LEASE_SECONDS):
             holder = self.store.lease(lease)
@@ -363,7 +365,7 @@ class Engine:
                 if self._retry:
                     leftovers += await self._retry_parked(report)
                 for leftover in leftovers:
-                    await queue.put(leftover)
+                    await self._enqueue(queue, leftover)
             for partition in await self.source.partitions(stream):
                 read = _Read(partition, self.store.cursor(self.name, stream, partition))
                 reads.append(read)
@@ -376,7 +378,7 @@ class Engine:
                         report.progress.fetched += 1
                         prepared = await self._prepare(record, partition, report)
                         if prepared is not None:
-                            await queue.put(prepared)
+                            await self._enqueue(queue, prepared)
                     self._renew_lease()
                     p = report.progress
                     # Live progress for a console in another process (the daemon runs, the console watches).
@@ -405,11 +407,20 @@ class Engine:
             report.progress.concurrency = governor.limit
         return reads
 
+    async def _enqueue(self, queue: asyncio.Queue[OutboxRow | None], row: OutboxRow) -> None:
+        self._queued.add(row.reference)
+        await queue.put(row)
+
     async def _prepare(self, record: SourceRecord, partition: str, report: RunReport) -> OutboxRow | None:
         """Decide what to do with a fetched record; returns an outbox row to push, or None."""
         key = _Key(self._reference(record.record_id), record.record_id, partition, record.cursor_key)
         existing = self.store.outbox_get(self.name, key.reference)
         if existing is not None:
+            if existing.reference in self._queued:
+                # Queued by this run (a leftover): the source reads it again while it may be in flight,
+                # SENDING or already settled; its push reports its outcome, not this read.
+                report.progress.skipped += 1
+                return None
             if existing.state in (OutboxState.SENDING, OutboxState.UNKNOWN):
                 report.progress.uncertain += 1  # could not be looked up: never post blindly
                 return None
