@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from connectors.contract import (
@@ -28,6 +29,7 @@ from connectors.contract import (
     Stream,
 )
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, TransientError, UncertainError
+from connectors.http import wait_listener
 from connectors.model import InvoiceKind, JournalEntry
 from state.settings import Koppeling
 from state.store import OutboxRow, OutboxState, Store
@@ -87,6 +89,8 @@ class Progress:
     uncertain: int = 0
     parked: int = 0
     concurrency: int = 1
+    waiting: str = ""  # why the run pauses now, as the connector says (a rate limit's reset, Retry-After)
+    waiting_until: datetime | None = None  # local time it resumes
 
 
 @dataclass
@@ -169,6 +173,7 @@ class Engine:
         self._abort: _Abort | None = None
         self._retry: bool | frozenset[str] = False
         self._queued: set[str] = set()  # references this run put in the push queue
+        self._pauses: dict[int, tuple[str, float]] = {}  # pauses under way, by their task
 
     # -- the run ------------------------------------------------------------------------------------
 
@@ -186,6 +191,7 @@ class Engine:
         self.store.close_stale_runs()
         run_id = self.store.start_run(self.name, trigger, dry_run)
         report = RunReport(self.name, run_id, dry_run)
+        listening = wait_listener.set(lambda why, until: self._pausing(report.progress, why, until))
         try:
             await self._run(report)
         except Exception as exc:  # a bug of ours: record it, never lose the run's trace
@@ -203,6 +209,7 @@ class Engine:
                 detail=str(exc),
             )
         finally:
+            wait_listener.reset(listening)
             p = report.progress
             self.store.update_run(
                 run_id,
@@ -248,6 +255,19 @@ class Engine:
         else:
             report.message = f"{p.booked} geboekt, {p.skipped} al verwerkt"
         self._phase(report, "klaar")
+
+    def _pausing(self, progress: Progress, why: str, until: float | None) -> None:
+        """A connector pauses (until a time) or resumes (None); progress shows the pause that ends last."""
+        task = id(asyncio.current_task())
+        if until is None:
+            self._pauses.pop(task, None)
+        else:
+            self._pauses[task] = (why, until)
+        latest = max(self._pauses.values(), key=lambda pause: pause[1], default=None)
+        progress.waiting = latest[0] if latest else ""
+        progress.waiting_until = datetime.fromtimestamp(latest[1]).astimezone() if latest else None
+        if self.on_progress:
+            self.on_progress(progress)
 
     def _phase(self, report: RunReport, phase: str) -> None:
         report.progress.phase = phase
@@ -592,14 +612,19 @@ class Engine:
                     last = True
                     break
                 rows.append(more)
-            async with governor:
-                await self._push(rows, report, governor)
+            # The relations outside the governor's slots: a row waiting for another row's slow lookup
+            # of the same relation must not hold a slot the creates of other rows could use.
+            ready = await self._with_relations(rows, report)
+            if ready:
+                async with governor:
+                    await self._push(ready, report, governor)
             if last:
                 return
 
-    async def _push(self, rows: list[OutboxRow], report: RunReport, governor: ConcurrencyGovernor) -> None:
-        """Rows in one create call: all SENDING in one transaction before it, then each row moves by
-        its own outcome (a refused booking does not take the others down)."""
+    async def _with_relations(
+        self, rows: list[OutboxRow], report: RunReport
+    ) -> list[tuple[OutboxRow, JournalEntry, str]]:
+        """Each row with its entry and the target's relation id; a row whose relation fails stays PENDING."""
         ready: list[tuple[OutboxRow, JournalEntry, str]] = []
         for row in rows:
             assert row.outgoing is not None
@@ -609,11 +634,21 @@ class Engine:
             except AuthError as exc:
                 self._abort = _Abort(exc.message)
                 self._report_connector_error(exc, Origin.TARGET, row.reference)
-                return  # nothing was sent: every row stays PENDING
+                return []  # nothing was sent: every row stays PENDING
             except ConnectorError as exc:
                 # Relations are looked up before they are created: nothing is half-done, the row stays PENDING.
                 report.progress.failed += 1
                 self._report_connector_error(exc, Origin.TARGET, row.reference)
+        return ready
+
+    async def _push(
+        self,
+        ready: list[tuple[OutboxRow, JournalEntry, str]],
+        report: RunReport,
+        governor: ConcurrencyGovernor,
+    ) -> None:
+        """Rows in one create call: all SENDING in one transaction before it, then each row moves by
+        its own outcome (a refused booking does not take the others down)."""
         sending = self.store.outbox_sending({row.id: relation_id for row, _, relation_id in ready})
         ready = [item for item in ready if item[0].id in sending]
         if not ready:

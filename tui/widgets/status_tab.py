@@ -27,7 +27,7 @@ def progress_text(p: Progress) -> str:
     return (
         f"{p.phase}: {p.fetched} {_('opgehaald')}, {p.booked} {_('geboekt')}, {p.failed + p.parked} {_('fout')},"
         f" {p.uncertain} {_('onzeker')}, {p.skipped} {_('al verwerkt')}"
-    )
+    ) + (f"\n{_('wacht op')} {p.waiting} {_('tot')} {p.waiting_until:%H:%M:%S}" if p.waiting_until else "")
 
 
 def report_text(report: RunReport) -> str:
