@@ -23,6 +23,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -48,6 +49,8 @@ Check = Callable[[httpx.Response], None]
 Reveals = Callable[[httpx.Response], Iterable[str]]
 Observe = Callable[[httpx.Response], None]
 RetryWait = Callable[[httpx.Response, float], float | None]
+# Told when a connector starts (why, until: epoch seconds) and ends (None) a pause the vendor asked for.
+WaitListener = Callable[[str, float | None], None]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 MASKED_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
@@ -60,6 +63,24 @@ BODY_LIMIT = 2048
 
 class MalformedResponseError(ValueError):
     """A 2xx response whose body is not what the vendor promised."""
+
+
+# --- pauses the vendor asked for, announced to whoever runs the connector ------------------------
+
+# Set by the engine for its run; tasks it starts inherit it, so a connector needs no reference to it.
+wait_listener: ContextVar[WaitListener | None] = ContextVar("wait_listener", default=None)
+
+
+async def pause(reason: str, seconds: float, sleep: Sleep, clock: Callable[[], float]) -> None:
+    """Sleep `seconds` because the vendor said so, telling the run's listener why and until when."""
+    listener = wait_listener.get()
+    if listener is not None:
+        listener(reason, clock() + seconds)
+    try:
+        await sleep(seconds)
+    finally:
+        if listener is not None:
+            listener(reason, None)
 
 
 # --- JSON with exact decimals -------------------------------------------------------------------
@@ -298,15 +319,16 @@ class VendorClient:
             status = response.status_code
             if status == 429:
                 wait = None if self._retry_wait is None else self._retry_wait(response, self._clock())
-                if wait is None:
-                    wait = _retry_after(response, self._clock())
+                why = "de limiet van het aantal verzoeken (429)"
+                if wait is None and (wait := _retry_after(response, self._clock())) is not None:
+                    why = "Retry-After (429)"
                 if wait is None:
                     wait = self._backoff_delay(attempt)
                 if wait > self._max_pause:
                     self._pause_until = max(self._pause_until, self._clock() + wait)
                     raise self._too_long(wait)
                 if attempt < self._max_attempts:
-                    await self._sleep(wait)
+                    await pause(f"{self.vendor}: {why}", wait, self._sleep, self._clock)
                     continue
                 raise self._error(
                     TransientError, f"{self.vendor} blijft 'te veel verzoeken' melden (429)", attempt
@@ -366,7 +388,7 @@ class VendorClient:
             return
         if wait > self._max_pause:
             raise self._too_long(wait)
-        await self._sleep(wait)
+        await pause(f"{self.vendor}: de limiet van het aantal verzoeken", wait, self._sleep, self._clock)
         self._pause_until = 0.0
 
     def _too_long(self, wait: float) -> TransientError:

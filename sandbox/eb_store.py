@@ -125,7 +125,7 @@ class Relation:
             "name": self.name,
             "contact": self.contact,
             "vatNumber": self.vat_number,
-            "cocNumber": self.coc_number,
+            "companyRegistrationNumber": self.coc_number,
             "address": self.address,
             "postalCode": self.postal_code,
             "city": self.city,
@@ -228,7 +228,6 @@ class Mutation:
             "date": self.date,
             "invoiceNumber": self.invoice_number,
             "ledgerId": self.ledger_id,
-            "relationId": self.relation_id,
             "amount": self.amount,
             "entryNumber": self.entry_number,
         }
@@ -365,7 +364,7 @@ class Administration:
             raise BookError("REL_001", "Name is required for a business relation", "name")
         coc = fields.get("coc_number", "")
         if coc and not str(coc).isdigit():
-            raise BookError("REL_008", "KvK number must be numeric", "cocNumber")
+            raise BookError("REL_008", "KvK number must be numeric", "companyRegistrationNumber")
         rel = Relation(next(self._rel_ids), code, name, **fields)
         self.relations[rel.id] = rel
         return rel

@@ -434,15 +434,8 @@ class EBoekhoudenSim(SimBase):
 
     async def _administrations(self, request: Request) -> Any:
         admin = self._session(request)
-        item = {
-            "id": admin.id,
-            "name": admin.name,
-            "company": admin.company,
-            "city": admin.city,
-            "country": admin.country,
-            "guid": admin.guid,
-        }
-        return {"items": [item], "count": 1}
+        # The OpenAPI's AdministrationListItem: guid and company, nothing else.
+        return {"items": [{"guid": admin.guid, "company": admin.company}], "count": 1}
 
     async def _linked(self, request: Request) -> Any:
         self._session(request)
@@ -473,10 +466,20 @@ class EBoekhoudenSim(SimBase):
     async def _relations(self, request: Request) -> Any:
         admin = self._session(request)
         with self.lock:
-            items = [r.to_json() for r in sorted(admin.relations.values(), key=lambda x: x.id)]
-        fields = {"id": "int", "code": "str", "name": "str", "vatNumber": "str", "type": "str"}
-        fields |= {"cocNumber": "str", "emailAddress": "str", "city": "str"}
-        return self._page(request, items, fields)
+            records = [r.to_json() for r in sorted(admin.relations.values(), key=lambda x: x.id)]
+        # The OpenAPI's filters (code, type, email, name, contact, city; no VAT number) on the whole
+        # relation, and its thin RelationListItem: id, type, code. Name and VAT number need GET /{id}.
+        fields = {
+            "code": "str",
+            "type": "str",
+            "email": "str",
+            "name": "str",
+            "contact": "str",
+            "city": "str",
+        }
+        page = self._page(request, [r | {"email": r["emailAddress"]} for r in records], fields)
+        page["items"] = [{k: r[k] for k in ("id", "type", "code")} for r in page["items"]]
+        return page
 
     async def _relation(self, request: Request) -> Any:
         admin = self._session(request)
@@ -492,7 +495,7 @@ class EBoekhoudenSim(SimBase):
         fields = {
             "type": str(body.get("type") or ""),
             "vat_number": str(body.get("vatNumber") or ""),
-            "coc_number": str(body.get("cocNumber") or ""),
+            "coc_number": str(body.get("companyRegistrationNumber") or ""),
             "address": str(body.get("address") or ""),
             "postal_code": str(body.get("postalCode") or ""),
             "city": str(body.get("city") or ""),
@@ -508,10 +511,12 @@ class EBoekhoudenSim(SimBase):
     async def _mutations(self, request: Request) -> Any:
         admin = self._session(request)
         with self.lock:
-            items = [m.thin_json() for m in admin.mutations]
-        fields = {"id": "int", "type": "int", "date": "date", "invoiceNumber": "str", "ledgerId": "int"}
-        fields |= {"relationId": "int", "entryNumber": "str"}
-        return self._page(request, items, fields)
+            items = [m.thin_json() | {"description": m.description} for m in admin.mutations]
+        # The OpenAPI's filters; its MutationListItem has no relation and no description.
+        fields = {"id": "int", "type": "int", "description": "str", "invoiceNumber": "str", "date": "date"}
+        page = self._page(request, items, fields)
+        page["items"] = [{k: v for k, v in m.items() if k != "description"} for m in page["items"]]
+        return page
 
     async def _mutation(self, request: Request) -> Any:
         admin = self._session(request)
@@ -525,6 +530,9 @@ class EBoekhoudenSim(SimBase):
     async def _post_mutation(self, request: Request) -> Any:
         admin = self._session(request)
         body = await self._json_body(request)
+        if not isinstance(body.get("type"), int) or isinstance(body.get("type"), bool):
+            # MutationType is an integer enum in the OpenAPI: a string does not bind.
+            raise HttpError(400, "MUT_001", "Type must be one of 1..7", "type")
         with self.lock:
             mutation = admin.book(body, via="rest")
         return {"id": mutation.id}

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from connectors.contract import (
@@ -30,6 +31,7 @@ from connectors.contract import (
     Stream,
 )
 from connectors.errors import AuthError, ConnectorError, Origin, RejectedError, TransientError, UncertainError
+from connectors.http import wait_listener
 from connectors.model import InvoiceKind, JournalEntry
 from state.settings import Koppeling
 from state.store import OutboxRow, OutboxState, Store
@@ -93,6 +95,8 @@ class Progress:
     uncertain: int = 0
     parked: int = 0
     concurrency: int = 1
+    waiting: str = ""  # why the run pauses now, as the connector says (a rate limit's reset, Retry-After)
+    waiting_until: datetime | None = None  # local time it resumes
 
 
 @dataclass
@@ -180,6 +184,8 @@ class Engine:
         self._relation_locks: dict[str, asyncio.Lock] = {}
         self._abort: _Abort | None = None
         self._retry: bool | frozenset[str] = False
+        self._queued: set[str] = set()  # references this run put in the push queue
+        self._pauses: dict[int, tuple[str, float]] = {}  # pauses under way, by their task
 
     # -- the run ------------------------------------------------------------------------------------
 
@@ -188,6 +194,7 @@ class Engine:
     ) -> RunReport:
         """One run. `retry` also re-maps parked records (all, or these references) after a fix."""
         self._retry = retry
+        self._queued = set()
         lease = f"run:{self.name}"
         if not self.store.acquire_lease(lease, self._owner, RUN_LEASE_SECONDS):
             holder = self.store.lease(lease)
@@ -196,6 +203,7 @@ class Engine:
         self.store.close_stale_runs()
         run_id = self.store.start_run(self.name, trigger, dry_run)
         report = RunReport(self.name, run_id, dry_run)
+        listening = wait_listener.set(lambda why, until: self._pausing(report.progress, why, until))
         try:
             await self._run(report)
         except Exception as exc:  # a bug of ours: record it, never lose the run's trace
@@ -221,6 +229,7 @@ class Engine:
                 detail=error,
             )
         finally:
+            wait_listener.reset(listening)
             p = report.progress
             self.store.update_run(
                 run_id,
@@ -267,6 +276,19 @@ class Engine:
         else:
             report.message = f"{p.booked} geboekt{_present(p)}, {p.skipped} al verwerkt"
         self._phase(report, "klaar")
+
+    def _pausing(self, progress: Progress, why: str, until: float | None) -> None:
+        """A connector pauses (until a time) or resumes (None); progress shows the pause that ends last."""
+        task = id(asyncio.current_task())
+        if until is None:
+            self._pauses.pop(task, None)
+        else:
+            self._pauses[task] = (why, until)
+        latest = max(self._pauses.values(), key=lambda pause: pause[1], default=None)
+        progress.waiting = latest[0] if latest else ""
+        progress.waiting_until = datetime.fromtimestamp(latest[1]).astimezone() if latest else None
+        if self.on_progress:
+            self.on_progress(progress)
 
     def _phase(self, report: RunReport, phase: str) -> None:
         report.progress.phase = phase
@@ -384,7 +406,7 @@ class Engine:
                 if self._retry:
                     leftovers += await self._retry_parked(report)
                 for leftover in leftovers:
-                    await queue.put(leftover)
+                    await self._enqueue(queue, leftover)
             for partition in await self.source.partitions(stream):
                 read = _Read(partition, self.store.cursor(self.name, stream, partition))
                 reads.append(read)
@@ -397,7 +419,7 @@ class Engine:
                         report.progress.fetched += 1
                         prepared = await self._prepare(record, partition, report)
                         if prepared is not None:
-                            await queue.put(prepared)
+                            await self._enqueue(queue, prepared)
                     self._renew_lease()
                     p = report.progress
                     # Live progress for a console in another process (the daemon runs, the console watches).
@@ -426,11 +448,20 @@ class Engine:
             report.progress.concurrency = governor.limit
         return reads
 
+    async def _enqueue(self, queue: asyncio.Queue[OutboxRow | None], row: OutboxRow) -> None:
+        self._queued.add(row.reference)
+        await queue.put(row)
+
     async def _prepare(self, record: SourceRecord, partition: str, report: RunReport) -> OutboxRow | None:
         """Decide what to do with a fetched record; returns an outbox row to push, or None."""
         key = _Key(self._reference(record.record_id), record.record_id, partition, record.cursor_key)
         existing = self.store.outbox_get(self.name, key.reference)
         if existing is not None:
+            if existing.reference in self._queued:
+                # Queued by this run (a leftover): the source reads it again while it may be in flight,
+                # SENDING or already settled; its push reports its outcome, not this read.
+                report.progress.skipped += 1
+                return None
             if existing.state in (OutboxState.SENDING, OutboxState.UNKNOWN):
                 report.progress.uncertain += 1  # could not be looked up: never post blindly
                 return None
@@ -603,14 +634,19 @@ class Engine:
                     last = True
                     break
                 rows.append(more)
-            async with governor:
-                await self._push(rows, report, governor)
+            # The relations outside the governor's slots: a row waiting for another row's slow lookup
+            # of the same relation must not hold a slot the creates of other rows could use.
+            ready = await self._with_relations(rows, report)
+            if ready:
+                async with governor:
+                    await self._push(ready, report, governor)
             if last:
                 return
 
-    async def _push(self, rows: list[OutboxRow], report: RunReport, governor: ConcurrencyGovernor) -> None:
-        """Rows in one create call: all SENDING in one transaction before it, then each row moves by
-        its own outcome (a refused booking does not take the others down)."""
+    async def _with_relations(
+        self, rows: list[OutboxRow], report: RunReport
+    ) -> list[tuple[OutboxRow, JournalEntry, str]]:
+        """Each row with its entry and the target's relation id; a row whose relation fails stays PENDING."""
         ready: list[tuple[OutboxRow, JournalEntry, str]] = []
         for row in rows:
             assert row.outgoing is not None
@@ -620,11 +656,21 @@ class Engine:
             except AuthError as exc:
                 self._abort = _Abort(exc.message)
                 self._report_connector_error(exc, Origin.TARGET, row.reference)
-                return  # nothing was sent: every row stays PENDING
+                return []  # nothing was sent: every row stays PENDING
             except ConnectorError as exc:
                 # Relations are looked up before they are created: nothing is half-done, the row stays PENDING.
                 report.progress.failed += 1
                 self._report_connector_error(exc, Origin.TARGET, row.reference)
+        return ready
+
+    async def _push(
+        self,
+        ready: list[tuple[OutboxRow, JournalEntry, str]],
+        report: RunReport,
+        governor: ConcurrencyGovernor,
+    ) -> None:
+        """Rows in one create call: all SENDING in one transaction before it, then each row moves by
+        its own outcome (a refused booking does not take the others down)."""
         sending = self.store.outbox_sending({row.id: relation_id for row, _, relation_id in ready})
         ready = [item for item in ready if item[0].id in sending]
         if not ready:

@@ -41,7 +41,8 @@ from connectors.money import parse_amount
 from connectors.relations import By, Relation, Relations
 
 HOSTS: dict[str, str] = {"NL": "https://api.e-boekhouden.nl", "BE": "https://api.e-boekhouden.be"}
-MUTATION_TYPE = {InvoiceKind.SALES: "2", InvoiceKind.PURCHASE: "1"}
+# MutationType is an integer enum in the OpenAPI (2 FactuurVerstuurd, 1 FactuurOntvangen).
+MUTATION_TYPE = {InvoiceKind.SALES: 2, InvoiceKind.PURCHASE: 1}
 PAGE = 500
 DEFAULT_RATE_LIMIT = RateLimit(per_second=5.0, max_concurrency=2)
 
@@ -208,9 +209,10 @@ class EBoekhoudenRest(BookingTargetBase):
         return CheckResult(Health.OK, "Verbonden met e-Boekhouden")
 
     async def administraties(self) -> list[Administratie]:
+        """The administratie of this token, by its guid (an AdministrationListItem is guid and company)."""
         body = await self._call("GET", "/v1/administration")
         return [
-            Administratie(id=str(item.get("id", "")), name=str(item.get("name") or item.get("company") or ""))
+            Administratie(id=str(item.get("guid") or ""), name=str(item.get("company") or ""))
             for item in _items(body)
         ]
 
@@ -274,9 +276,15 @@ class EBoekhoudenRest(BookingTargetBase):
         return await self.relations.ensure(party, kind, code)
 
     async def _search_relations(self, by: By, value: str, kind: InvoiceKind) -> list[Relation]:
-        """The vendor's own filter (one request); it may be fuzzy, the kit compares exactly."""
-        field = {By.CODE: "code", By.VAT_NUMBER: "vatNumber", By.NAME: "name"}[by]
+        """The vendor's own filter; the kit compares exactly. The OpenAPI filters by code and name, not
+        by VAT number, and its list items carry only id, type and code: a name match is read whole."""
+        if by is By.VAT_NUMBER:
+            return []
+        field = "code" if by is By.CODE else "name"
         body = await self._call("GET", "/v1/relation", params={field: value, "limit": 100, "offset": 0})
+        found = [item for item in _items(body) if item.get("id") is not None]
+        if by is By.NAME:
+            found = [await self._call("GET", f"/v1/relation/{int(item['id'])}") for item in found]
         return [
             Relation(
                 id=str(item["id"]),
@@ -284,15 +292,15 @@ class EBoekhoudenRest(BookingTargetBase):
                 name=str(item.get("name") or ""),
                 vat_number=str(item.get("vatNumber") or ""),
             )
-            for item in _items(body)
-            if item.get("id") is not None
+            for item in found
+            if isinstance(item, Mapping)
         ]
 
     async def _create_relation(self, party: Party, kind: InvoiceKind, code: str) -> str | None:
         payload: dict[str, object] = {"type": "B", "code": code, "name": party.name}
         optional = {
             "vatNumber": vatnumber.normalise(party.vat_number, party.country),
-            "cocNumber": party.coc_number if party.coc_number.isdigit() else "",
+            "companyRegistrationNumber": party.coc_number if party.coc_number.isdigit() else "",
             "address": party.address,
             "postalCode": party.postal_code,
             "city": party.city,
@@ -315,16 +323,30 @@ class EBoekhoudenRest(BookingTargetBase):
 
     async def find_booking(self, entry: JournalEntry, relation_id: str | None = None) -> RemoteBooking | None:
         mutation_type = MUTATION_TYPE[entry.kind]
-        params: dict[str, str | int] = {"invoiceNumber": entry.invoice_number, "limit": 100, "offset": 0}
-        matches = [
+        params: dict[str, str | int] = {
+            "invoiceNumber": entry.invoice_number,
+            "type": mutation_type,
+            "limit": 100,
+            "offset": 0,
+        }
+        listed = [
             item
             for item in _items(await self._call("GET", "/v1/mutation", params=params))
             if str(item.get("invoiceNumber", "")) == entry.invoice_number
-            and str(item.get("type", "")) == mutation_type
+            and str(item.get("type", "")) == str(mutation_type)
+            and item.get("id") is not None
         ]
-        matches = await self.relations.narrow(
-            matches, lambda m: str(m.get("relationId", "")), entry, relation_id
-        )
+        # A MutationListItem names no relation: each candidate is read whole to tell suppliers apart.
+        whole = [await self._call("GET", f"/v1/mutation/{int(item['id'])}") for item in listed]
+        candidates = [
+            (item, full) for item, full in zip(listed, whole, strict=True) if isinstance(full, Mapping)
+        ]
+        matches = [
+            item
+            for item, _ in await self.relations.narrow(
+                candidates, lambda c: str(c[1].get("relationId", "")), entry, relation_id
+            )
+        ]
         if not matches:
             return None
         if len(matches) > 1:

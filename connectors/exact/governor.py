@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 
 from connectors.errors import TransientError
+from connectors.http import pause
 
 COUNTED = frozenset({400, 401, 403, 404})
 ERROR_BUDGET = 8  # Exact blocks at 10 per hour; the sheet: stop at 8
@@ -115,12 +116,17 @@ class Governor:
                 advice="De koppeling gaat bij de volgende run verder; u hoeft niets te doen.",
                 code="RATE_LIMIT_DAY",
             )
-        if self.minutely_remaining is not None and self.minutely_remaining <= 0 and self.minutely_reset:
-            wait = self.minutely_reset - now
+        reset = self.minutely_reset
+        if self.minutely_remaining is not None and self.minutely_remaining <= 0 and reset:
+            wait = reset - now
             if wait > 0:
                 if wait > self.max_pause or self._sleep is None:
                     raise TransientError(
                         "Exact Online: de minuutlimiet is bereikt", code="RATE_LIMIT", advice="Tijdelijk."
                     )
-                await self._sleep(wait + 0.5)
-            self.minutely_remaining = None  # a new window: the next response tells us again
+                why = "Exact Online: de minuutlimiet (X-RateLimit-Minutely-Reset)"
+                await pause(why, wait + 0.5, self._sleep, self._clock)
+            # A new window: the next response tells us again. Unless a response during the wait already
+            # named a later reset (another worker's 429): that 'none left' still holds.
+            if self.minutely_reset == reset:
+                self.minutely_remaining = None

@@ -276,7 +276,7 @@ async def test_a_run_that_books_nothing_costs_two_requests(
 
 async def test_administraties(rest: EBoekhoudenRest, eb: EBoekhoudenSim) -> None:
     found = await rest.administraties()
-    assert [(a.id, a.name) for a in found] == [(str(eb.default.id), "Demo Administratie")]
+    assert [(a.id, a.name) for a in found] == [(eb.default.guid, "Koppelaar Demo B.V.")]
 
 
 async def test_ledger_accounts_are_read_across_pages(rest: EBoekhoudenRest, eb: EBoekhoudenSim) -> None:
@@ -618,7 +618,9 @@ async def test_a_relation_id_from_the_engine_narrows_without_looking_the_relatio
 
     run = connect(url, sleeps)
     found = await run.find_booking(theirs, relation_id)
-    assert run.client.request_count == 2  # the session and the mutations: no relation lookup
+    # The session, the list and each candidate read whole (a list item names no relation): no relation lookup.
+    assert run.client.request_count == 4
+    assert not [r for r in eb.request_log[-4:] if r.path.startswith("/v1/relation")]
     await run.aclose()
 
     assert found is not None and found.remote_id == other.remote_id

@@ -22,7 +22,9 @@ from pydantic import SecretStr
 from connectors.contract import BookingTarget, Health, RateLimit
 from connectors.errors import AuthError, Origin, RejectedError, TransientError, UncertainError
 from connectors.exact import SPEC, ExactOAuth, ExactOnline, parse_odata_date
+from connectors.exact.governor import Governor
 from connectors.exact.target import results
+from connectors.http import wait_listener
 from connectors.model import BookingLine, CostCenter, InvoiceKind, Journal, JournalEntry, Party
 from connectors.oauth import InvalidGrant, TokenResponse, code_from_redirect
 from sandbox._util import FakeClock
@@ -571,6 +573,41 @@ async def test_a_429_waits_until_the_minutely_reset(exact: Exact) -> None:
     exact.sim.faults.add("status", status=429, method="GET", path=f"/api/v1/{DIVISION}/salesentry", times=1)
     assert await exact.target.find_booking(entry()) is None
     assert exact.sleeps.waits == [pytest.approx(45.5)]  # to the reset in epoch ms, plus a margin
+
+
+async def test_a_later_reset_seen_while_waiting_for_the_minute_is_not_forgotten(clock: FakeClock) -> None:
+    """Two workers: one waits for the minute's reset while another's 429 names the next one. Forgetting
+    that 'none left' sent the next call into a 429 (Exact counts on); it waits for the later reset."""
+
+    def limited(reset: float) -> httpx.Response:
+        minutely = {
+            "X-RateLimit-Minutely-Remaining": "0",
+            "X-RateLimit-Minutely-Reset": str(int(reset * 1000)),
+        }
+        return httpx.Response(429, headers=minutely)
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock.advance(seconds)
+        if len(waits) == 1:
+            governor.observe(limited(START + 120))
+
+    governor = Governor(clock=clock, sleep=sleep)
+    clock.set(START + 10)
+    governor.observe(limited(START + 60))
+    heard: list[tuple[str, float | None]] = []
+    listening = wait_listener.set(lambda why, until: heard.append((why, until)))
+    try:
+        await governor.before("/salesentry/SalesEntries")
+        await governor.before("/salesentry/SalesEntries")
+    finally:
+        wait_listener.reset(listening)
+
+    assert waits == [pytest.approx(50.5), pytest.approx(60.0)]
+    why = "Exact Online: de minuutlimiet (X-RateLimit-Minutely-Reset)"
+    assert heard == [(why, START + 60.5), (why, None), (why, START + 120.5), (why, None)]
 
 
 async def test_daily_limit_stops_with_a_clear_message(exact: Exact) -> None:

@@ -114,7 +114,12 @@ async def test_an_existing_relation_is_found_by_our_code(vendor: TargetVendor, w
             "twinfield",
             "Twinfield's dimension list has no VAT number (it is in each dimension's address): a relation "
             "is matched by code or name only, as reading every dimension costs a request each",
-        )
+        ),
+        (
+            "eboekhouden-rest",
+            "e-Boekhouden's OpenAPI has no VAT-number filter on GET /v1/relation and its list items carry "
+            "only id, type and code: a relation is matched by code or name only",
+        ),
     ),
     indirect=True,
 )

@@ -29,7 +29,7 @@ def sales_invoice(
     eb: EBoekhoudenSim, relation_id: int, number: str = "F2026-00013", **over: Any
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "type": "2",
+        "type": 2,
         "date": "2026-01-21",
         "ledgerId": eb.ledger_id("1300"),
         "relationId": relation_id,

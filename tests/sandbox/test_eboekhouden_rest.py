@@ -52,7 +52,7 @@ def test_revoked_token(server: SandboxServer, eb: EBoekhoudenSim) -> None:
 def test_administration_and_ledgers(server: SandboxServer, eb: EBoekhoudenSim) -> None:
     with eb_client(server.eboekhouden_url) as c:
         admin = c.get("/v1/administration").json()
-        assert admin["count"] == 1 and admin["items"][0]["id"] == eb.default.id
+        assert admin == {"items": [{"guid": eb.default.guid, "company": eb.default.company}], "count": 1}
         found = c.get("/v1/ledger", params={"code": "1300"}).json()
         assert found["count"] == 1 and found["items"][0]["category"] == "DEB"
         assert found["items"][0]["id"] == eb.ledger_id("1300")
@@ -77,13 +77,20 @@ def test_relations(server: SandboxServer, eb: EBoekhoudenSim) -> None:
         assert dup.status_code == 400 and dup.json()["code"] == "REL_049"
         assert dup.json()["errors"][0]["code"] == "REL_049"
         assert (
-            c.post("/v1/relation", json={**body, "code": "K2", "cocNumber": "12ab"}).json()["code"]
+            c.post("/v1/relation", json={**body, "code": "K2", "companyRegistrationNumber": "12ab"}).json()[
+                "code"
+            ]
             == "REL_008"
         )
         found = c.get("/v1/relation", params={"code": "KLANT01"}).json()
         assert found["count"] == 1 and found["items"][0]["id"] == rid
         assert c.get("/v1/relation", params={"code": "NOPE"}).json() == {"items": [], "count": 0}
         assert c.get(f"/v1/relation/{rid}").json()["vatNumber"] == "NL004495445B01"
+        # As the OpenAPI: a list item is id, type and code; there is no VAT-number filter.
+        assert c.get("/v1/relation", params={"name": "Voorbeeld BV"}).json()["items"] == [
+            {"id": rid, "type": "B", "code": "KLANT01"}
+        ]
+        assert c.get("/v1/relation", params={"vatNumber": "NL004495445B01"}).json()["code"] == "FILTER_001"
     assert eb.relations[0].code == "KLANT01"
 
 
@@ -119,7 +126,7 @@ def test_book_sales_invoice_and_read_back(server: SandboxServer, eb: EBoekhouden
         assert r.status_code == 200, r.text
         mid = r.json()["id"]
         full = c.get(f"/v1/mutation/{mid}").json()
-        thin = c.get("/v1/mutation", params={"invoiceNumber": "F2026-00013", "relationId": rel}).json()
+        thin = c.get("/v1/mutation", params={"invoiceNumber": "F2026-00013", "type": 2}).json()
     assert full["type"] == 2 and full["inExVat"] == "EX" and len(full["rows"]) == 3
     vat = {v["vatCode"]: Decimal(str(v["amount"])) for v in full["vat"]}
     # 100.05 × 21% = 21.0105 → 21.01; 10.50 × 9% = 0.945 → 0.95 (half up); verlegd 0
@@ -129,6 +136,7 @@ def test_book_sales_invoice_and_read_back(server: SandboxServer, eb: EBoekhouden
         "VERL_VERK": Decimal("0.00"),
     }
     assert thin["count"] == 1 and set(thin["items"][0]) >= {"id", "type", "date", "invoiceNumber", "ledgerId"}
+    assert "relationId" not in thin["items"][0] and full["relationId"] == rel  # MutationListItem has none
     assert Decimal(str(thin["items"][0]["amount"])) == Decimal("182.51")
     m = eb.mutations[0]
     assert m.relation_id == rel and m.invoice_number == "F2026-00013" and m.type == 2 and m.via == "rest"
@@ -159,7 +167,7 @@ def test_duplicates_mut_020_and_mut_019(server: SandboxServer, eb: EBoekhoudenSi
         assert other_rel.json()["code"] == "MUT_019" and other_rel.json()["propertyName"] == "invoiceNumber"
         # Purchase invoices: the same number from two suppliers is fine; twice from one is MUT_020.
         purchase = {
-            "type": "1",
+            "type": 1,
             "ledgerId": eb.ledger_id("1600"),
             "rows": [{"ledgerId": eb.ledger_id("4300"), "vatCode": "HOOG_INK_21", "amount": "10.00"}],
         }
@@ -180,7 +188,8 @@ def _row(eb: EBoekhoudenSim, **over: Any) -> list[dict[str, Any]]:
     ("change", "code"),
     [
         ({"invoiceNumber": ""}, "MUT_002"),
-        ({"type": "9"}, "MUT_001"),
+        ({"type": 9}, "MUT_001"),
+        ({"type": "2"}, "MUT_001"),  # an integer enum in the OpenAPI: a string does not bind
         ({"date": "21-01-2026"}, "MUT_003"),
         ({"ledgerId": 1}, "MUT_007"),
         ({"ledgerId": "@8000"}, "MUT_008"),  # header must be the debtors ledger for type 2
@@ -223,13 +232,13 @@ def test_validation_codes(
 
 
 def test_purchase_codes_and_payments(server: SandboxServer, eb: EBoekhoudenSim, rel: int) -> None:
-    purchase = sales_invoice(eb, rel, "INK-9", type="1", ledgerId=eb.ledger_id("1600"))
+    purchase = sales_invoice(eb, rel, "INK-9", type=1, ledgerId=eb.ledger_id("1600"))
     purchase["rows"] = [{"ledgerId": eb.ledger_id("4300"), "vatCode": "HOOG_VERK_21", "amount": "10.00"}]
-    reverse = sales_invoice(eb, rel, "INK-10", type="1", ledgerId=eb.ledger_id("1600"), inExVat="IN")
+    reverse = sales_invoice(eb, rel, "INK-10", type=1, ledgerId=eb.ledger_id("1600"), inExVat="IN")
     reverse["rows"] = [{"ledgerId": eb.ledger_id("4300"), "vatCode": "VERL_INK", "amount": "10.00"}]
     pay_row: dict[str, Any] = {"ledgerId": eb.ledger_id("1300"), "vatCode": "GEEN", "amount": "121.00"}
     payment: dict[str, Any] = {
-        "type": "3",
+        "type": 3,
         "date": "2026-02-01",
         "ledgerId": eb.ledger_id("1100"),
         "relationId": rel,

@@ -39,7 +39,7 @@ def progress_text(p: Progress) -> str:
         f"{p.phase}: {p.fetched} {_('opgehaald')}, {p.booked} {_('geboekt')},"
         f" {p.already_present} {_('al aanwezig')}, {p.failed + p.parked} {_('fout')},"
         f" {p.uncertain} {_('onzeker')}, {p.skipped} {_('al verwerkt')}"
-    )
+    ) + (f"\n{_('wacht op')} {p.waiting} {_('tot')} {p.waiting_until:%H:%M:%S}" if p.waiting_until else "")
 
 
 def report_text(report: RunReport) -> str:
