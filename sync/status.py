@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from state.secrets import SecretStore
 from state.settings import Settings
-from state.store import Store
+from state.store import Foutmelding, Store
 from sync.engine import Progress
 from sync.scheduler import LEASE, next_fire_times
 from sync.service import is_connected, token_status, uses_oauth
@@ -176,6 +176,23 @@ def authorization_warning(days_left: float) -> str:
     if days_left <= 0:
         return "autorisatie verlopen (te lang niet vernieuwd)"
     return f"autorisatie verloopt over {days} {'dag' if days == 1 else 'dagen'}"
+
+
+def reconnect_hint(connection: str) -> str:
+    """Where a refused connection is entered again. The vendor's advice says what to create; it cannot
+    say where to enter it (in the console's connect wizard, or on the command line)."""
+    return (
+        f"Opnieuw verbinden: toets v op het tabblad Status van de koppeling, of op de opdrachtregel "
+        f"koppelaar connect {connection}."
+    )
+
+
+def with_reconnect_hint(problem: Foutmelding) -> Foutmelding:
+    """A foutmelding about refused credentials ('authenticatie:<verbinding>') says where to reconnect."""
+    kind, _, connection = problem.origin.partition(":")
+    if kind != "authenticatie" or not connection:
+        return problem
+    return replace(problem, advice=" ".join(part for part in (problem.advice, reconnect_hint(connection)) if part))
 
 
 def scheduler_holder(store: Store) -> str:

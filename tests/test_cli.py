@@ -52,6 +52,14 @@ def test_run_exits_2_when_the_target_rejects_the_credentials(world: World) -> No
     assert "API-token" in result.stdout
 
 
+def test_errors_of_a_revoked_token_say_where_to_reconnect(world: World) -> None:
+    world.eb.revoke_token(seed.EB_API_TOKEN)
+    assert koppelaar(world, "run", "facturen").returncode == 2
+    errors = koppelaar(world, "errors", "facturen")
+    assert "koppelaar connect boekhouding" in errors.stdout, errors.stdout
+    assert "hier in" not in errors.stdout
+
+
 def test_run_exits_4_while_another_process_runs_the_koppeling(world: World) -> None:
     store = Store(world.home.database)
     assert store.acquire_lease("run:facturen", "another-run", 300)

@@ -248,6 +248,8 @@ def cmd_errors_text(home: Home, name: str) -> str:
 
 
 def errors_text(home: Home, name: str, *, include_closed: bool = False) -> tuple[str, int]:
+    from sync.status import with_reconnect_hint
+
     settings = load_settings(home.config)
     if name not in settings.koppelingen:
         raise UnknownKoppeling(f"Onbekende koppeling '{name}' (bekend: {', '.join(settings.koppelingen)}).")
@@ -257,7 +259,7 @@ def errors_text(home: Home, name: str, *, include_closed: bool = False) -> tuple
         if not problems:
             return f"Foutmeldingen (0): {name} heeft geen openstaande foutmeldingen.", 0
         out = [f"Foutmeldingen ({len(problems)}) van {name}:"]
-        for f in problems:
+        for f in map(with_reconnect_hint, problems):
             out.append(
                 f"\n[{f.origin}] {f.title}  ({f.count}×, eerst {f.first_seen}, laatst {f.last_seen}, {f.status})"
             )
