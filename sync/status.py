@@ -192,7 +192,9 @@ def with_reconnect_hint(problem: Foutmelding) -> Foutmelding:
     kind, _, connection = problem.origin.partition(":")
     if kind != "authenticatie" or not connection:
         return problem
-    return replace(problem, advice=" ".join(part for part in (problem.advice, reconnect_hint(connection)) if part))
+    return replace(
+        problem, advice=" ".join(part for part in (problem.advice, reconnect_hint(connection)) if part)
+    )
 
 
 def scheduler_holder(store: Store) -> str:
