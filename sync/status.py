@@ -197,9 +197,57 @@ def with_reconnect_hint(problem: Foutmelding) -> Foutmelding:
     )
 
 
-def scheduler_holder(store: Store) -> str:
+NOBODY = "niemand (geen daemon of console plant de runs)"
+
+# A run's state as a person reads it (the store keeps 'partial', 'failed', 'dry_run').
+RUN_STATES = {
+    "ok": "ok",
+    "partial": "gedeeltelijk",
+    "failed": "mislukt",
+    "busy": "bezig",
+    "running": "bezig",
+    "dry_run": "proefrun",
+}
+
+PROBLEM_STATES = {"open": "open", "ignored": "genegeerd", "resolved": "opgelost"}
+
+
+def run_state(status: str | None) -> str:
+    return RUN_STATES.get(status or "", status or "")
+
+
+def local_text(iso: str | None, timezone: str) -> str:
+    """'2026-01-21 03:15' in app.timezone: the store keeps UTC, a person reads local time."""
+    if not iso:
+        return "—"
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(timezone))
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
+@dataclass(frozen=True)
+class SchedulerHolder:
+    """The process that plans the runs: a daemon or a console, since `since` (ISO, UTC)."""
+
+    role: str
+    pid: int
+    host: str
+    since: str
+
+
+def scheduler_lease(store: Store) -> SchedulerHolder | None:
     lease = store.lease(LEASE)
     if lease is None:
-        return "niemand (geen daemon of console plant de runs)"
-    role = lease.owner.split(":", 1)[0]
-    return f"{role} (pid {lease.pid} op {lease.host}, sinds {lease.acquired_at})"
+        return None
+    return SchedulerHolder(lease.owner.split(":", 1)[0], lease.pid, lease.host, lease.acquired_at)
+
+
+def scheduler_holder(store: Store, timezone: str | None = None) -> str:
+    """Who plans the runs, in words; with `timezone` the time as a person reads it, without (--json)
+    ISO in UTC."""
+    holder = scheduler_lease(store)
+    if holder is None:
+        return NOBODY
+    since = local_text(holder.since, timezone) if timezone else holder.since
+    return f"{holder.role} (pid {holder.pid} op {holder.host}, sinds {since})"

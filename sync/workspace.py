@@ -53,10 +53,11 @@ from sync.status import (
     KoppelingState,
     KoppelingStatus,
     NextRun,
+    SchedulerHolder,
     next_runs,
     overview,
     reconnect_hint,
-    scheduler_holder,
+    scheduler_lease,
     with_reconnect_hint,
 )
 
@@ -91,6 +92,7 @@ __all__ = [
     "RunReport",
     "RunRequested",
     "RunRow",
+    "SchedulerHolder",
     "StepFailed",
     "VatCode",
     "Words",
@@ -165,11 +167,11 @@ class Workspace:
 
     # -- overview -----------------------------------------------------------------------------------
 
-    def overview(self) -> tuple[list[KoppelingStatus], str]:
+    def overview(self) -> tuple[list[KoppelingStatus], SchedulerHolder | None]:
         """Every koppeling's status; a run busy in this process shows its live counts (the database
         hears a run's counts per page, the run service after every booking)."""
         with self.store() as store:
-            rows, holder = overview(self.settings, store, self.secrets), scheduler_holder(store)
+            rows, holder = overview(self.settings, store, self.secrets), scheduler_lease(store)
         for index, row in enumerate(rows):
             run = self.run_service.current(row.name)
             if run is not None and not run.done:

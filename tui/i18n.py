@@ -29,6 +29,8 @@ ENGLISH: dict[str, str] = {
     "Er loopt al een run.": "A run is already busy.",
     "al aanwezig": "already present",
     "deze console": "this console",
+    "op": "on",
+    "sinds": "since",
     "dezelfde bron in dezelfde administratie; de ene boekt, de andere vindt alles al aanwezig.": (
         "the same source into the same administration; one books, the other finds everything present."
     ),

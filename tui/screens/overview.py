@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from sync.workspace import KoppelingState, KoppelingStatus
+from sync.workspace import KoppelingState, KoppelingStatus, SchedulerHolder
 from tui.i18n import _
 from tui.widgets.instellingen_tab import DAYS
 
@@ -91,6 +91,14 @@ def next_run_text(row: KoppelingStatus, timezone: str | None = None) -> str:
     return short_time(row.next_run_at, timezone)
 
 
+def holder_text(holder: SchedulerHolder | None, timezone: str) -> str:
+    """'daemon (pid 4711 op server, sinds 21-01 03:15)', local time."""
+    if holder is None:
+        return _("niemand (geen daemon of console plant de runs)")
+    where = f"pid {holder.pid} {_('op')} {holder.host}"
+    return f"{_(holder.role)} ({where}, {_('sinds')} {day_and_time(holder.since, timezone)})"
+
+
 def last_run_text(row: KoppelingStatus, timezone: str | None = None) -> Text:
     """'21-01 03:15 deels 7/1': when, how it went, booked/failed."""
     if row.running:
@@ -116,7 +124,7 @@ class OverviewScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[KoppelingStatus] = []
-        self.holder = ""
+        self.holder: SchedulerHolder | None = None
         self.filter_text = ""
         # What an admin looks for first comes first and fits 80 columns; source → target last.
         self.headers = [
@@ -159,15 +167,15 @@ class OverviewScreen(Screen[None]):
         rows, holder = self.koppelaar.workspace.overview()
         self.app.call_from_thread(self._show, rows, holder)
 
-    def _show(self, rows: list[KoppelingStatus], holder: str) -> None:
+    def _show(self, rows: list[KoppelingStatus], holder: SchedulerHolder | None) -> None:
         self.rows, self.holder = rows, holder
-        who = _("deze console") if self.koppelaar.holds_scheduler else _(holder)
+        timezone = self.koppelaar.workspace.settings.app.timezone
+        who = _("deze console") if self.koppelaar.holds_scheduler else holder_text(holder, timezone)
         self.query_one("#scheduler-line", Static).update(f"{_('Planner')}: {who}")
         self._warn_shared(rows)
         table = self.query_one("#koppelingen", DataTable)
         selected = self.selected_name()
         visible = [r for r in rows if self._matches(r)]
-        timezone = self.koppelaar.workspace.settings.app.timezone
         cells = [
             (
                 r.name,
