@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from sync.workspace import RunRow
-from tui.i18n import _
+from tui.i18n import _, say
 from tui.screens.overview import RUN_STYLE, RUN_WORD, day_and_time
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class RunsTab(Vertical):
                 str(r.booked),
                 str(r.failed),
                 str(r.uncertain),
-                Text(r.message),
+                Text(say(r.message)),
                 key=str(r.id),
             )
         if not runs:
@@ -132,4 +132,4 @@ class RunsTab(Vertical):
         table = self.query_one("#run-records", DataTable)
         table.clear()
         for reference, outcome, message in records[:2000]:
-            table.add_row(Text(reference), _(OUTCOME.get(outcome, outcome)), Text(message))
+            table.add_row(Text(reference), _(OUTCOME.get(outcome, outcome)), Text(say(message)))
