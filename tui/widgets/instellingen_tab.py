@@ -55,7 +55,7 @@ class InstellingenTab(Vertical):
         yield Label(_("Planning (cron, tijdzone") + f" {settings.app.timezone})")
         yield Input(koppeling.schedule, id="schedule", disabled=read_only)
         # Right under the input: at 80x24 a message below the other settings ends off-screen.
-        yield Static("", id="settings-message")
+        yield Static("", id="settings-message").set_styles("display: none;")
         yield Static("", id="next-fires")
         yield Label(_("Herhalen als een geplande run mislukt (niet bij een inlogfout)"))
         with Horizontal(id="retry-settings"):
@@ -107,7 +107,9 @@ class InstellingenTab(Vertical):
 
     def _show(self, message: str | None, fires: str) -> None:
         if message is not None:
-            self.query_one("#settings-message", Static).update(message)
+            box = self.query_one("#settings-message", Static)
+            box.update(message)
+            box.display = True
         self.query_one("#next-fires", Static).update(fires)
 
     @on(Input.Submitted, "#schedule")
