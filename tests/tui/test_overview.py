@@ -52,6 +52,21 @@ async def test_an_admin_at_80x24_sees_state_last_run_next_run_and_foutmeldingen_
         assert "Planner: niemand" in text  # nobody schedules: no daemon, and this console was told not to
 
 
+async def test_source_and_target_are_never_cut_and_use_the_width_there_is(make_app: AppFactory) -> None:
+    """At 80 columns 'Bron → doel' read 'factuursturen → bo'; a wide terminal keeps it on one line."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        narrow = await wait_for_text(pilot, "facturen")
+    rows = narrow.splitlines()
+    first = rows.index(row_line(narrow, "facturen"))
+    assert rows[first].rstrip().endswith("factuursturen →"), narrow
+    assert rows[first + 1].rstrip().endswith("boekhouding"), narrow
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        wide = await wait_for_text(pilot, "facturen")
+    assert "factuursturen → boekhouding" in row_line(wide, "facturen"), wide
+
+
 async def test_the_scheduler_line_says_since_when_in_local_time(world: World, make_app: AppFactory) -> None:
     """The header showed the lease's raw UTC ISO time ('sinds 2026-01-21T02:15:02+00:00')."""
     store = world.store()

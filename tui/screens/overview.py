@@ -194,15 +194,36 @@ class OverviewScreen(Screen[None]):
         # Columns as wide as their widest cell plus one space, instead of Textual's padding of one on
         # each side: that saves seven columns, which is what it takes to fit 80 columns over SSH.
         table.clear(columns=True)
-        for index, header in enumerate(self.headers):
-            widest = max([len(header), *(row[index].cell_len for _name, row in cells)])
-            limit = NAME_WIDTH if index == 0 else widest
-            table.add_column(header, width=min(widest, limit) + 1)
+        widest = [
+            max([len(header), *(row[index].cell_len for _name, row in cells)])
+            for index, header in enumerate(self.headers)
+        ]
+        room = (table.size.width or self.app.size.width) - 1
+        # Long names end in '…' only where the width is short; a wide terminal shows them whole.
+        if sum(w + 1 for w in widest) > room:
+            widest[0] = min(widest[0], NAME_WIDTH)
+        # 'Bron → doel' last: what does not fit goes over two lines (source →, then target) rather than
+        # being cut ('factuursturen → bo' at 80 columns).
+        left = room - sum(w + 1 for w in widest[:-1]) - 1
+        two_lines = widest[-1] > left
+        if two_lines:
+            for _name, row in cells:
+                source, target = row[-1].plain.split(" → ", 1)
+                row[-1] = Text(f"{source} →\n{target}", overflow="ellipsis")
+            widest[-1] = max(
+                len(self.headers[-1]), *(len(line) for _n, r in cells for line in r[-1].plain.splitlines())
+            )
+        for header, width in zip(self.headers, widest, strict=True):
+            table.add_column(header, width=width + 1)
         for name, row in cells:
-            table.add_row(*row, key=name)
+            table.add_row(*row, key=name, height=2 if two_lines else 1)
         if selected is not None and selected in {r.name for r in visible}:
             table.move_cursor(row=table.get_row_index(selected))
         self.query_one("#empty").display = not rows
+
+    def on_resize(self) -> None:
+        # Column widths follow the terminal's width.
+        self._show(self.rows, self.holder)
 
     def _warn_shared(self, rows: list[KoppelingStatus]) -> None:
         """Two koppelingen of one source into one administratie: one books, the other finds every
