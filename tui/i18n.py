@@ -602,6 +602,9 @@ def set_language(language: str) -> None:
     _translate_bindings()
 
 
+_DUTCH_LABELS: dict[type, dict[str, list[str]]] = {}
+
+
 def _translate_bindings() -> None:
     """Key labels are translated when their class is defined, in the language of that moment; a console
     opened later in another language (--lang, a second App in one process) puts every loaded class's
@@ -612,9 +615,12 @@ def _translate_bindings() -> None:
 
     dutch_of = {english: dutch for dutch, english in ENGLISH.items()}
 
-    def say(label: str) -> str:
+    def dutch(label: str) -> str:
         # 'Pauzeren/Hervatten': each half on its own.
-        return "/".join(_(dutch_of.get(part, part)) for part in label.split("/"))
+        return "/".join(dutch_of.get(part, part) for part in label.split("/"))
+
+    def said(label: str) -> str:
+        return "/".join(_(part) for part in label.split("/"))
 
     classes: list[type[DOMNode]] = [DOMNode]
     while classes:
@@ -623,10 +629,20 @@ def _translate_bindings() -> None:
         merged = cls.__dict__.get("_merged_bindings")
         if merged is None or not cls.__module__.startswith("tui."):
             continue
+        # The Dutch labels as first seen: English back to Dutch is ambiguous ('Errors' is both
+        # 'Foutmeldingen' and 'Fouten'), so every later language starts from these.
+        originals = _DUTCH_LABELS.setdefault(
+            cls,
+            {
+                key: [dutch(b.description) for b in bindings]
+                for key, bindings in merged.key_to_bindings.items()
+            },
+        )
         for key, bindings in merged.key_to_bindings.items():
+            labels = originals.get(key, [b.description for b in bindings])
             merged.key_to_bindings[key] = [
-                replace(binding, description=say(binding.description)) if binding.description else binding
-                for binding in bindings
+                replace(binding, description=said(label)) if binding.description else binding
+                for binding, label in zip(bindings, labels, strict=False)
             ]
 
 
