@@ -9,6 +9,7 @@ file in the meantime.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import fcntl
 import hashlib
 import json
@@ -21,10 +22,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import tomlkit
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from tomlkit.container import Container
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Table
@@ -41,7 +43,7 @@ KeyPath = tuple[str | int, ...]
 
 _SYNTAX_ADVICE = (
     "Herstel de TOML-syntaxis op die plek (vaak een ontbrekend aanhalingsteken, '=' of ']') en start "
-    "opnieuw. Koppelaar overschrijft een kapot bestand nooit; een eerdere versie staat eventueel in {bak}."
+    "opnieuw. Koppelaar overschrijft een kapot bestand nooit."
 )
 _MISSING_ADVICE = (
     "Maak een configuratie met `koppelaar connect`, of probeer Koppelaar uit met `koppelaar demo`."
@@ -93,9 +95,16 @@ def _too_deep(path: Path) -> ConfigError:
     return ConfigError(
         f"{path}: waarden zijn te diep genest (honderden lijsten of tabellen in elkaar); zo'n instelling "
         "kent Koppelaar niet. Verwijder die waarde en start opnieuw. Koppelaar overschrijft een kapot bestand "
-        f"nooit; een eerdere versie staat eventueel in {path.name}.bak.",
+        f"nooit.{_earlier_version(path)}",
         path=path,
     )
+
+
+def _earlier_version(path: Path) -> str:
+    """Where the previous version is, said only when there is one (a file never saved by Koppelaar has
+    no .bak)."""
+    bak = path.with_name(path.name + ".bak")
+    return f" De vorige versie staat in {bak.name}." if bak.is_file() else ""
 
 
 def _read(path: Path) -> bytes:
@@ -125,7 +134,7 @@ _AT_END = re.compile(r"\s*\(at end of document\)$")
 
 def _parse(path: Path, raw: bytes) -> tuple[str, dict[str, Any]]:
     """Decode and parse with tomllib; syntax errors carry line and column."""
-    advice = _SYNTAX_ADVICE.format(bak=path.name + ".bak")
+    advice = _SYNTAX_ADVICE + _earlier_version(path)
     try:
         # utf-8-sig: editors on Windows like to prepend a BOM, which TOML itself does not allow.
         text = raw.decode("utf-8-sig")
@@ -199,10 +208,131 @@ def _explain(err: Any) -> str:
     if kind == "missing":
         return "verplichte instelling ontbreekt"
     if kind == "extra_forbidden":
-        return "onbekende instelling (tikfout?)"
+        nearest = difflib.get_close_matches(str(err["loc"][-1]), _known_keys(err["loc"]), n=1)
+        return (
+            f"onbekende instelling; bedoelt u '{nearest[0]}'?"
+            if nearest
+            else "onbekende instelling (tikfout?)"
+        )
     if kind == "string_type":
         return 'moet tekst zijn: zet de waarde tussen aanhalingstekens, bijvoorbeeld "8000"'
-    return str(err["msg"]).removeprefix("Value error, ")
+    ctx = err.get("ctx") or {}
+    if kind in _PYDANTIC_WORDS:
+        # pydantic lists choices as "'nl' or 'en'"
+        return _PYDANTIC_WORDS[kind].format(
+            **{key: str(value).replace("' or '", "' of '") for key, value in ctx.items()}
+        )
+    return _in_dutch(str(err["msg"]).removeprefix("Value error, "))
+
+
+# Pydantic's messages by error type, in Dutch; a type not listed keeps pydantic's (English) words.
+_PYDANTIC_WORDS = {
+    "int_parsing": "moet een geheel getal zijn, zonder aanhalingstekens",
+    "int_type": "moet een geheel getal zijn",
+    "int_from_float": "moet een geheel getal zijn (zonder decimalen)",
+    "float_parsing": "moet een getal zijn, zonder aanhalingstekens",
+    "float_type": "moet een getal zijn",
+    "bool_parsing": "moet true of false zijn, zonder aanhalingstekens",
+    "bool_type": "moet true of false zijn",
+    "dict_type": "moet een tabel zijn",
+    "model_type": "moet een tabel zijn",
+    "model_attributes_type": "moet een tabel zijn",
+    "list_type": "moet een lijst zijn",
+    "literal_error": "moet een van deze waarden zijn: {expected}",
+    "enum": "moet een van deze waarden zijn: {expected}",
+    "union_tag_invalid": "onbekend systeem {tag} (bekend: {expected_tags})",
+    "union_tag_not_found": 'zeg met system = "..." welk systeem dit is',
+    "greater_than": "moet groter zijn dan {gt}",
+    "greater_than_equal": "moet minstens {ge} zijn",
+    "less_than": "moet kleiner zijn dan {lt}",
+    "less_than_equal": "moet hoogstens {le} zijn",
+    "string_too_short": "is te kort (minstens {min_length} tekens)",
+    "string_too_long": "is te lang (hoogstens {max_length} tekens)",
+}
+
+# APScheduler explains a bad cron field in English; these are its sentences (triggers/cron/expressions.py
+# and fields.py of APScheduler 3) in Dutch.
+_CRON_FIELDS = {
+    "minute": "de minuut",
+    "hour": "het uur",
+    "day": "de dag van de maand",
+    "month": "de maand",
+    "day_of_week": "de dag van de week",
+}
+_FOREIGN: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"Error validating expression '([^']*)': "), r"'\1': "),
+    (
+        re.compile(r"the last value \((\d+)\) is higher than the maximum value \((\d+)\)"),
+        r"\1 is meer dan het maximum \2",
+    ),
+    (
+        re.compile(r"the first value \((\d+)\) is lower than the minimum value \((\d+)\)"),
+        r"\1 is minder dan het minimum \2",
+    ),
+    (
+        re.compile(r"the step value \((\d+)\) is higher than the total range of the expression \((\d+)\)"),
+        r"de stap \1 is groter dan het bereik \2",
+    ),
+    (re.compile(r"Increment must be higher than 0"), "de stap na '/' moet groter zijn dan 0"),
+    (
+        re.compile(r"The minimum value in a range must not be higher than the maximum"),
+        "in een bereik komt het kleinste getal eerst (bijvoorbeeld 1-5)",
+    ),
+    (re.compile(r'Invalid month name "([^"]*)"'), r"onbekende maand '\1'"),
+    (re.compile(r'Invalid weekday name "([^"]*)"'), r"onbekende weekdag '\1'"),
+)
+_UNRECOGNIZED = re.compile(r'Unrecognized expression "([^"]*)" for field "(\w+)"')
+
+
+def _in_dutch(message: str) -> str:
+    """A validator's message with APScheduler's English replaced by Dutch."""
+    for pattern, dutch in _FOREIGN:
+        message = pattern.sub(dutch, message)
+    return _UNRECOGNIZED.sub(
+        lambda m: f"'{m[1]}' is geen geldige waarde voor {_CRON_FIELDS.get(m[2], m[2])}", message
+    )
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the table holding `loc[-1]` may have, from the Settings model (for 'bedoelt u …?')."""
+    options: list[Any] = [Settings]
+    for part in loc[:-1]:
+        stepped = [inner for option in options for inner in _inside(option, part)]
+        # A connection's system id is in pydantic's location but is no key in the file.
+        tagged = [option for option in options if part in get_args(_field_type(option, "system"))]
+        options = stepped or tagged or options
+    return sorted({key for option in options if _is_model(option) for key in option.model_fields})
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation may hold: Annotated and unions unpacked."""
+    if get_origin(annotation) is Annotated:
+        return _members(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return [member for arg in get_args(annotation) for member in _members(arg)]
+    return [annotation]
+
+
+def _inside(annotation: Any, part: int | str) -> list[Any]:
+    found: list[Any] = []
+    for member in _members(annotation):
+        if _is_model(member) and part in member.model_fields:
+            found.extend(_members(member.model_fields[part].annotation))
+        elif get_origin(member) in (dict, list):
+            found.extend(_members(get_args(member)[-1]))
+    return found
+
+
+def _field_type(annotation: Any, name: str) -> Any:
+    return (
+        annotation.model_fields[name].annotation
+        if _is_model(annotation) and name in annotation.model_fields
+        else None
+    )
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
 def _data_path(data: object, loc: tuple[int | str, ...]) -> KeyPath:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from state.secrets import SecretStore
 from state.settings import Settings
-from state.store import Store
+from state.store import Foutmelding, Store
 from sync.engine import Progress
 from sync.scheduler import LEASE, next_fire_times
 from sync.service import is_connected, token_status, uses_oauth
@@ -178,9 +178,76 @@ def authorization_warning(days_left: float) -> str:
     return f"autorisatie verloopt over {days} {'dag' if days == 1 else 'dagen'}"
 
 
-def scheduler_holder(store: Store) -> str:
+def reconnect_hint(connection: str) -> str:
+    """Where a refused connection is entered again. The vendor's advice says what to create; it cannot
+    say where to enter it (in the console's connect wizard, or on the command line)."""
+    return (
+        f"Opnieuw verbinden: toets v op het tabblad Status van de koppeling, of op de opdrachtregel "
+        f"koppelaar connect {connection}."
+    )
+
+
+def with_reconnect_hint(problem: Foutmelding) -> Foutmelding:
+    """A foutmelding about refused credentials ('authenticatie:<verbinding>') says where to reconnect."""
+    kind, _, connection = problem.origin.partition(":")
+    if kind != "authenticatie" or not connection:
+        return problem
+    return replace(
+        problem, advice=" ".join(part for part in (problem.advice, reconnect_hint(connection)) if part)
+    )
+
+
+NOBODY = "niemand (geen daemon of console plant de runs)"
+
+# A run's state as a person reads it (the store keeps 'partial', 'failed', 'dry_run').
+RUN_STATES = {
+    "ok": "ok",
+    "partial": "gedeeltelijk",
+    "failed": "mislukt",
+    "busy": "bezig",
+    "running": "bezig",
+    "dry_run": "proefrun",
+}
+
+PROBLEM_STATES = {"open": "open", "ignored": "genegeerd", "resolved": "opgelost"}
+
+
+def run_state(status: str | None) -> str:
+    return RUN_STATES.get(status or "", status or "")
+
+
+def local_text(iso: str | None, timezone: str) -> str:
+    """'2026-01-21 03:15' in app.timezone: the store keeps UTC, a person reads local time."""
+    if not iso:
+        return "—"
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(timezone))
+    return f"{moment:%Y-%m-%d %H:%M}"
+
+
+@dataclass(frozen=True)
+class SchedulerHolder:
+    """The process that plans the runs: a daemon or a console, since `since` (ISO, UTC)."""
+
+    role: str
+    pid: int
+    host: str
+    since: str
+
+
+def scheduler_lease(store: Store) -> SchedulerHolder | None:
     lease = store.lease(LEASE)
     if lease is None:
-        return "niemand (geen daemon of console plant de runs)"
-    role = lease.owner.split(":", 1)[0]
-    return f"{role} (pid {lease.pid} op {lease.host}, sinds {lease.acquired_at})"
+        return None
+    return SchedulerHolder(lease.owner.split(":", 1)[0], lease.pid, lease.host, lease.acquired_at)
+
+
+def scheduler_holder(store: Store, timezone: str | None = None) -> str:
+    """Who plans the runs, in words; with `timezone` the time as a person reads it, without (--json)
+    ISO in UTC."""
+    holder = scheduler_lease(store)
+    if holder is None:
+        return NOBODY
+    since = local_text(holder.since, timezone) if timezone else holder.since
+    return f"{holder.role} (pid {holder.pid} op {holder.host}, sinds {since})"

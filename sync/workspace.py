@@ -49,7 +49,17 @@ from sync.engine import Progress, RunReport
 from sync.runs import ActiveRun, AlreadyRunning, RunService
 from sync.scheduler import LEASE
 from sync.service import build_connector, build_target, is_connected, run_koppeling, token_status
-from sync.status import KoppelingState, KoppelingStatus, NextRun, next_runs, overview, scheduler_holder
+from sync.status import (
+    KoppelingState,
+    KoppelingStatus,
+    NextRun,
+    SchedulerHolder,
+    next_runs,
+    overview,
+    reconnect_hint,
+    scheduler_lease,
+    with_reconnect_hint,
+)
 
 # The console's screens and widgets import from here only, never from state/ or connectors/
 # (tests/test_layering.py): these are the types they show.
@@ -82,6 +92,7 @@ __all__ = [
     "RunReport",
     "RunRequested",
     "RunRow",
+    "SchedulerHolder",
     "StepFailed",
     "VatCode",
     "Words",
@@ -156,11 +167,11 @@ class Workspace:
 
     # -- overview -----------------------------------------------------------------------------------
 
-    def overview(self) -> tuple[list[KoppelingStatus], str]:
+    def overview(self) -> tuple[list[KoppelingStatus], SchedulerHolder | None]:
         """Every koppeling's status; a run busy in this process shows its live counts (the database
         hears a run's counts per page, the run service after every booking)."""
         with self.store() as store:
-            rows, holder = overview(self.settings, store, self.secrets), scheduler_holder(store)
+            rows, holder = overview(self.settings, store, self.secrets), scheduler_lease(store)
         for index, row in enumerate(rows):
             run = self.run_service.current(row.name)
             if run is not None and not run.done:
@@ -184,7 +195,10 @@ class Workspace:
         limit: int = 200,
     ) -> tuple[list[Foutmelding], int]:
         with self.store() as store:
-            return store.foutmeldingen_page(koppeling, status=status, text=text, offset=offset, limit=limit)
+            rows, total = store.foutmeldingen_page(
+                koppeling, status=status, text=text, offset=offset, limit=limit
+            )
+        return [with_reconnect_hint(row) for row in rows], total
 
     def problem_records(self, problem_id: int) -> list[tuple[str, str, str]]:
         with self.store() as store:
@@ -216,7 +230,7 @@ class Workspace:
                     rows, total, scan = store.foutmeldingen_search(
                         koppeling, status=status, text=text, limit=limit
                     )
-                    return ProblemWindow(rows, total, open_count, scan)
+                    return ProblemWindow([with_reconnect_hint(r) for r in rows], total, open_count, scan)
                 total = store.foutmeldingen_count(koppeling, status=status, text=text)
                 if total == 0:
                     return ProblemWindow([], 0, open_count, False)
@@ -227,11 +241,12 @@ class Workspace:
             rows = store.foutmeldingen_window(
                 koppeling, status=status, text=text, after=after, before=before, limit=limit, scan=bool(scan)
             )
-            return ProblemWindow(rows, total, open_count, bool(scan))
+            return ProblemWindow([with_reconnect_hint(r) for r in rows], total, open_count, bool(scan))
 
     def foutmelding(self, problem_id: int) -> Foutmelding | None:
         with self.store() as store:
-            return store.foutmelding(problem_id)
+            problem = store.foutmelding(problem_id)
+        return None if problem is None else with_reconnect_hint(problem)
 
     def open_problem_count(self, koppeling: str) -> int:
         with self.store() as store:
@@ -386,9 +401,13 @@ class Workspace:
             build_connector, connection, self.settings.connections[connection], self.secrets, home=self.home
         )
         try:
-            return await connector.check()
+            result = await connector.check()
         finally:
             await connector.aclose()
+        if result.health is Health.AUTH_FAILED:
+            advice = " ".join(part for part in (result.advice, reconnect_hint(connection)) if part)
+            return CheckResult(result.health, result.reason, advice)
+        return result
 
     # -- connecting (the console's connect wizard; `koppelaar connect` takes the same steps) ---------
 

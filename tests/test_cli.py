@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -50,6 +52,31 @@ def test_run_exits_2_when_the_target_rejects_the_credentials(world: World) -> No
     result = koppelaar(world, "run", "facturen")
     assert result.returncode == 2
     assert "API-token" in result.stdout
+
+
+def test_errors_of_a_revoked_token_say_where_to_reconnect(world: World) -> None:
+    world.eb.revoke_token(seed.EB_API_TOKEN)
+    assert koppelaar(world, "run", "facturen").returncode == 2
+    errors = koppelaar(world, "errors", "facturen")
+    assert "koppelaar connect boekhouding" in errors.stdout, errors.stdout
+    assert "hier in" not in errors.stdout
+
+
+def test_status_and_errors_speak_local_time_and_dutch_states(world: World) -> None:
+    """The CLI mixed UTC ('12:55:06+00:00') with local time and printed 'partial'; --json keeps ISO UTC."""
+    client = world.fs.add_client("Drukkerij Van Dam B.V.").clientnr
+    world.fs.add_invoice(client, [(1, "250.00", 7, "Drukwerk")], sent="2026-01-20")
+    assert koppelaar(world, "run", "facturen").returncode == 1
+    [run] = world.store().runs("facturen", limit=1)
+    local = datetime.fromisoformat(run.started_at).astimezone(ZoneInfo("Europe/Amsterdam"))
+
+    status = koppelaar(world, "status").stdout
+    assert f"laatste run: {local:%Y-%m-%d %H:%M} gedeeltelijk" in status, status
+    assert "+00:00" not in status and "partial" not in status
+    errors = koppelaar(world, "errors", "facturen").stdout
+    assert "+00:00" not in errors and f"laatst {local:%Y-%m-%d}" in errors, errors
+    machine = json.loads(koppelaar(world, "status", "--json").stdout)
+    assert machine["koppelingen"][0]["last_run_at"] == run.started_at
 
 
 def test_run_exits_4_while_another_process_runs_the_koppeling(world: World) -> None:

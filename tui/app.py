@@ -18,8 +18,8 @@ from state.store import Store
 from sync.logfile import log_to_file
 from sync.scheduler import RENEW_SECONDS, NightlyScheduler
 from sync.workspace import ActiveRun, RunReport, RunRequested, Workspace
-from tui.commands import KoppelaarCommands
-from tui.i18n import _, set_language
+from tui.commands import KoppelaarCommands, Palette
+from tui.i18n import _, say, set_language
 from tui.screens.overview import OverviewScreen
 from tui.screens.quit import QuitAnswer, QuitScreen
 
@@ -99,7 +99,7 @@ class KoppelaarApp(App[None]):
                 pass  # the Status tab says the daemon took it
             elif isinstance(result, RunReport):
                 severity: SeverityLevel = "information" if result.status.value == "ok" else "warning"
-                self.notify(result.message, title=run.koppeling, severity=severity)
+                self.notify(say(result.message), title=run.koppeling, severity=severity)
         if self._quit_when_idle and not self.workspace.run_service.busy():
             self.exit()
 
@@ -127,7 +127,7 @@ class KoppelaarApp(App[None]):
     def action_command_palette(self) -> None:
         # Textual's own placeholder is English whatever the console's language.
         if self.use_command_palette and not CommandPalette.is_open(cast("App[object]", self)):
-            self.push_screen(CommandPalette(id="--command-palette", placeholder=_("Zoek een commando…")))
+            self.push_screen(Palette(id="--command-palette", placeholder=_("Zoek een commando…")))
 
     def action_help(self) -> None:
         from tui.screens.help import HelpScreen

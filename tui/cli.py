@@ -164,9 +164,11 @@ class _ProgressPrinter:
 
 
 def print_report(report: RunReport) -> None:
+    from sync.status import run_state
+
     p = report.progress
     label = "Dry-run" if report.dry_run else "Run"
-    print(f"{label} {report.koppeling}: {report.status.value} — {report.message}")
+    print(f"{label} {report.koppeling}: {run_state(report.status.value)} — {report.message}")
     print(
         f"  opgehaald {p.fetched}, geboekt {p.booked}, al aanwezig bij het doel {p.already_present},"
         f" al verwerkt {p.skipped}, foutmeldingen {p.failed + p.parked},"
@@ -208,21 +210,27 @@ def cmd_status(home: Home, args: argparse.Namespace) -> int:
 
 
 def status_text(home: Home) -> str:
-    from sync.status import overview, scheduler_holder
+    from sync.status import local_text, overview, run_state, scheduler_holder
 
     settings = load_settings(home.config)
     secrets = open_secret_store(settings.app, home.root)
+    timezone = settings.app.timezone
     store = Store(home.database)
     try:
         rows = overview(settings, store, secrets)
-        out = [f"Planner: {scheduler_holder(store)}", f"Geheimen: {secrets.describe()}"]
+        out = [
+            f"Planner: {scheduler_holder(store, timezone)}",
+            f"Geheimen: {secrets.describe()}",
+            f"Tijden in {timezone}.",
+        ]
     finally:
         store.close()
     if not rows:
         out.append("Nog geen koppelingen. Voeg er een toe in koppelaar.toml of probeer 'koppelaar demo'.")
     for r in rows:
         last = (
-            f"{r.last_run_at} {r.last_run_status} ({r.last_run_booked} geboekt, {r.last_run_failed} fout)"
+            f"{local_text(r.last_run_at, timezone)} {run_state(r.last_run_status)}"
+            f" ({r.last_run_booked} geboekt, {r.last_run_failed} fout)"
             if r.last_run_at
             else "nog nooit"
         )
@@ -231,7 +239,7 @@ def status_text(home: Home) -> str:
         )
         retry = f" (herhaling {r.next_run_retry})" if r.next_run_retry else ""
         out.append(
-            f"    laatste run: {last}; volgende: {r.next_run_at or '—'}{retry};"
+            f"    laatste run: {last}; volgende: {local_text(r.next_run_at, timezone)}{retry};"
             f" Foutmeldingen ({r.open_foutmeldingen})"
         )
     return "\n".join(out)
@@ -248,19 +256,22 @@ def cmd_errors_text(home: Home, name: str) -> str:
 
 
 def errors_text(home: Home, name: str, *, include_closed: bool = False) -> tuple[str, int]:
+    from sync.status import PROBLEM_STATES, local_text, with_reconnect_hint
+
     settings = load_settings(home.config)
     if name not in settings.koppelingen:
         raise UnknownKoppeling(f"Onbekende koppeling '{name}' (bekend: {', '.join(settings.koppelingen)}).")
+    timezone = settings.app.timezone
     store = Store(home.database)
     try:
         problems = store.foutmeldingen(name, status=None if include_closed else "open")
         if not problems:
             return f"Foutmeldingen (0): {name} heeft geen openstaande foutmeldingen.", 0
         out = [f"Foutmeldingen ({len(problems)}) van {name}:"]
-        for f in problems:
-            out.append(
-                f"\n[{f.origin}] {f.title}  ({f.count}×, eerst {f.first_seen}, laatst {f.last_seen}, {f.status})"
-            )
+        for f in map(with_reconnect_hint, problems):
+            first, last = local_text(f.first_seen, timezone), local_text(f.last_seen, timezone)
+            state = PROBLEM_STATES.get(f.status, f.status)
+            out.append(f"\n[{f.origin}] {f.title}  ({f.count}×, eerst {first}, laatst {last}, {state})")
             if f.advice:
                 out.append(f"    Wat te doen: {f.advice}")
             records = store.problem_records(f.id)

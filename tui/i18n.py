@@ -6,6 +6,8 @@ language, and no translators' tooling to feed; a missing translation falls back 
 
 from __future__ import annotations
 
+import re
+
 _language = "nl"
 
 ENGLISH: dict[str, str] = {
@@ -29,11 +31,14 @@ ENGLISH: dict[str, str] = {
     "Er loopt al een run.": "A run is already busy.",
     "al aanwezig": "already present",
     "deze console": "this console",
+    "op": "on",
+    "sinds": "since",
     "dezelfde bron in dezelfde administratie; de ene boekt, de andere vindt alles al aanwezig.": (
         "the same source into the same administration; one books, the other finds everything present."
     ),
     "Deactiveer er één.": "Deactivate one of them.",
     "Zoek een commando…": "Search for a command…",
+    "Geen commando gevonden": "No matches found",
     "Commando's": "Commands",
     "Overzicht": "Overview",
     "Koppeling": "Integration",
@@ -473,10 +478,131 @@ ENGLISH.update(
 # -- end connect wizard: authorising in a browser ---------------------------------------------------------
 
 
+# -- texts sync/ and connectors/ store in Dutch (tui.i18n.say) --------------------------------------------
+# Run messages, foutmelding titles and advice, connection check reasons and record outcomes are written
+# to the store in Dutch by the engine and the connectors, whichever console later reads them (and the
+# daemon has no language). The console says them in its own language when it shows them: each Dutch
+# template here, with its {parts}, is matched against the stored text and its parts carried over.
+MESSAGES: dict[str, str] = {
+    # run messages (sync/engine.py)
+    "{booked} geboekt, {present} al aanwezig bij het doel, {failed} foutmelding(en), {uncertain} onzeker": (
+        "{booked} booked, {present} already present at the target, {failed} error(s), {uncertain} uncertain"
+    ),
+    "{booked} geboekt, {failed} foutmelding(en), {uncertain} onzeker": (
+        "{booked} booked, {failed} error(s), {uncertain} uncertain"
+    ),
+    "{booked} geboekt, {present} al aanwezig bij het doel, {skipped} al verwerkt": (
+        "{booked} booked, {present} already present at the target, {skipped} already done"
+    ),
+    "{booked} geboekt, {skipped} al verwerkt": "{booked} booked, {skipped} already done",
+    "{booked} geboekt; gestopt op verzoek, de rest volgt bij de volgende run": (
+        "{booked} booked; stopped on request, the rest follows in the next run"
+    ),
+    "{koppeling} draait al ({who})": "{koppeling} is already running ({who})",
+    "proces {pid} op {host}": "process {pid} on {host}",
+    "een ander proces": "another process",
+    "Interne fout: {error}": "Internal error: {error}",
+    "Interne fout in Koppelaar: {error}": "Internal error in Koppelaar: {error}",
+    "Run {run} stopte hierdoor; een volgende run is veilig. De volledige foutmelding (traceback) staat in "
+    "{log}. Meld dit bij de leverancier van Koppelaar met dat bestand en het tijdstip van de run.": (
+        "Run {run} stopped because of it; a next run is safe. The full error (traceback) is in {log}. "
+        "Report this to the supplier of Koppelaar with that file and the time of the run."
+    ),
+    "Boeking kwam niet aan bij het doel": "The booking did not reach the target",
+    "Wordt bij de volgende run opnieuw verstuurd.": "Is sent again in the next run.",
+    "gevonden bij het doel na een onzekere verzending": "found at the target after an uncertain send",
+    "Deze inloggegevens werkten nog op {moment} (UTC): ze zijn sindsdien gewijzigd of ingetrokken. {advice}": (
+        "These credentials still worked on {moment} (UTC): they were changed or revoked since. {advice}"
+    ),
+    "{connection}: {reason}": "{connection}: {reason}",
+    "{title} — {advice}": "{title} — {advice}",
+    # connection checks (connectors/*: check())
+    "Verbonden met FactuurSturen": "Connected to FactuurSturen",
+    "Verbonden met e-Boekhouden": "Connected to e-Boekhouden",
+    "Verbonden met e-Boekhouden (SOAP)": "Connected to e-Boekhouden (SOAP)",
+    "Verbonden met Exact Online (administratie {division})": "Connected to Exact Online (administration {division})",
+    "Verbonden met Twinfield, administratie {office} ({name})": "Connected to Twinfield, administration {office} ({name})",
+    "Opnieuw verbinden: toets v op het tabblad Status van de koppeling, of op de opdrachtregel koppelaar "
+    "connect {connection}.": (
+        "Reconnect: key v on the integration's Status tab, or on the command line koppelaar connect {connection}."
+    ),
+    "{advice} Opnieuw verbinden: toets v op het tabblad Status van de koppeling, of op de opdrachtregel "
+    "koppelaar connect {connection}.": (
+        "{advice} Reconnect: key v on the integration's Status tab, or on the command line koppelaar connect "
+        "{connection}."
+    ),
+    # mapping foutmeldingen (sync/mapping.py)
+    "Onbekend btw-tarief {rate}% op verkoopfacturen": "Unknown VAT rate {rate}% on sales invoices",
+    "Onbekend btw-tarief {rate}% op inkoopfacturen": "Unknown VAT rate {rate}% on purchase invoices",
+    "Kies onder Mapping een btw-code voor '{key}' (btw_codes in koppelaar.toml), of corrigeer het tarief "
+    "in de bron.": (
+        "Choose a VAT code for '{key}' under Mapping (btw_codes in koppelaar.toml), or correct the rate in "
+        "the source."
+    ),
+    "Geen tegenrekening gekozen voor verkoopfacturen": "No contra account chosen for sales invoices",
+    "Geen tegenrekening gekozen voor inkoopfacturen": "No contra account chosen for purchase invoices",
+    "Kies onder Mapping de tegenrekening waarop verkoopfacturen geboekt worden ({key} in koppelaar.toml).": (
+        "Choose under Mapping the contra account sales invoices are booked on ({key} in koppelaar.toml)."
+    ),
+    "Kies onder Mapping de tegenrekening waarop inkoopfacturen geboekt worden ({key} in koppelaar.toml).": (
+        "Choose under Mapping the contra account purchase invoices are booked on ({key} in koppelaar.toml)."
+    ),
+    "Factuur {number} heeft geen regels": "Invoice {number} has no lines",
+    "Een factuur zonder regels kan niet geboekt worden; controleer de factuur in de bron.": (
+        "An invoice without lines cannot be booked; check the invoice in the source."
+    ),
+    "Factuur in vreemde valuta ({currency})": "Invoice in a foreign currency ({currency})",
+    "Deze koppeling boekt alleen euro's (currency_policy = 'refuse'); boek de factuur handmatig of zet "
+    "currency_policy op 'convert_ecb'.": (
+        "This integration books euros only (currency_policy = 'refuse'); book the invoice by hand or set "
+        "currency_policy to 'convert_ecb'."
+    ),
+    "Geen wisselkoers voor {currency}": "No exchange rate for {currency}",
+    "Factuur uit de bron afgekeurd (veld '{field}')": "Invoice from the source refused (field '{field}')",
+    "Corrigeer de factuur in de bron; de volgende run leest hem opnieuw als hij gewijzigd is.": (
+        "Correct the invoice in the source; the next run reads it again once it has changed."
+    ),
+}
+
+
+def say(text: str) -> str:
+    """A text stored in Dutch by sync/ or connectors/, in the console's language. Unknown texts (a
+    vendor's own words, a template not listed) stay as they were written."""
+    if _language != "en" or not text:
+        return text
+    if text in ENGLISH:
+        return ENGLISH[text]
+    for pattern, english in _templates():
+        match = pattern.fullmatch(text)
+        if match:
+            # A part may itself be a stored text ('{connection}: {reason}'); each part is shorter.
+            return english.format(**{name: say(part) for name, part in match.groupdict().items()})
+    return text
+
+
+_compiled: list[tuple[re.Pattern[str], str]] = []
+
+
+def _templates() -> list[tuple[re.Pattern[str], str]]:
+    """The templates as patterns, the most literal first: '{booked} geboekt, {skipped} al verwerkt'
+    must not swallow a message that also says what was already present."""
+    if not _compiled:
+        for dutch in sorted(MESSAGES, key=lambda t: -len(re.sub(r"\{\w+\}", "", t))):
+            parts = re.split(r"\{(\w+)\}", dutch)
+            regex = "".join(
+                re.escape(part) if index % 2 == 0 else f"(?P<{part}>.+?)" for index, part in enumerate(parts)
+            )
+            _compiled.append((re.compile(regex, re.DOTALL), MESSAGES[dutch]))
+    return _compiled
+
+
 def set_language(language: str) -> None:
     global _language
     _language = language if language in ("nl", "en") else "nl"
     _translate_bindings()
+
+
+_DUTCH_LABELS: dict[type, dict[str, list[str]]] = {}
 
 
 def _translate_bindings() -> None:
@@ -489,9 +615,12 @@ def _translate_bindings() -> None:
 
     dutch_of = {english: dutch for dutch, english in ENGLISH.items()}
 
-    def say(label: str) -> str:
+    def dutch(label: str) -> str:
         # 'Pauzeren/Hervatten': each half on its own.
-        return "/".join(_(dutch_of.get(part, part)) for part in label.split("/"))
+        return "/".join(dutch_of.get(part, part) for part in label.split("/"))
+
+    def said(label: str) -> str:
+        return "/".join(_(part) for part in label.split("/"))
 
     classes: list[type[DOMNode]] = [DOMNode]
     while classes:
@@ -500,10 +629,20 @@ def _translate_bindings() -> None:
         merged = cls.__dict__.get("_merged_bindings")
         if merged is None or not cls.__module__.startswith("tui."):
             continue
+        # The Dutch labels as first seen: English back to Dutch is ambiguous ('Errors' is both
+        # 'Foutmeldingen' and 'Fouten'), so every later language starts from these.
+        originals = _DUTCH_LABELS.setdefault(
+            cls,
+            {
+                key: [dutch(b.description) for b in bindings]
+                for key, bindings in merged.key_to_bindings.items()
+            },
+        )
         for key, bindings in merged.key_to_bindings.items():
+            labels = originals.get(key, [b.description for b in bindings])
             merged.key_to_bindings[key] = [
-                replace(binding, description=say(binding.description)) if binding.description else binding
-                for binding in bindings
+                replace(binding, description=said(label)) if binding.description else binding
+                for binding, label in zip(bindings, labels, strict=False)
             ]
 
 

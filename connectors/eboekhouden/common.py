@@ -198,12 +198,12 @@ def entry_description(entry: JournalEntry) -> str:
 
 NEW_TOKEN_ADVICE = (
     f"Maak in e-Boekhouden onder {TOKEN_PATH} een nieuw API-token aan (het wordt één keer getoond) "
-    "en vul het hier in."
+    "en vul het in bij de verbinding."
 )
 SOAP_LOGIN_ADVICE = (
     "Beveiligingscode 1 verandert wanneer het wachtwoord van e-Boekhouden wordt gewijzigd. Kopieer de "
     f"actuele Beveiligingscode 1 (en controleer gebruikersnaam en Beveiligingscode 2) uit {SETTINGS_PATH} "
-    "en vul die hier opnieuw in."
+    "en vul die opnieuw in bij de verbinding."
 )
 DOMAIN_ADVICE = (
     "Het API-token hoort bij het andere land: een token van e-Boekhouden.nl werkt niet op e-Boekhouden.be "

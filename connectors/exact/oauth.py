@@ -26,7 +26,7 @@ TOKEN_TIMEOUT = httpx.Timeout(30.0, connect=10.0)  # well inside the token vault
 
 APP_CENTER_ADVICE = (
     "Controleer Client ID, Client secret en Redirect URI van de app in het Exact App Center "
-    "(https://apps.exactonline.com/, Mijn apps beheren) en vul ze hier opnieuw in."
+    "(https://apps.exactonline.com/, Mijn apps beheren) en vul ze opnieuw in bij de verbinding."
 )
 
 

@@ -30,8 +30,8 @@ from connectors.money import ZERO, parse_amount, quantize
 
 DEFAULT_BASE_URL = "https://www.factuursturen.nl"
 NEW_KEY_ADVICE = (
-    "Maak in FactuurSturen onder Instellingen → Verbindingen een nieuwe API-sleutel en vul die hier in "
-    "(controleer ook de inlognaam)."
+    "Maak in FactuurSturen onder Instellingen → Verbindingen een nieuwe API-sleutel en vul die in bij de "
+    "verbinding (controleer ook de inlognaam)."
 )
 # 146 = Nederland is documented (api docs, client examples); every other id comes from `countrylist`.
 DOCUMENTED_COUNTRIES = {"146": "Nederland"}
@@ -167,6 +167,8 @@ class FactuurSturenSource(SourceBase):
             return _problem_record(record_id, cursor_key, exc.field, f"Factuur {number}: {exc.message}", raw)
         except ValidationError as exc:
             field, message = _validation_message(exc)
+            if field == "totalen":
+                message = f"{message}. {_totals_in_source(raw)}"
             # The model's own totals message already names the invoice.
             prefixed = message if message.startswith(f"Factuur {number}") else f"Factuur {number}: {message}"
             return _problem_record(record_id, cursor_key, field, prefixed, raw)
@@ -423,6 +425,19 @@ def _validation_message(exc: ValidationError) -> tuple[str, str]:
     message = str(first.get("msg", exc))
     message = message.removeprefix("Value error, ")
     return field, message
+
+
+def _totals_in_source(raw: Mapping[str, Any]) -> str:
+    """The totals as FactuurSturen shows them, by its own field names, and what to do about them: the
+    model's words ('het totaal') are derived amounts a support person cannot find in FactuurSturen."""
+    # Both amounts parsed before the model checked the totals.
+    gross, tax = _amount(raw, "totalintax"), _amount(raw, "tax")
+    return (
+        f"In FactuurSturen: totalintax {gross}, tax {tax} (excl. btw dus {gross - tax}); daarop moeten de regels (lines: amount × "
+        "price, of linetotal) en de btw-regels (taxes: sum_of, sum) uitkomen. Corrigeer de factuur in "
+        "FactuurSturen; is hij al naar de klant verstuurd, wijzig hem dan niet maar maak een creditfactuur "
+        "en een nieuwe, juiste factuur: de koppeling boekt ze allebei"
+    )
 
 
 def _problem_record(record_id: str, cursor_key: str, field: str, message: str, raw: object) -> SourceRecord:

@@ -442,3 +442,72 @@ def test_disk_full_is_a_config_error_and_file_untouched(
     with pytest.raises(ConfigError, match="No space left on device"):
         edit.save()
     assert config_path.read_text(encoding="utf-8") == CONFIG
+
+
+@pytest.mark.parametrize(
+    ("written", "typo", "meant"),
+    [
+        ('schedule = "15 3 * * *"', 'schedul = "15 3 * * *"', "schedule"),
+        ('target = "boekhouding"', 'target = "boekhouding"\nretrys = 2', "retries"),
+    ],
+)
+def test_an_unknown_key_suggests_the_nearest_valid_one(
+    config_path: Path, written: str, typo: str, meant: str
+) -> None:
+    config_path.write_text(CONFIG.replace(written, typo), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path)
+    assert f"bedoelt u '{meant}'?" in str(info.value), info.value
+
+
+@pytest.mark.parametrize(
+    ("schedule", "dutch"),
+    [
+        ("61 3 * * *", "61 is meer dan het maximum 59"),
+        ("x 3 * * *", "'x' is geen geldige waarde voor de minuut"),
+        ("*/0 3 * * *", "de stap na '/' moet groter zijn dan 0"),
+        ("15 5-4 * * *", "in een bereik komt het kleinste getal eerst"),
+    ],
+)
+def test_scheduler_messages_reach_the_user_in_dutch(config_path: Path, schedule: str, dutch: str) -> None:
+    config_path.write_text(
+        CONFIG.replace('schedule = "15 3 * * *"', f'schedule = "{schedule}"'), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path)
+    message = str(info.value)
+    assert dutch in message, message
+    for english in ("Error validating", "higher than", "Unrecognized", "Increment", "must not"):
+        assert english not in message
+
+
+@pytest.mark.parametrize(
+    ("written", "wrong", "dutch"),
+    [
+        (
+            'schedule = "15 3 * * *"',
+            'schedule = "15 3 * * *"\nretries = "drie"',
+            "moet een geheel getal zijn",
+        ),
+        ('schedule = "15 3 * * *"', 'schedule = "15 3 * * *"\npaused = "ja"', "moet true of false zijn"),
+    ],
+)
+def test_value_errors_reach_the_user_in_dutch(
+    config_path: Path, written: str, wrong: str, dutch: str
+) -> None:
+    config_path.write_text(CONFIG.replace(written, wrong), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path)
+    assert dutch in str(info.value) and "Input should" not in str(info.value), info.value
+
+
+def test_a_bak_is_mentioned_only_when_there_is_one(config_path: Path) -> None:
+    config_path.write_text(CONFIG + "\n[connections.exact\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path)
+    assert ".bak" not in str(info.value)
+
+    config_path.with_name("koppelaar.toml.bak").write_text(CONFIG, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(config_path)
+    assert "De vorige versie staat in koppelaar.toml.bak." in str(info.value)

@@ -173,6 +173,25 @@ async def test_an_invoice_whose_totals_do_not_add_up_is_parked_and_the_rest_is_b
     assert (await world.run()).progress.parked == 0  # parked once, not again every night
 
 
+async def test_totals_that_do_not_add_up_name_the_source_fields_and_what_to_do_when_already_sent(
+    world: World,
+) -> None:
+    """'het totaal is 100.00' while FactuurSturen shows totalintax 121.00: name the fields a support
+    person finds there, and what to do with an invoice the customer already has."""
+    client = add_client(world)
+    broken = world.fs.add_invoice(client, [(1, "100.00", 21, "Advies")], sent="2025-12-31")
+    broken.totalintax += D("0.01")
+
+    await world.run()
+
+    store = world.store()
+    [problem] = store.foutmeldingen("facturen")
+    [(_reference, detail, _)] = store.problem_records(problem.id)
+    assert f"totalintax {broken.totalintax}, tax {broken.tax}" in detail, detail
+    assert "lines" in detail and "taxes" in detail
+    assert "al naar de klant verstuurd" in detail and "creditfactuur" in detail
+
+
 async def test_an_unknown_vat_rate_is_a_mapping_foutmelding_and_is_booked_after_the_mapping_is_fixed(
     world: World,
 ) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sandbox import seed
-from state.config import write_new
+from state.config import load_settings, write_new
 from state.home import Home
 from tests.sync.test_run_counts import second_koppeling
 from tests.tui.conftest import (
@@ -50,6 +50,36 @@ async def test_an_admin_at_80x24_sees_state_last_run_next_run_and_foutmeldingen_
         assert "03:15" in row  # the nightly schedule '15 3 * * *'
         assert row.split("03:15", 1)[1].split()[0] == "1"  # one open foutmelding
         assert "Planner: niemand" in text  # nobody schedules: no daemon, and this console was told not to
+
+
+async def test_source_and_target_are_never_cut_and_use_the_width_there_is(make_app: AppFactory) -> None:
+    """At 80 columns 'Bron → doel' read 'factuursturen → bo'; a wide terminal keeps it on one line."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        narrow = await wait_for_text(pilot, "facturen")
+    rows = narrow.splitlines()
+    first = rows.index(row_line(narrow, "facturen"))
+    assert rows[first].rstrip().endswith("factuursturen →"), narrow
+    assert rows[first + 1].rstrip().endswith("boekhouding"), narrow
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        wide = await wait_for_text(pilot, "facturen")
+    assert "factuursturen → boekhouding" in row_line(wide, "facturen"), wide
+
+
+async def test_the_scheduler_line_says_since_when_in_local_time(world: World, make_app: AppFactory) -> None:
+    """The header showed the lease's raw UTC ISO time ('sinds 2026-01-21T02:15:02+00:00')."""
+    store = world.store()
+    assert store.acquire_lease("scheduler", "daemon:test", 600)
+    lease = store.lease("scheduler")
+    assert lease is not None
+    timezone = load_settings(world.home.config).app.timezone
+    local = datetime.fromisoformat(lease.acquired_at).astimezone(ZoneInfo(timezone))
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        text = await wait_for_text(pilot, "Planner: daemon")
+    line = next(line for line in text.splitlines() if "Planner:" in line)
+    assert f"sinds {local:%d-%m %H:%M}" in line and "+00:00" not in line, line
 
 
 async def test_the_overview_follows_a_run_made_elsewhere_while_it_is_open(

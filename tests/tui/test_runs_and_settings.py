@@ -115,6 +115,33 @@ async def test_an_invalid_schedule_is_refused_and_the_file_is_untouched(
     assert world.home.config.read_bytes() == before
 
 
+async def test_an_invalid_schedule_says_in_full_at_80x24_that_the_file_was_not_changed(
+    make_app: AppFactory,
+) -> None:
+    """The error stood below the other settings: its last line (koppelaar.toml not changed) was
+    off-screen at 80x24."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_tab(pilot, "5", "Volgende runs:")
+        box = screen.query_one("#schedule", Input)
+        box.focus()
+        box.value = "61 3 * * *"
+        await pilot.press("enter")
+        await wait_for_text(pilot, "koppelingen.facturen.schedule")
+        words = " ".join(screen_text(app).split())
+    assert "61 is meer dan het maximum 59" in words, words
+    assert "koppelaar.toml is niet veranderd" in words, words
+
+
+async def test_the_chosen_runs_message_is_shown_whole_at_80x24(make_app: AppFactory) -> None:
+    """The Melding column is cut at 80 columns ('0 geboekt, 1 f')."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_tab(pilot, "4", "Onbekend btw-tarief 7%")
+        text = await wait_for_text(pilot, "Run 2:")
+    assert "Run 2: 1 records — 0 geboekt, 1 foutmelding(en), 0 onzeker" in text, text
+
+
 async def test_the_currency_policy_is_saved(world: World, make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -55,6 +55,19 @@ async def test_a_revoked_token_shows_why_and_what_to_do(world: World, make_app: 
         assert "Wat te doen" in text
 
 
+async def test_a_revoked_token_says_where_to_enter_a_new_one(world: World, make_app: AppFactory) -> None:
+    """'vul het hier in' pointed at a field that is not there: the advice names the key and the command."""
+    world.eb.revoke_token(seed.EB_API_TOKEN)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_text(pilot, "facturen")
+        await pilot.press("enter")
+        await wait_for_text(pilot, "✗ Doel boekhouding")
+        words = " ".join(screen_text(app).split())
+    assert "toets v op het tabblad Status" in words and "koppelaar connect boekhouding" in words, words
+    assert "hier in" not in words and "hier opnieuw in" not in words
+
+
 async def test_all_six_actions_are_visible_at_80x24(make_app: AppFactory) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

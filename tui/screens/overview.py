@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from sync.workspace import KoppelingState, KoppelingStatus
+from sync.workspace import KoppelingState, KoppelingStatus, SchedulerHolder
 from tui.i18n import _
 from tui.widgets.instellingen_tab import DAYS
 
@@ -91,6 +91,14 @@ def next_run_text(row: KoppelingStatus, timezone: str | None = None) -> str:
     return short_time(row.next_run_at, timezone)
 
 
+def holder_text(holder: SchedulerHolder | None, timezone: str) -> str:
+    """'daemon (pid 4711 op server, sinds 21-01 03:15)', local time."""
+    if holder is None:
+        return _("niemand (geen daemon of console plant de runs)")
+    where = f"pid {holder.pid} {_('op')} {holder.host}"
+    return f"{_(holder.role)} ({where}, {_('sinds')} {day_and_time(holder.since, timezone)})"
+
+
 def last_run_text(row: KoppelingStatus, timezone: str | None = None) -> Text:
     """'21-01 03:15 deels 7/1': when, how it went, booked/failed."""
     if row.running:
@@ -116,7 +124,7 @@ class OverviewScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[KoppelingStatus] = []
-        self.holder = ""
+        self.holder: SchedulerHolder | None = None
         self.filter_text = ""
         # What an admin looks for first comes first and fits 80 columns; source → target last.
         self.headers = [
@@ -159,15 +167,15 @@ class OverviewScreen(Screen[None]):
         rows, holder = self.koppelaar.workspace.overview()
         self.app.call_from_thread(self._show, rows, holder)
 
-    def _show(self, rows: list[KoppelingStatus], holder: str) -> None:
+    def _show(self, rows: list[KoppelingStatus], holder: SchedulerHolder | None) -> None:
         self.rows, self.holder = rows, holder
-        who = _("deze console") if self.koppelaar.holds_scheduler else _(holder)
+        timezone = self.koppelaar.workspace.settings.app.timezone
+        who = _("deze console") if self.koppelaar.holds_scheduler else holder_text(holder, timezone)
         self.query_one("#scheduler-line", Static).update(f"{_('Planner')}: {who}")
         self._warn_shared(rows)
         table = self.query_one("#koppelingen", DataTable)
         selected = self.selected_name()
         visible = [r for r in rows if self._matches(r)]
-        timezone = self.koppelaar.workspace.settings.app.timezone
         cells = [
             (
                 r.name,
@@ -186,15 +194,36 @@ class OverviewScreen(Screen[None]):
         # Columns as wide as their widest cell plus one space, instead of Textual's padding of one on
         # each side: that saves seven columns, which is what it takes to fit 80 columns over SSH.
         table.clear(columns=True)
-        for index, header in enumerate(self.headers):
-            widest = max([len(header), *(row[index].cell_len for _name, row in cells)])
-            limit = NAME_WIDTH if index == 0 else widest
-            table.add_column(header, width=min(widest, limit) + 1)
+        widest = [
+            max([len(header), *(row[index].cell_len for _name, row in cells)])
+            for index, header in enumerate(self.headers)
+        ]
+        room = (table.size.width or self.app.size.width) - 1
+        # Long names end in '…' only where the width is short; a wide terminal shows them whole.
+        if sum(w + 1 for w in widest) > room:
+            widest[0] = min(widest[0], NAME_WIDTH)
+        # 'Bron → doel' last: what does not fit goes over two lines (source →, then target) rather than
+        # being cut ('factuursturen → bo' at 80 columns).
+        left = room - sum(w + 1 for w in widest[:-1]) - 1
+        two_lines = widest[-1] > left
+        if two_lines:
+            for _name, row in cells:
+                source, target = row[-1].plain.split(" → ", 1)
+                row[-1] = Text(f"{source} →\n{target}", overflow="ellipsis")
+            widest[-1] = max(
+                len(self.headers[-1]), *(len(line) for _n, r in cells for line in r[-1].plain.splitlines())
+            )
+        for header, width in zip(self.headers, widest, strict=True):
+            table.add_column(header, width=width + 1)
         for name, row in cells:
-            table.add_row(*row, key=name)
+            table.add_row(*row, key=name, height=2 if two_lines else 1)
         if selected is not None and selected in {r.name for r in visible}:
             table.move_cursor(row=table.get_row_index(selected))
         self.query_one("#empty").display = not rows
+
+    def on_resize(self) -> None:
+        # Column widths follow the terminal's width.
+        self._show(self.rows, self.holder)
 
     def _warn_shared(self, rows: list[KoppelingStatus]) -> None:
         """Two koppelingen of one source into one administratie: one books, the other finds every

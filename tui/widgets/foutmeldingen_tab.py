@@ -23,7 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from sync.workspace import Foutmelding, ProblemWindow, ReadOnlyError, RunReport, RunRequested
-from tui.i18n import _, language
+from tui.i18n import _, language, say
 from tui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -267,7 +267,7 @@ class FoutmeldingenTab(Vertical):
             [
                 (
                     Text(origin_label(p.origin)),
-                    Text(p.title, no_wrap=True, overflow="ellipsis"),
+                    Text(say(p.title), no_wrap=True, overflow="ellipsis"),
                     Text(number(p.count), justify="right"),
                     Text(self._when(p.last_seen, short=True)),
                     Text(_(STATUS_LABEL.get(p.status, p.status)), style=STATUS_STYLE.get(p.status, "")),
@@ -373,8 +373,8 @@ class FoutmeldingenTab(Vertical):
         self._detail_shown = p
         # Fixed height in the stylesheet: updating it needs no layout pass of the whole screen.
         self.query_one("#fm-detail", Static).update(
-            f"[b]{escape(p.title)}[/b]\n"
-            f"[$text-muted]{_('Wat te doen')}:[/] {escape(p.advice or '—')}\n"
+            f"[b]{escape(say(p.title))}[/b]\n"
+            f"[$text-muted]{_('Wat te doen')}:[/] {escape(say(p.advice) or '—')}\n"
             f"[$text-muted]{escape(origin_label(p.origin))} · {_('eerst gezien')} {self._when(p.first_seen)}"
             f" · {_('laatst')} {self._when(p.last_seen)} · {number(p.count)}×"
             f" · {_(STATUS_LABEL.get(p.status, p.status))}[/]",
@@ -472,7 +472,7 @@ class FoutmeldingenTab(Vertical):
             self.app.notify(_("Er loopt al een nieuwe poging."), severity="warning")
             return
         self.busy_retrying = True
-        self.app.notify(f"{_('Opnieuw proberen')}: {escape(problem.title)}", title=self.koppeling)
+        self.app.notify(f"{_('Opnieuw proberen')}: {escape(say(problem.title))}", title=self.koppeling)
         self._retry(problem)
 
     @work(thread=True, exclusive=True, group="fm-retry", exit_on_error=False)
@@ -509,12 +509,12 @@ class FoutmeldingenTab(Vertical):
         elif after is not None and after.status == "resolved":
             self.app.notify(
                 _("Opgelost: {n} record(s) geboekt.").format(n=number(records))
-                + f" {escape(result.message)}",
+                + f" {escape(say(result.message))}",
                 title=self.koppeling,
             )
         else:
             self.app.notify(
-                f"{_('Nog niet opgelost')}: {escape(result.message)}",
+                f"{_('Nog niet opgelost')}: {escape(say(result.message))}",
                 title=self.koppeling,
                 severity="warning",
             )
@@ -528,7 +528,7 @@ class FoutmeldingenTab(Vertical):
             self.app.notify(_("Deze foutmelding is al genegeerd (h heropent hem)."))
             return
         question = (
-            f"{_('Foutmelding negeren?')}\n\n{escape(problem.title)}\n\n"
+            f"{_('Foutmelding negeren?')}\n\n{escape(say(problem.title))}\n\n"
             + _("Hij verdwijnt uit de open foutmeldingen en komt niet terug als het opnieuw gebeurt;")
             + " "
             + _("de records worden niet geboekt. Met s en h vindt en heropent u hem.")
@@ -566,7 +566,7 @@ class FoutmeldingenTab(Vertical):
 
     def _status_set(self, problem: Foutmelding, status: str) -> None:
         done = {"ignored": _("Genegeerd"), "resolved": _("Opgelost"), "open": _("Heropend")}[status]
-        self.app.notify(f"{done}: {escape(problem.title)}", title=self.koppeling)
+        self.app.notify(f"{done}: {escape(say(problem.title))}", title=self.koppeling)
         self.reload(keep_position=True)
 
 
@@ -598,8 +598,8 @@ class ProblemScreen(Screen[None]):
         yield Header()
         with Vertical(id="fm-problem-screen"):
             yield Static(
-                f"[b]{escape(p.title)}[/b]\n"
-                f"[$text-muted]{_('Wat te doen')}:[/] {escape(p.advice or '—')}\n"
+                f"[b]{escape(say(p.title))}[/b]\n"
+                f"[$text-muted]{_('Wat te doen')}:[/] {escape(say(p.advice) or '—')}\n"
                 f"[$text-muted]{escape(origin_label(p.origin))} · {_('eerst gezien')} {self.tab._when(p.first_seen)}"
                 f" · {_('laatst')} {self.tab._when(p.last_seen)} · {number(p.count)}×"
                 f" · {_(STATUS_LABEL.get(p.status, p.status))}[/]",
@@ -641,7 +641,7 @@ class ProblemScreen(Screen[None]):
         table.add_rows(
             (
                 Text(reference),
-                Text(detail.splitlines()[0] if detail else "", no_wrap=True, overflow="ellipsis"),
+                Text(say(detail.splitlines()[0]) if detail else "", no_wrap=True, overflow="ellipsis"),
             )
             for reference, detail, _exchange in records
         )

@@ -54,6 +54,8 @@ class InstellingenTab(Vertical):
         read_only = self.koppelaar.read_only
         yield Label(_("Planning (cron, tijdzone") + f" {settings.app.timezone})")
         yield Input(koppeling.schedule, id="schedule", disabled=read_only)
+        # Right under the input: at 80x24 a message below the other settings ends off-screen.
+        yield Static("", id="settings-message").set_styles("display: none;")
         yield Static("", id="next-fires")
         yield Label(_("Herhalen als een geplande run mislukt (niet bij een inlogfout)"))
         with Horizontal(id="retry-settings"):
@@ -75,7 +77,6 @@ class InstellingenTab(Vertical):
             id="currency",
             disabled=read_only,
         )
-        yield Static("", id="settings-message")
 
     def on_mount(self) -> None:
         self._work()
@@ -106,7 +107,9 @@ class InstellingenTab(Vertical):
 
     def _show(self, message: str | None, fires: str) -> None:
         if message is not None:
-            self.query_one("#settings-message", Static).update(message)
+            box = self.query_one("#settings-message", Static)
+            box.update(message)
+            box.display = True
         self.query_one("#next-fires", Static).update(fires)
 
     @on(Input.Submitted, "#schedule")

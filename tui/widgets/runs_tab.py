@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from sync.workspace import RunRow
-from tui.i18n import _
+from tui.i18n import _, say
 from tui.screens.overview import RUN_STYLE, RUN_WORD, day_and_time
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ class RunsTab(Vertical):
     def __init__(self, koppeling: str) -> None:
         super().__init__(id="runs-tab")
         self.koppeling = koppeling
+        self._messages: dict[int, str] = {}  # per run id, its message as shown
 
     @property
     def koppelaar(self) -> KoppelaarApp:
@@ -84,6 +85,7 @@ class RunsTab(Vertical):
         table = self.query_one("#runs", DataTable)
         selected = self._selected_run(table)
         table.clear()
+        self._messages = {r.id: say(r.message) for r in runs}
         if not runs:
             self.query_one("#run-detail-title", Static).update(_("Nog geen runs."))
         timezone = self.koppelaar.workspace.settings.app.timezone
@@ -98,7 +100,7 @@ class RunsTab(Vertical):
                 str(r.booked),
                 str(r.failed),
                 str(r.uncertain),
-                Text(r.message),
+                Text(say(r.message)),
                 key=str(r.id),
             )
         if not runs:
@@ -128,8 +130,11 @@ class RunsTab(Vertical):
         self.app.call_from_thread(self._show_records, run_id, records)
 
     def _show_records(self, run_id: int, records: list[tuple[str, str, str]]) -> None:
-        self.query_one("#run-detail-title", Static).update(f"Run {run_id}: {len(records)} records")
+        # The Melding column is cut at 80 columns: the chosen run's message is said here in full.
+        message = self._messages.get(run_id, "")
+        title = f"Run {run_id}: {len(records)} records" + (f" — {message}" if message else "")
+        self.query_one("#run-detail-title", Static).update(Text(title))
         table = self.query_one("#run-records", DataTable)
         table.clear()
         for reference, outcome, message in records[:2000]:
-            table.add_row(Text(reference), _(OUTCOME.get(outcome, outcome)), Text(message))
+            table.add_row(Text(reference), _(OUTCOME.get(outcome, outcome)), Text(say(message)))

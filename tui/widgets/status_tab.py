@@ -24,7 +24,7 @@ from sync.workspace import (
     RunReport,
     RunRequested,
 )
-from tui.i18n import _
+from tui.i18n import _, say
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.overview import RUN_WORD
 
@@ -44,13 +44,13 @@ def progress_text(p: Progress) -> str:
 
 def report_text(report: RunReport) -> str:
     status = _(RUN_WORD.get(report.status.value, report.status.value))  # 'mislukt', not 'failed'
-    lines = [f"{_('Dry-run') if report.dry_run else 'Run'}: {status} — {report.message}"]
+    lines = [f"{_('Dry-run') if report.dry_run else 'Run'}: {status} — {say(report.message)}"]
     for planned in report.planned[:200]:
         lines.append(f"  {planned.invoice_number}  {planned.relation}  {planned.gross} EUR")
         lines.extend(f"      {acc}  {code}  {net} + {vat}" for acc, code, net, vat in planned.lines)
     if len(report.planned) > 200:
         lines.append(f"  … +{len(report.planned) - 200}")
-    lines.extend(f"  ! {problem}" for problem in report.problems[:50])
+    lines.extend(f"  ! {say(problem)}" for problem in report.problems[:50])
     return "\n".join(lines)
 
 
@@ -135,9 +135,9 @@ class StatusTab(Vertical):
             except Exception as exc:  # shown, not raised: a check is diagnosis
                 result = CheckResult(Health.UNREACHABLE, str(exc))
             mark = "[$success]✓[/]" if result.ok else "[$error]✗[/]"
-            lines.append(f"{mark} {role} {name}: {result.reason}")
+            lines.append(f"{mark} {role} {name}: {say(result.reason)}")
             if result.advice:
-                lines.append(f"    {_('Wat te doen')}: {result.advice}")
+                lines.append(f"    {_('Wat te doen')}: {say(result.advice)}")
         box.update("\n".join(lines))
 
     # -- runs ---------------------------------------------------------------------------------------
