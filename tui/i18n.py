@@ -55,6 +55,8 @@ ENGLISH: dict[str, str] = {
     "Mapping": "Mapping",
     "Runs": "Runs",
     "Instellingen": "Settings",
+    "wacht op": "waiting for",
+    "tot": "until",
     "Niet verbonden": "Not connected",
     "Wacht op autorisatie": "Awaiting authorisation",
     "Actief": "Active",
