@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors import eboekhouden, exact, factuursturen, twinfield, ubl
+from connectors import accountview, eboekhouden, exact, factuursturen, twinfield, ubl
 from connectors.spec import AnySpec
 
 SPECS: dict[str, AnySpec] = {
@@ -13,6 +13,7 @@ SPECS: dict[str, AnySpec] = {
         exact.SPEC,
         twinfield.SPEC,
         ubl.SPEC,
+        accountview.SPEC,
     )
 }
 
