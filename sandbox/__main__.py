@@ -39,7 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     exact = seeds.make_exact()
-    with SandboxServer(factuursturen=sims.factuursturen, eboekhouden=sims.eboekhouden, exact=exact) as srv:
+    accountview = seeds.make_accountview()
+    with SandboxServer(
+        factuursturen=sims.factuursturen, eboekhouden=sims.eboekhouden, exact=exact, accountview=accountview
+    ) as srv:
         info = {
             **srv.urls,
             "pid": os.getpid(),
@@ -57,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
                     "client_secret": seeds.EXACT_CLIENT_SECRET,
                     "redirect_uri": seeds.EXACT_REDIRECT_URI,
                     "division": seeds.EXACT_DIVISION,
+                },
+                "accountview": {
+                    "client_id": seeds.ACCOUNTVIEW_CLIENT_ID,
+                    "client_secret": seeds.ACCOUNTVIEW_CLIENT_SECRET,
+                    "redirect_uri": seeds.ACCOUNTVIEW_REDIRECT_URI,
+                    "company": seeds.ACCOUNTVIEW_COMPANY,
                 },
             },
         }

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from sandbox import seed
+from sandbox.accountview import AccountViewSim
 from sandbox.data import make_demo_invoices
 from sandbox.eboekhouden import EBoekhoudenSim
 from sandbox.exact import ExactSim
@@ -32,6 +33,7 @@ from tui.demo import Target, prepare_home
 Api = Literal["soap", "rest"]
 EXACT_SALES_ENTRIES = f"/api/v1/{seed.EXACT_DIVISION}/salesentry/SalesEntries"
 TWINFIELD_PROCESSXML = "/accounting2/webservices/processxml.asmx"
+ACCOUNTVIEW_DATA = "/api/v3/accountviewdata"
 
 
 class OffsetClock:
@@ -61,6 +63,12 @@ class World:
     exact: ExactSim | None = None
     twinfield: TwinfieldSim | None = None
     clock: OffsetClock | None = None  # the Exact/Twinfield simulator's clock
+    accountview: AccountViewSim | None = None
+
+    @property
+    def av(self) -> AccountViewSim:
+        assert self.accountview is not None, "not an AccountView world"
+        return self.accountview
 
     @property
     def ex(self) -> ExactSim:
@@ -76,6 +84,8 @@ class World:
         """Inject a fault into the next `times` bookings, in whichever dialect this world speaks."""
         if self.target == "exact":  # the entries only: relations are POSTed too
             self.ex.faults.add(method="POST", path=EXACT_SALES_ENTRIES, kind=kind, times=times)
+        elif self.target == "accountview":  # relations are POSTed to the same address
+            self.av.faults.add(method="POST", path=ACCOUNTVIEW_DATA, kind=kind, times=times)
         elif self.target == "twinfield":
             # ProcessXml carries reads too; the sandbox cannot tell a post from a read by path, so
             # the fault lands on whichever ProcessXml call comes next (posts, after the first run's reads).
@@ -101,13 +111,15 @@ class World:
             return Counter(str(e["YourRef"]).strip() for e in entries)
         if self.target == "twinfield":
             return Counter(t.invoicenumber for t in self.twf.transactions())
+        if self.target == "accountview":
+            return Counter(str(p["INV_NR"]) for p in self.av.pages())
         return Counter(m.invoice_number for m in self.eb.mutations)
 
     def booking_count(self) -> int:
         return sum(self.bookings_per_invoice().values())
 
     def target_requests(self) -> int:
-        sim = self.exact or self.twinfield or self.eb
+        sim = self.exact or self.twinfield or self.accountview or self.eb
         return sim.request_count()
 
     def store(self) -> Store:
@@ -141,13 +153,17 @@ def sandbox_world(
             yield World(home, sims.factuursturen, sims.eboekhouden, server, api)
         return
     clock = OffsetClock()
-    exact = twinfield = None
+    exact = twinfield = accountview = None
     if target == "exact":
         exact = seed.make_exact(clock)
         exact.minutely_limit = exact_minutely_limit
+    elif target == "accountview":
+        accountview = seed.make_accountview(clock, rate_per_second=100_000)
     else:
         twinfield = seed.make_twinfield(clock, credits_per_minute=twinfield_credits_per_minute)
-    with SandboxServer(factuursturen=sims.factuursturen, bookkeeping=exact or twinfield) as server:
+    with SandboxServer(
+        factuursturen=sims.factuursturen, bookkeeping=exact or twinfield or accountview
+    ) as server:
         home = Home(tmp_path / "home")
         prepare_home(
             home,
@@ -157,4 +173,15 @@ def sandbox_world(
             rate_limit_per_second=rate_limit_per_second,
             max_concurrency=max_concurrency,
         )
-        yield World(home, sims.factuursturen, sims.eboekhouden, server, api, target, exact, twinfield, clock)
+        yield World(
+            home,
+            sims.factuursturen,
+            sims.eboekhouden,
+            server,
+            api,
+            target,
+            exact,
+            twinfield,
+            clock,
+            accountview,
+        )

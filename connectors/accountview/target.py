@@ -520,7 +520,7 @@ class AccountView(BookingTargetBase):
         page = page_number(entry.reference)
         body = self._page(entry, relation_id, journal, page)
         try:
-            await self._call("POST", DATA, json=body)
+            await self._post_page(body)
         except UncertainError:
             existing = await self._lookup_after(entry, relation_id)
             if existing is None:
@@ -535,6 +535,9 @@ class AccountView(BookingTargetBase):
                 raise
             return CreateResult(remote_id=existing.remote_id, already_existed=True)
         return CreateResult(remote_id=f"{journal}/{page}")
+
+    async def _post_page(self, body: dict[str, object]) -> None:
+        await self._call("POST", DATA, json=body)
 
     async def _lookup_after(self, entry: JournalEntry, relation_id: str) -> RemoteBooking | None:
         try:
@@ -552,7 +555,7 @@ class AccountView(BookingTargetBase):
                 [
                     str(n),
                     line.account_code,
-                    (line.description or entry.description)[:DESCRIPTION_LIMIT],
+                    (line.description or entry.description)[:DESCRIPTION_LIMIT].rstrip(),
                     sign * line.net_amount,
                     line.vat_code or None,
                     sign * line.vat_amount,
@@ -652,7 +655,7 @@ def _journal_kind(row: Row) -> InvoiceKind | None:
 def _description(entry: JournalEntry) -> str:
     base = entry.description or f"Factuur {entry.invoice_number}"
     if entry.foreign is None:
-        return base[:DESCRIPTION_LIMIT]
+        return base[:DESCRIPTION_LIMIT].rstrip()
     f = entry.foreign
     suffix = f" ({f.currency} {f.gross:.2f})"
     return base[: max(0, DESCRIPTION_LIMIT - len(suffix))] + suffix
