@@ -32,7 +32,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from sandbox._util import Clock, parse_json
-from sandbox.base import ASGIApp, Scope, SimBase, json_response
+from sandbox.base import ASGIApp, Message, Receive, Scope, Send, SimBase, json_response
 
 ACCESS_TTL = 3600
 CODE_TTL = 600
@@ -344,6 +344,40 @@ class AccountViewSim(SimBase):
             grant.used.add(token)
             return json_response(self._new_tokens(grant)), "ok"
         return oauth_error("unsupported_grant_type", f"grant_type {grant_type!r}"), "unsupported"
+
+    # --- faults per business object: a write's object is in its body, so the body is read first
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != DATA:
+            await super().__call__(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            chunks.append(bytes(message.get("body", b"")))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        try:
+            parsed = parse_json(body)
+        except ValueError:
+            parsed = None
+        business_object = parsed.get("BusinessObject") if isinstance(parsed, dict) else None
+        scope = {**scope, "accountview.object": business_object if isinstance(business_object, str) else None}
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await super().__call__(scope, replay, send)
+
+    def soap_action(self, scope: Scope) -> str | None:
+        """The business object of a write (DJ2, AR1, …), so a fault can pick journal pages out."""
+        value = scope.get("accountview.object")
+        return value if isinstance(value, str) else None
 
     # --- the API
     def error_response(self, status: int, retry_after: int, scope: Scope) -> Response:

@@ -84,8 +84,8 @@ class World:
         """Inject a fault into the next `times` bookings, in whichever dialect this world speaks."""
         if self.target == "exact":  # the entries only: relations are POSTed too
             self.ex.faults.add(method="POST", path=EXACT_SALES_ENTRIES, kind=kind, times=times)
-        elif self.target == "accountview":  # relations are POSTed to the same address
-            self.av.faults.add(method="POST", path=ACCOUNTVIEW_DATA, kind=kind, times=times)
+        elif self.target == "accountview":  # journal pages (DJ2), not relations (AR1/AP1) at the same address
+            self.av.faults.add(method="POST", path=ACCOUNTVIEW_DATA, action="DJ2", kind=kind, times=times)
         elif self.target == "twinfield":
             # ProcessXml carries reads too; the sandbox cannot tell a post from a read by path, so
             # the fault lands on whichever ProcessXml call comes next (posts, after the first run's reads).

@@ -414,20 +414,19 @@ class AccountView(BookingTargetBase):
         return await self.relations.ensure(party, kind, code)
 
     async def _search_relations(self, by: By, value: str, kind: InvoiceKind) -> list[Relation]:
-        field = {By.CODE: "SUB_NR", By.VAT_NUMBER: "VAT_NR", By.NAME: "ACCT_NAME"}[by]
-        wanted = sub_nr(value) if by is By.CODE else value
-        rows = await self._read(RELATIONS[kind], "CONTACT", "SUB_NR,ACCT_NAME,VAT_NR", (field, wanted))
-        return [
-            Relation(
-                id=_text(r.get("SUB_NR")),
-                # Our code, when this is the number we give it (a long code is kept short).
-                code=value if by is By.CODE and _text(r.get("SUB_NR")) == wanted else _text(r.get("SUB_NR")),
-                name=_text(r.get("ACCT_NAME")),
-                vat_number=_text(r.get("VAT_NR")),
-            )
-            for r in rows
-            if r.get("SUB_NR")
-        ]
+        """One filtered read per field. Our code is the relation's number when we created it, or its
+        zoekcode (SRC_CODE) when someone entered the relation by hand."""
+        fields = "SUB_NR,SRC_CODE,ACCT_NAME,VAT_NR"
+        if by is not By.CODE:
+            field = "VAT_NR" if by is By.VAT_NUMBER else "ACCT_NAME"
+            return [
+                _relation(r, _text(r.get("SUB_NR")))
+                for r in await self._read(RELATIONS[kind], "CONTACT", fields, (field, value))
+            ]
+        rows = await self._read(RELATIONS[kind], "CONTACT", fields, ("SUB_NR", sub_nr(value)))
+        if not rows and len(value) <= SUB_NR_LIMIT:
+            rows = await self._read(RELATIONS[kind], "CONTACT", fields, ("SRC_CODE", value))
+        return [_relation(r, value) for r in rows]
 
     async def _create_relation(self, party: Party, kind: InvoiceKind, code: str) -> str | None:
         number = sub_nr(code)
@@ -520,7 +519,7 @@ class AccountView(BookingTargetBase):
         page = page_number(entry.reference)
         body = self._page(entry, relation_id, journal, page)
         try:
-            await self._post_page(body)
+            await self._call("POST", DATA, json=body)
         except UncertainError:
             existing = await self._lookup_after(entry, relation_id)
             if existing is None:
@@ -535,9 +534,6 @@ class AccountView(BookingTargetBase):
                 raise
             return CreateResult(remote_id=existing.remote_id, already_existed=True)
         return CreateResult(remote_id=f"{journal}/{page}")
-
-    async def _post_page(self, body: dict[str, object]) -> None:
-        await self._call("POST", DATA, json=body)
 
     async def _lookup_after(self, entry: JournalEntry, relation_id: str) -> RemoteBooking | None:
         try:
@@ -635,6 +631,15 @@ class AccountView(BookingTargetBase):
                 code="VAT_CODE",
                 origin=Origin.MAPPING,
             )
+
+
+def _relation(row: Row, code: str) -> Relation:
+    return Relation(
+        id=_text(row.get("SUB_NR")),
+        code=code,
+        name=_text(row.get("ACCT_NAME")),
+        vat_number=_text(row.get("VAT_NR")),
+    )
 
 
 def _rate(row: Row) -> Decimal | None:
