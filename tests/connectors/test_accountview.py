@@ -102,7 +102,7 @@ def entry(
                 vat_rate=D(21),
                 net_amount=amount,
                 vat_amount=(amount * D("0.21")).quantize(D("0.01")),
-                **line,  # type: ignore[arg-type]
+                **line,
             ),
         ),
     )
