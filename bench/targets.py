@@ -6,6 +6,8 @@ documented limits, through the real engine.
   a day) in the simulator, and the connection's `rate_limit_per_second` is set to the same ceiling
   (max_concurrency 8, the setting's maximum). The simulator answers with `X-RateLimit-*` headers and
   429 beyond the limit; Koppelaar's governor waits for the minute's reset.
+- **AccountView**: no limits are documented; the simulator's assumed ceiling is ACCOUNTVIEW_CEILING
+  requests a second per administratie (429 beyond it), and the connection is set to that pace.
 - **Twinfield**: the fair-use policy as documented — 1,000 credits a minute per ClientId (1 per read,
   3 per post), one request in flight per organisation — unscaled; the engine batches up to 25
   transactions per ProcessXml call (`create_bookings`).
@@ -13,7 +15,7 @@ documented limits, through the real engine.
 The simulators run in this process (a server thread); the koppeling runs in its own process
 (`python -m bench.driver`), so its CPU time is its own. Nothing is asserted.
 
-``.venv/bin/python -m bench.targets [--invoices N] [--scale S] [--only exact|twinfield]``
+``.venv/bin/python -m bench.targets [--invoices N] [--scale S] [--only exact|twinfield|accountview]``
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tui.demo import Target, prepare_home
 INVOICES = 2_000
 SCALE = 30
 TWINFIELD_CREDITS = 1_000
+ACCOUNTVIEW_CEILING = 20  # requests a second per administratie: an assumption, not documented
 DATA_SEED = 5
 
 
@@ -55,6 +58,9 @@ def measure(target: Target, *, invoices: int = INVOICES, scale: int = SCALE) -> 
         sim: Any = seed.make_exact()
         sim.minutely_limit, sim.daily_limit = MINUTELY * scale, DAILY * scale
         ceiling = MINUTELY * scale / 60.0
+    elif target == "accountview":
+        sim = seed.make_accountview(rate_per_second=ACCOUNTVIEW_CEILING)
+        ceiling = float(ACCOUNTVIEW_CEILING)
     else:
         sim = seed.make_twinfield(credits_per_minute=TWINFIELD_CREDITS)
         ceiling = TWINFIELD_CREDITS / 60.0  # credits per second
@@ -65,12 +71,13 @@ def measure(target: Target, *, invoices: int = INVOICES, scale: int = SCALE) -> 
             server.factuursturen_url,
             server.url_for("bookkeeping"),
             target=target,
-            rate_limit_per_second=ceiling,
+            # AccountView's window is a sliding second: starts spaced at the ceiling still arrive bunched.
+            rate_limit_per_second=ceiling * 0.9 if target == "accountview" else ceiling,
             max_concurrency=8,
         )
         sim.clear_request_log()
         fs.clear_request_log()
-        tokens_before = len(sim.token_requests) if target == "exact" else 0
+        tokens_before = len(sim.token_requests) if target in ("exact", "accountview") else 0
         log(f"targets {target}: {invoices} invoices, ceiling {ceiling:g}/s")
         run = run_driver(home, trace=True, log_file=wd / "driver.log")
         records = sim.request_log
@@ -112,6 +119,16 @@ def measure(target: Target, *, invoices: int = INVOICES, scale: int = SCALE) -> 
             "token_requests": len(sim.token_requests) - tokens_before,
             "minutes_at_real_limit": round(served / MINUTELY, 1),
             "fraction_of_real_daily_limit": round(served / DAILY, 3),
+        }
+    elif target == "accountview":
+        served = len(records) - throttled
+        result |= {
+            "ceiling_per_second": ceiling,
+            "served_per_second": round(served / seconds, 2),
+            "fraction_of_ceiling": round(served / seconds / ceiling, 3),
+            "relations_created": sum(1 for x in records if x.method == "POST" and x.action in ("AR1", "AP1")),
+            "pages_posted": sum(1 for x in records if x.method == "POST" and x.action == "DJ2"),
+            "token_requests": len(sim.token_requests) - tokens_before,
         }
     else:
         credits = sum(sim.credits_used.values())
@@ -158,7 +175,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
             if key == "failed_uncertain":
                 cells.append(f"{res['failed']} / {res['uncertain']}")
             elif key == "achieved":
-                if res["target"] == "exact":
+                if res["target"] in ("exact", "accountview"):
                     cells.append(f"{res['served_per_second']} of {res['ceiling_per_second']:g} req/s")
                 else:
                     cells.append(
@@ -175,6 +192,12 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"relations created; at the real 60/minute this run's calls take {res['minutes_at_real_limit']} "
                 f"minutes and {res['fraction_of_real_daily_limit']:.0%} of the 5,000/day."
             )
+        elif res["target"] == "accountview":
+            notes.append(
+                f"- AccountView: assumed ceiling {res['ceiling_per_second']:g} requests/s per administratie "
+                f"(undocumented); {res['pages_posted']} DJ2 pages posted, {res['relations_created']} relations "
+                "created, calls spaced evenly at 0.9 of the ceiling."
+            )
         else:
             notes.append(
                 f"- Twinfield: unscaled fair use; {res['processxml_calls']} ProcessXml calls, "
@@ -182,14 +205,16 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"{res['refused_concurrent']} refused for a second request in flight."
             )
     head = (
-        f"### Targets: {results[0]['invoices']:,} FactuurSturen invoices into Exact Online and Twinfield\n\n"
+        f"### Targets: {results[0]['invoices']:,} FactuurSturen invoices into "
+        + ", ".join(r["target"] for r in results)
+        + "\n\n"
     )
     return head + table(["", *(r["target"] for r in results)], rows) + "\n\n" + "\n".join(notes)
 
 
 def run(targets: list[Target] | None = None, **kwargs: Any) -> dict[str, Any]:
-    """For bench/run_all.py: `targets.run()` measures both and writes bench/results/targets.{json,md}."""
-    results = [measure(t, **kwargs) for t in (targets or ["exact", "twinfield"])]
+    """For bench/run_all.py: `targets.run()` measures each target and writes bench/results/targets.{json,md}."""
+    results = [measure(t, **kwargs) for t in (targets or ["exact", "twinfield", "accountview"])]
     data = {"machine": machine(), "results": results}
     write_results("targets", data, markdown(results))
     return data
@@ -199,9 +224,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.targets")
     parser.add_argument("--invoices", type=int, default=INVOICES)
     parser.add_argument("--scale", type=int, default=SCALE, help="Exact's limits × this")
-    parser.add_argument("--only", choices=["exact", "twinfield"], default=None)
+    parser.add_argument("--only", choices=["exact", "twinfield", "accountview"], default=None)
     args = parser.parse_args()
-    targets: list[Target] = [args.only] if args.only else ["exact", "twinfield"]
+    targets: list[Target] = [args.only] if args.only else ["exact", "twinfield", "accountview"]
     data = run(targets, invoices=args.invoices, scale=args.scale)
     print(markdown(data["results"]))
 

@@ -17,6 +17,7 @@ What the public material leaves open is decided once, here (README "AccountView"
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import time
@@ -171,6 +172,10 @@ class AccountView(BookingTargetBase):
         self.default_journals = {InvoiceKind.SALES: sales_journal, InvoiceKind.PURCHASE: purchase_journal}
         self.collective = {InvoiceKind.SALES: debtors_account, InvoiceKind.PURCHASE: creditors_account}
         self._tokens = tokens
+        self._clock = clock
+        self._sleep = sleep or asyncio.sleep
+        self._pace = asyncio.Lock()
+        self._next_start = 0.0
         self.host = (base_url or HOST).rstrip("/")
         extra: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
         self.client = VendorClient(
@@ -236,6 +241,7 @@ class AccountView(BookingTargetBase):
         for attempt in (1, 2):
             token = (await self._tokens.access_token(force=attempt == 2)).get_secret_value()
             self.client.add_secret(token)
+            await self._spaced()
             response = await self.client.request(
                 method,
                 path,
@@ -250,6 +256,16 @@ class AccountView(BookingTargetBase):
                 raise self._error(response)
             return decode_json(response) if response.content.strip() else None
         raise AssertionError("unreachable")
+
+    async def _spaced(self) -> None:
+        """Start calls evenly, 1/per_second apart: the limit is assumed to count a sliding second, where
+        a burst (as a token bucket allows) would be answered with 429s."""
+        async with self._pace:
+            now = self._clock()
+            wait = self._next_start - now
+            self._next_start = max(now, self._next_start) + 1.0 / self.rate_limit.per_second
+        if wait > 0:
+            await self._sleep(wait)
 
     async def _read(
         self, business_object: str, table: str, fields: str, *terms: tuple[str, str]
