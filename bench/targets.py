@@ -9,6 +9,8 @@ documented limits, through the real engine.
 - **AFAS Profit**: no request quota is documented; the ceiling is 5 calls in flight per environment.
   The simulator takes AFAS_SERVICE_MS per call, so the ceiling is 5 / that many seconds requests a
   second; the connection runs at `max_concurrency` 5 with the rate limit at that ceiling.
+- **AccountView**: no limits are documented; the simulator's assumed ceiling is ACCOUNTVIEW_CEILING
+  requests a second per administratie (429 beyond it), and the connection is set to that pace.
 - **Twinfield**: the fair-use policy as documented — 1,000 credits a minute per ClientId (1 per read,
   3 per post), one request in flight per organisation — unscaled; the engine batches up to 25
   transactions per ProcessXml call (`create_bookings`).
@@ -16,7 +18,7 @@ documented limits, through the real engine.
 The simulators run in this process (a server thread); the koppeling runs in its own process
 (`python -m bench.driver`), so its CPU time is its own. Nothing is asserted.
 
-``.venv/bin/python -m bench.targets [--invoices N] [--scale S] [--only exact|twinfield|afas]``
+``.venv/bin/python -m bench.targets [--invoices N] [--scale S] [--only exact|twinfield|afas|accountview]``
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tui.demo import Target, prepare_home
 INVOICES = 2_000
 SCALE = 30
 TWINFIELD_CREDITS = 1_000
+ACCOUNTVIEW_CEILING = 20  # requests a second per administratie: an assumption, not documented
 DATA_SEED = 5
 AFAS_SERVICE_MS = 50
 AFAS_IN_FLIGHT = 5
@@ -65,6 +68,9 @@ def measure(target: Target, *, invoices: int = INVOICES, scale: int = SCALE) -> 
         sim = make_afas()
         sim.service_seconds = AFAS_SERVICE_MS / 1000
         ceiling = AFAS_IN_FLIGHT * 1000 / AFAS_SERVICE_MS
+    elif target == "accountview":
+        sim = seed.make_accountview(rate_per_second=ACCOUNTVIEW_CEILING)
+        ceiling = float(ACCOUNTVIEW_CEILING)
     else:
         sim = seed.make_twinfield(credits_per_minute=TWINFIELD_CREDITS)
         ceiling = TWINFIELD_CREDITS / 60.0  # credits per second
@@ -75,12 +81,13 @@ def measure(target: Target, *, invoices: int = INVOICES, scale: int = SCALE) -> 
             server.factuursturen_url,
             server.url_for("bookkeeping"),
             target=target,
-            rate_limit_per_second=ceiling,
+            # AccountView's window is a sliding second: starts spaced at the ceiling still arrive bunched.
+            rate_limit_per_second=ceiling * 0.9 if target == "accountview" else ceiling,
             max_concurrency=AFAS_IN_FLIGHT if target == "afas" else 8,
         )
         sim.clear_request_log()
         fs.clear_request_log()
-        tokens_before = len(sim.token_requests) if target == "exact" else 0
+        tokens_before = len(sim.token_requests) if target in ("exact", "accountview") else 0
         log(f"targets {target}: {invoices} invoices, ceiling {ceiling:g}/s")
         run = run_driver(home, trace=True, log_file=wd / "driver.log")
         records = sim.request_log
@@ -132,6 +139,16 @@ def measure(target: Target, *, invoices: int = INVOICES, scale: int = SCALE) -> 
             "relations_created": sum(1 for x in records if x.method == "POST" and "RelationOrg" in x.path),
             "token_requests": 0,
         }
+    elif target == "accountview":
+        served = len(records) - throttled
+        result |= {
+            "ceiling_per_second": ceiling,
+            "served_per_second": round(served / seconds, 2),
+            "fraction_of_ceiling": round(served / seconds / ceiling, 3),
+            "relations_created": sum(1 for x in records if x.method == "POST" and x.action in ("AR1", "AP1")),
+            "pages_posted": sum(1 for x in records if x.method == "POST" and x.action == "DJ2"),
+            "token_requests": len(sim.token_requests) - tokens_before,
+        }
     else:
         credits = sum(sim.credits_used.values())
         processxml = [x for x in records if x.path.endswith("processxml.asmx")]
@@ -177,7 +194,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
             if key == "failed_uncertain":
                 cells.append(f"{res['failed']} / {res['uncertain']}")
             elif key == "achieved":
-                if res["target"] in ("exact", "afas"):
+                if res["target"] in ("exact", "afas", "accountview"):
                     cells.append(f"{res['served_per_second']} of {res['ceiling_per_second']:g} req/s")
                 else:
                     cells.append(
@@ -199,19 +216,29 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 f"- AFAS: {AFAS_SERVICE_MS} ms per call in the simulator, at most {AFAS_IN_FLIGHT} in flight "
                 f"(peak seen {res['peak_in_flight']}); {res['relations_created']} debtors created."
             )
+        elif res["target"] == "accountview":
+            notes.append(
+                f"- AccountView: assumed ceiling {res['ceiling_per_second']:g} requests/s per administratie "
+                f"(undocumented); {res['pages_posted']} DJ2 pages posted, {res['relations_created']} relations "
+                "created, calls spaced evenly at 0.9 of the ceiling."
+            )
         else:
             notes.append(
                 f"- Twinfield: unscaled fair use; {res['processxml_calls']} ProcessXml calls, "
                 f"{res['transactions_per_processxml_call']} transactions per call on average, "
                 f"{res['refused_concurrent']} refused for a second request in flight."
             )
-    head = f"### Targets: {results[0]['invoices']:,} FactuurSturen invoices into each target\n\n"
+    head = (
+        f"### Targets: {results[0]['invoices']:,} FactuurSturen invoices into "
+        + ", ".join(r["target"] for r in results)
+        + "\n\n"
+    )
     return head + table(["", *(r["target"] for r in results)], rows) + "\n\n" + "\n".join(notes)
 
 
 def run(targets: list[Target] | None = None, **kwargs: Any) -> dict[str, Any]:
     """For bench/run_all.py: `targets.run()` measures both and writes bench/results/targets.{json,md}."""
-    results = [measure(t, **kwargs) for t in (targets or ["exact", "twinfield", "afas"])]
+    results = [measure(t, **kwargs) for t in (targets or ["exact", "twinfield", "afas", "accountview"])]
     data = {"machine": machine(), "results": results}
     write_results("targets", data, markdown(results))
     return data
@@ -221,9 +248,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.targets")
     parser.add_argument("--invoices", type=int, default=INVOICES)
     parser.add_argument("--scale", type=int, default=SCALE, help="Exact's limits × this")
-    parser.add_argument("--only", choices=["exact", "twinfield", "afas"], default=None)
+    parser.add_argument("--only", choices=["exact", "twinfield", "afas", "accountview"], default=None)
     args = parser.parse_args()
-    targets: list[Target] = [args.only] if args.only else ["exact", "twinfield", "afas"]
+    targets: list[Target] = [args.only] if args.only else ["exact", "twinfield", "afas", "accountview"]
     data = run(targets, invoices=args.invoices, scale=args.scale)
     print(markdown(data["results"]))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors import afas, eboekhouden, exact, factuursturen, twinfield, ubl
+from connectors import accountview, afas, eboekhouden, exact, factuursturen, twinfield, ubl
 from connectors.spec import AnySpec
 
 SPECS: dict[str, AnySpec] = {
@@ -14,6 +14,7 @@ SPECS: dict[str, AnySpec] = {
         twinfield.SPEC,
         ubl.SPEC,
         afas.SPEC,
+        accountview.SPEC,
     )
 }
 

@@ -41,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     exact = seeds.make_exact()
     afas = make_afas()
+    accountview = seeds.make_accountview()
     with SandboxServer(
-        factuursturen=sims.factuursturen, eboekhouden=sims.eboekhouden, exact=exact, afas=afas
+        factuursturen=sims.factuursturen,
+        eboekhouden=sims.eboekhouden,
+        exact=exact,
+        afas=afas,
+        accountview=accountview,
     ) as srv:
         info = {
             **srv.urls,
@@ -63,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
                     "division": seeds.EXACT_DIVISION,
                 },
                 "afas": {"omgeving": ENVIRONMENT, "token": TOKEN_DATA, "path": "/ProfitRestServices"},
+                "accountview": {
+                    "client_id": seeds.ACCOUNTVIEW_CLIENT_ID,
+                    "client_secret": seeds.ACCOUNTVIEW_CLIENT_SECRET,
+                    "redirect_uri": seeds.ACCOUNTVIEW_REDIRECT_URI,
+                    "company": seeds.ACCOUNTVIEW_COMPANY,
+                },
             },
         }
         text = json.dumps(info, indent=2)

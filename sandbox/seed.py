@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sandbox._util import Clock
+from sandbox.accountview import AccountViewSim
 from sandbox.data import make_demo_invoices
 from sandbox.eboekhouden import EBoekhoudenSim
 from sandbox.exact import ExactSim
@@ -28,6 +29,11 @@ TWINFIELD_CLIENT_SECRET = "twinfield-demo-secret-0001"
 TWINFIELD_REDIRECT_URI = "http://127.0.0.1:8765/twinfield/callback"
 TWINFIELD_ORGANISATION = "DEMO-ORG"
 TWINFIELD_OFFICE = "001"
+ACCOUNTVIEW_CLIENT_ID = "koppelaar-demo-accountview"
+ACCOUNTVIEW_CLIENT_SECRET = "accountview-demo-secret-0001"
+ACCOUNTVIEW_REDIRECT_URI = "http://127.0.0.1:8765/accountview/callback"
+ACCOUNTVIEW_COMPANY = "5b7e0c52-demo-4c1a-9e21-accountview01"
+ACCOUNTVIEW_COMPANY_2 = "5b7e0c52-demo-4c1a-9e21-accountview02"
 SEEDS = ("demo", "bench", "empty")
 
 
@@ -64,6 +70,21 @@ def make_exact(clock: Clock | None = None) -> ExactSim:
     """An Exact Online NL host with the demo app registered (division ``EXACT_DIVISION``)."""
     sim = ExactSim(divisions=(EXACT_DIVISION,), clock=clock)
     sim.add_app(EXACT_CLIENT_ID, EXACT_CLIENT_SECRET, EXACT_REDIRECT_URI)
+    return sim
+
+
+def make_accountview(clock: Clock | None = None, *, rate_per_second: int = 20) -> AccountViewSim:
+    """AccountView.Net with the demo app and two administraties (``ACCOUNTVIEW_COMPANY`` first), each with
+    the chart of sandbox/accountview.py (8000/8010/8100/4000, VAT 1/2/4/5, journals VK/IK)."""
+    sim = AccountViewSim(
+        companies=(
+            (ACCOUNTVIEW_COMPANY, "Bakkerij De Vries B.V.", "BAKKERIJ"),
+            (ACCOUNTVIEW_COMPANY_2, "De Vries Holding B.V.", "HOLDING"),
+        ),
+        rate_per_second=rate_per_second,
+        clock=clock,
+    )
+    sim.add_app(ACCOUNTVIEW_CLIENT_ID, ACCOUNTVIEW_CLIENT_SECRET, ACCOUNTVIEW_REDIRECT_URI)
     return sim
 
 

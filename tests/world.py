@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from sandbox import seed
+from sandbox.accountview import AccountViewSim
 from sandbox.afas import AfasSim, make_afas
 from sandbox.data import make_demo_invoices
 from sandbox.eboekhouden import EBoekhoudenSim
@@ -34,6 +35,7 @@ Api = Literal["soap", "rest"]
 EXACT_SALES_ENTRIES = f"/api/v1/{seed.EXACT_DIVISION}/salesentry/SalesEntries"
 TWINFIELD_PROCESSXML = "/accounting2/webservices/processxml.asmx"
 AFAS_ENTRIES = "/ProfitRestServices/connectors/FiEntries"
+ACCOUNTVIEW_DATA = "/api/v3/accountviewdata"
 
 
 class OffsetClock:
@@ -64,6 +66,12 @@ class World:
     twinfield: TwinfieldSim | None = None
     clock: OffsetClock | None = None  # the Exact/Twinfield simulator's clock
     afas: AfasSim | None = None
+    accountview: AccountViewSim | None = None
+
+    @property
+    def av(self) -> AccountViewSim:
+        assert self.accountview is not None, "not an AccountView world"
+        return self.accountview
 
     @property
     def ex(self) -> ExactSim:
@@ -86,6 +94,8 @@ class World:
             self.af.faults.add(method="POST", path=AFAS_ENTRIES, kind=kind, times=times)
         elif self.target == "exact":  # the entries only: relations are POSTed too
             self.ex.faults.add(method="POST", path=EXACT_SALES_ENTRIES, kind=kind, times=times)
+        elif self.target == "accountview":  # journal pages (DJ2), not relations (AR1/AP1) at the same address
+            self.av.faults.add(method="POST", path=ACCOUNTVIEW_DATA, action="DJ2", kind=kind, times=times)
         elif self.target == "twinfield":
             # ProcessXml carries reads too; the sandbox cannot tell a post from a read by path, so
             # the fault lands on whichever ProcessXml call comes next (posts, after the first run's reads).
@@ -113,13 +123,15 @@ class World:
             return Counter(str(e["YourRef"]).strip() for e in entries)
         if self.target == "twinfield":
             return Counter(t.invoicenumber for t in self.twf.transactions())
+        if self.target == "accountview":
+            return Counter(str(p["INV_NR"]) for p in self.av.pages())
         return Counter(m.invoice_number for m in self.eb.mutations)
 
     def booking_count(self) -> int:
         return sum(self.bookings_per_invoice().values())
 
     def target_requests(self) -> int:
-        sim = self.exact or self.twinfield or self.afas or self.eb
+        sim = self.exact or self.twinfield or self.afas or self.accountview or self.eb
         return sim.request_count()
 
     def store(self) -> Store:
@@ -169,13 +181,17 @@ def sandbox_world(
                 home, sims.factuursturen, sims.eboekhouden, server, api, "afas", clock=clock, afas=afas
             )
         return
-    exact = twinfield = None
+    exact = twinfield = accountview = None
     if target == "exact":
         exact = seed.make_exact(clock)
         exact.minutely_limit = exact_minutely_limit
+    elif target == "accountview":
+        accountview = seed.make_accountview(clock, rate_per_second=100_000)
     else:
         twinfield = seed.make_twinfield(clock, credits_per_minute=twinfield_credits_per_minute)
-    with SandboxServer(factuursturen=sims.factuursturen, bookkeeping=exact or twinfield) as server:
+    with SandboxServer(
+        factuursturen=sims.factuursturen, bookkeeping=exact or twinfield or accountview
+    ) as server:
         home = Home(tmp_path / "home")
         prepare_home(
             home,
@@ -185,4 +201,15 @@ def sandbox_world(
             rate_limit_per_second=rate_limit_per_second,
             max_concurrency=max_concurrency,
         )
-        yield World(home, sims.factuursturen, sims.eboekhouden, server, api, target, exact, twinfield, clock)
+        yield World(
+            home,
+            sims.factuursturen,
+            sims.eboekhouden,
+            server,
+            api,
+            target,
+            exact,
+            twinfield,
+            clock,
+            accountview=accountview,
+        )

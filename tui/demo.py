@@ -28,7 +28,7 @@ from state.secrets import open_secret_store
 from state.settings import AppSettings, SecretBackendName
 from state.tokens import TokenVault, vault_key
 
-Target = Literal["eboekhouden", "exact", "twinfield", "afas"]
+Target = Literal["eboekhouden", "exact", "twinfield", "afas", "accountview"]
 
 HEADER = "Koppelaar demo: sandbox koppelingen (alles lokaal, niets gaat naar echte leveranciers)."
 
@@ -155,6 +155,20 @@ OAUTH_MAPPING: dict[str, dict[str, object]] = {
             "inkoop:0": "0",
         },
     },
+    "accountview": {
+        "tegenrekening_verkoop": "8000",
+        "tegenrekening_inkoop": "4000",
+        "tegenrekening": {"verkoop:9": "8010", "verkoop:0": "8100"},
+        "btw_codes": {
+            "verkoop:21": "1",
+            "verkoop:9": "2",
+            "verkoop:0": "0",
+            "verkoop:0:verlegd": "3",
+            "inkoop:21": "4",
+            "inkoop:9": "5",
+            "inkoop:0": "0",
+        },
+    },
     "twinfield": {
         "tegenrekening_verkoop": "8000",
         "tegenrekening_inkoop": "4000",
@@ -231,6 +245,17 @@ def _prepare_oauth_home(
             "max_concurrency": min(max_concurrency, 8),
         }
         client_secret = seed.EXACT_CLIENT_SECRET
+    elif target == "accountview":
+        boekhouding = {
+            "system": "accountview",
+            "base_url": target_url,
+            "client_id": seed.ACCOUNTVIEW_CLIENT_ID,
+            "redirect_uri": seed.ACCOUNTVIEW_REDIRECT_URI,
+            "company": seed.ACCOUNTVIEW_COMPANY,
+            "rate_limit_per_second": rate_limit_per_second,
+            "max_concurrency": min(max_concurrency, 4),
+        }
+        client_secret = seed.ACCOUNTVIEW_CLIENT_SECRET
     else:
         boekhouding = {
             "system": "twinfield",

@@ -21,12 +21,14 @@ from typing import Any
 
 import pytest
 
+import connectors.accountview.spec
 import connectors.afas.spec
 import connectors.eboekhouden.spec
 import connectors.exact.spec
 import connectors.factuursturen.spec
 import connectors.twinfield.spec
 import sync.service
+from connectors.accountview import AccountView
 from connectors.afas import Afas
 from connectors.contract import BookingTarget, Source
 from connectors.eboekhouden import EBoekhoudenRest, EBoekhoudenSoap
@@ -43,6 +45,7 @@ from state.config import load_settings
 from state.secrets import open_secret_store
 from state.tokens import TokenVault
 from tests.world import (
+    ACCOUNTVIEW_DATA,
     AFAS_ENTRIES,
     EXACT_SALES_ENTRIES,
     TWINFIELD_PROCESSXML,
@@ -354,6 +357,45 @@ class AfasVendor(TargetVendor):
             return set(world.af.administrations["1"].accounts)
 
 
+class AccountViewVendor(TargetVendor):
+    def sim(self, world: World) -> SimBase:
+        return world.av
+
+    def patch_builder(self, monkeypatch: pytest.MonkeyPatch, pauses: Pauses) -> None:
+        monkeypatch.setattr(
+            connectors.accountview.spec,
+            "AccountView",
+            functools.partial(AccountView, clock=pauses.clock, sleep=pauses),
+        )
+
+    def fail_creates(
+        self, world: World, monkeypatch: pytest.MonkeyPatch, kind: FaultKind, times: int | None, **how: Any
+    ) -> None:
+        # Journal pages only: relations are written to the same address as business object AR1/AP1.
+        world.av.faults.add(kind, method="POST", path=ACCOUNTVIEW_DATA, action="DJ2", times=times, **how)
+
+    def revoke(self, world: World) -> None:
+        world.av.revoke_all()  # every access and refresh token of the app stops working
+
+    def relations(self, world: World) -> list[SimRelation]:
+        return [
+            SimRelation(str(c["SUB_NR"]), str(c["SUB_NR"]), str(c["ACCT_NAME"]), str(c.get("VAT_NR") or ""))
+            for c in world.av.contacts("AR1")
+        ]
+
+    def add_relation(self, world: World, code: str, name: str, vat_number: str = "") -> str:
+        number = f"D{len(world.av.contacts('AR1')) + 9000}"  # numbered by hand, not by our code
+        world.av.add_contact("AR1", number, name, SRC_CODE=code, VAT_NR=vat_number)
+        return number
+
+    def add_ledger_accounts(self, world: World, count: int) -> None:
+        pass  # the seeded administratie has 150 filler accounts beyond the page of 100 already
+
+    def ledger_codes(self, world: World) -> set[str]:
+        with world.av.lock:
+            return set(world.av.company().ledger)
+
+
 TARGETS = (
     EBoekhouden(
         "eboekhouden-rest",
@@ -376,6 +418,9 @@ TARGETS = (
         "twinfield", "twinfield", Line("8000", "VH"), Line("4000", "IH"), pages_ledger_accounts=True
     ),
     AfasVendor("afas", "afas", Line("8000", "1"), Line("4000", "5"), pages_ledger_accounts=True),
+    AccountViewVendor(
+        "accountview", "accountview", Line("8000", "1"), Line("4000", "4"), pages_ledger_accounts=True
+    ),
 )
 
 
