@@ -270,7 +270,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 8: whether a booked row's attachments (the invoice PDF) went along: NULL owed (or none to send),
     # 'bezig' requested (a crash here: done or not is unknown), 'ja', 'mislukt' (a foutmelding says so),
-    # 'onzeker' (a person checks; never sent twice).
+    # 'onzeker' (a person checks; never sent twice), 'niet' (the target carries no files).
     """
     ALTER TABLE outbox ADD COLUMN attached TEXT;
     """,

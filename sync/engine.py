@@ -712,22 +712,18 @@ class Engine:
 
     async def _attach(self, row: OutboxRow, remote_id: str, report: RunReport) -> None:
         """The booking's files go along. Only after it is SENT: whatever happens here, it stays booked."""
-        assert row.outgoing is not None
+        fresh = self.store.outbox_get(self.name, row.reference)  # with the relation it was booked on
+        assert fresh is not None and fresh.outgoing is not None
+        row = fresh
         entry = JournalEntry.model_validate_json(row.outgoing)
         if not entry.attachments or row.payload is None:
             return
+        if not self.target.carries_attachments:
+            self.store.outbox_attached(row.id, "niet")  # the PDF stays at the source (README: per target)
+            return
         if row.attached == "bezig" and not self.target.attach_looks_up:
             # A crash while attaching: the target cannot tell whether it has the file; never twice.
-            self.store.outbox_attached(row.id, "onzeker")
-            self._attach_problem(
-                row,
-                report,
-                code="bijlage-onzeker",
-                title="Onbekend of de pdf bij de boeking is aangekomen",
-                advice="Koppelaar stopte tijdens het meesturen van de pdf. Kijk bij de boeking in het"
-                " doelpakket; ontbreekt de pdf, kies dan 'opnieuw proberen'.",
-                retryable=False,
-            )
+            self._attach_uncertain(row, report, "Koppelaar stopte tijdens het meesturen van de pdf.")
             return
         wanted = {a.sha256 for a in entry.attachments}
         files = tuple(a for a in self.flow.attachments(self.flow.parse(row.payload)) if a.sha256 in wanted)
@@ -742,8 +738,10 @@ class Engine:
             not_processed = isinstance(exc, AuthError | TransientError) or (
                 isinstance(exc, UncertainError) and self.target.attach_looks_up
             )
-            lost = isinstance(exc, UncertainError) and not not_processed
-            self.store.outbox_attached(row.id, None if not_processed else "onzeker" if lost else "mislukt")
+            if isinstance(exc, UncertainError) and not not_processed:
+                self._attach_uncertain(row, report, f"{exc.message}.", exc.exchange)
+                return
+            self.store.outbox_attached(row.id, None if not_processed else "mislukt")
             self._attach_problem(
                 row,
                 report,
@@ -757,6 +755,20 @@ class Engine:
             return
         self.store.outbox_attached(row.id, "ja")
         self.store.resolve_records(self.name, row.reference)  # an earlier failed attempt is settled
+
+    def _attach_uncertain(self, row: OutboxRow, report: RunReport, what: str, exchange: str = "") -> None:
+        self.store.outbox_attached(row.id, "onzeker")
+        self._attach_problem(
+            row,
+            report,
+            code="bijlage-onzeker",
+            title="Geboekt; onbekend of de pdf bij de boeking is aangekomen",
+            advice=f"{what} Kijk bij de boeking in het doelpakket; ontbreekt de pdf, kies dan"
+            " 'opnieuw proberen' (Koppelaar stuurt hem niet uit zichzelf nog eens, om hem niet dubbel"
+            " te zetten).",
+            retryable=False,
+            exchange=exchange,
+        )
 
     def _attach_problem(
         self,

@@ -126,6 +126,7 @@ class Afas(BookingTargetBase):
         self.rate_limit = RateLimit(rate_limit.per_second, min(5, rate_limit.max_concurrency))
         self.administratie = administratie
         self.dossieritemtype = dossieritemtype  # StId of the invoice PDF's dossier item; 0: none sent
+        self.carries_attachments = bool(dossieritemtype)
         self.journals_by_kind = {SALES: verkoopboek, PURCHASE: inkoopboek}
         self.client = AfasClient(
             url,

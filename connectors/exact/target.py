@@ -580,6 +580,8 @@ class ExactOnline(BookingTargetBase):
 
     # --- the invoice's PDF: an Exact document linked to the entry -----------------------------------
 
+    carries_attachments = True
+
     async def attach(self, remote_id: str, entry: JournalEntry, relation_id: str) -> None:
         """Document, its attachments, then the entry's `Document` (Exact's three steps, reversed so the
         booking never waits on a file). Each step looks up what is there first: after a crash halfway it
