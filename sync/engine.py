@@ -714,8 +714,7 @@ class Engine:
         """The booking's files go along. Only after it is SENT: whatever happens here, it stays booked."""
         fresh = self.store.outbox_get(self.name, row.reference)  # with the relation it was booked on
         assert fresh is not None and fresh.outgoing is not None
-        row = fresh
-        entry = JournalEntry.model_validate_json(row.outgoing)
+        row, entry = fresh, JournalEntry.model_validate_json(fresh.outgoing)
         if not entry.attachments or row.payload is None:
             return
         if not self.target.carries_attachments:
