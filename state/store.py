@@ -585,8 +585,8 @@ class Store:
         owed = ("bezig", "mislukt", "onzeker") if again else ("bezig",)
         rows = self._db.execute(
             "SELECT * FROM outbox WHERE koppeling = ? AND state = ? AND outgoing IS NOT NULL"
-            " AND json_array_length(outgoing, '$.attachments') > 0"
-            f" AND (attached IS NULL OR attached IN ({','.join('?' for _ in owed)})) ORDER BY id",
+            f" AND (attached IS NULL OR attached IN ({','.join('?' for _ in owed)}))"
+            " AND json_array_length(outgoing, '$.attachments') > 0 ORDER BY id",
             (koppeling, OutboxState.SENT, *owed),
         ).fetchall()
         for row in rows:
