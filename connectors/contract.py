@@ -209,6 +209,18 @@ class BookingTarget(Protocol):
         before re-posting), TransientError/AuthError (not processed: send again later)."""
         ...
 
+    carries_attachments: bool  # can take a booking's file (the invoice PDF) at all
+
+    # Whether `attach` is safe to call again after a crash that may have left it half done (it looks
+    # up what is there first); if not, the engine asks a person to check rather than attach twice.
+    attach_looks_up: bool
+
+    async def attach(self, remote_id: str, entry: JournalEntry, relation_id: str) -> None:
+        """Put `entry.attachments` (with content) on the booking `remote_id` of relation `relation_id`;
+        does nothing where the target cannot carry a file. Raises ConnectorError when it fails: the
+        booking stands."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -216,6 +228,12 @@ class BookingTargetBase(ABC):
     """Batching for a target that books one entry per request: `create_bookings` one by one."""
 
     batch_size = 1
+    carries_attachments = False
+    attach_looks_up = True  # nothing to look up where nothing is attached
+
+    async def attach(self, remote_id: str, entry: JournalEntry, relation_id: str) -> None:
+        """Most targets cannot carry a file with a booking (README: per target); the PDF stays at the source."""
+        return None
 
     @abstractmethod
     async def create_booking(self, entry: JournalEntry, relation_id: str) -> CreateResult: ...

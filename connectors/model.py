@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 from connectors.money import ZERO, quantize
 
@@ -77,13 +77,23 @@ class VatSubtotal(Model):
 
 
 class Attachment(Model):
-    """A document embedded in an e-invoice (usually its PDF); the bytes stay in the source file."""
+    """A document embedded in an e-invoice (usually its PDF).
+
+    `content` is the file itself (base64 in JSON), never in a repr or a log line. It travels on the
+    invoice (the outbox's payload, so a retry still has it); a booking carries the attachment without
+    it (see JournalEntry), so the PDF is in the outbox once."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
 
     filename: str
     mime_code: str
     size: int
     sha256: str
     description: str = ""
+    content: bytes | None = Field(default=None, repr=False)
+
+    def without_content(self) -> Attachment:
+        return self.model_copy(update={"content": None})
 
 
 class InvoiceTotalsError(ValueError):
@@ -241,6 +251,13 @@ class JournalEntry(Model):
     payment_reference: str = ""
     foreign: ForeignAmount | None = None
     journal: str = ""  # the koppeling's dagboek for this kind; empty: the connection's default
+    # Files that go along with the booking (the invoice's PDF), for targets that carry them. Stored
+    # (JSON) without their content: the engine takes that from the invoice when it attaches.
+    attachments: tuple[Attachment, ...] = ()
+
+    @field_serializer("attachments")
+    def _attachments_without_content(self, attachments: tuple[Attachment, ...]) -> list[dict[str, object]]:
+        return [a.model_dump(mode="json", exclude={"content"}) for a in attachments]
 
     @model_validator(mode="after")
     def _balances(self) -> Self:

@@ -17,6 +17,8 @@ bad journal.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import secrets
 import uuid
@@ -111,6 +113,8 @@ class Division:
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     sales_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     purchase_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    document_attachments: dict[str, dict[str, Any]] = field(default_factory=dict)
     next_account: int = 1000
     next_entry: int = 24700001
 
@@ -293,7 +297,15 @@ ENTITIES = {
     ("purchaseentry", "PurchaseEntries"): Entity(
         "purchaseentry", "PurchaseEntries", "purchase_entries", select_required=True, postable=True
     ),
+    ("documents", "Documents"): Entity("documents", "Documents", "documents", postable=True),
+    ("documents", "DocumentAttachments"): Entity(
+        "documents", "DocumentAttachments", "document_attachments", postable=True
+    ),
 }
+# Document types a booking's file may have (documents/DocumentTypes): sales and purchase invoice.
+DOCUMENT_TYPES = {10: "Verkoopfactuur", 20: "Inkoopfactuur"}
+# What a PUT may change on an entry here: only the linked document (the rest is not simulated).
+ENTRY_UPDATABLE = {"Document"}
 
 
 class ExactSim(SimBase):
@@ -332,6 +344,7 @@ class ExactSim(SimBase):
         self.chains: dict[int, Chain] = {}
         self.access_tokens: dict[str, tuple[int, float]] = {}  # token → chain id, expires at
         self.divisions: dict[int, Division] = {}
+        self.attachment_bytes: dict[str, bytes] = {}  # DocumentAttachment ID → the file as received
         self.current_division = divisions[0]
         self.token_requests: list[tuple[str, str]] = []  # (grant_type, outcome)
         self._calls: dict[tuple[str, int], list[float]] = {}  # (client, division) → call times (24 h)
@@ -677,6 +690,10 @@ class ExactSim(SimBase):
             if not entity.postable or single is not None:
                 raise ApiError(405, "Deze methode is niet toegestaan.")
             return self._post(request, div, entity, body)
+        if request.method == "PUT":
+            if single is None or entity.name not in ("SalesEntries", "PurchaseEntries"):
+                raise ApiError(405, "Deze methode is niet toegestaan.")
+            return self._put_entry(div, entity, single, body)
         if request.method != "GET":
             raise ApiError(405, "Deze methode is niet toegestaan.")
         rows = self._rows(div, entity)
@@ -766,6 +783,10 @@ class ExactSim(SimBase):
             raise ApiError(400, "Fout bij het verwerken van de aanvraag: geen object.")
         if entity.name == "Accounts":
             row = self._create_account(div, data)
+        elif entity.name == "Documents":
+            row = self._create_document(div, data)
+        elif entity.name == "DocumentAttachments":
+            row = self._create_document_attachment(div, data)
         else:
             row = self._create_entry(div, entity, data)
         return json_response({"d": self._out(request, div, entity, row, None)}, 201)
@@ -815,6 +836,81 @@ class ExactSim(SimBase):
             raise ApiError(400, "Ongeldig: Zoekcode (maximaal 10 tekens)")
         div.accounts[account_id] = row
         return row
+
+    def _create_document(self, div: Division, data: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(data) - {"Subject", "Type", "Account"}
+        if unknown:
+            raise ApiError(400, f"Onbekende eigenschap: {sorted(unknown)[0]}")
+        subject = str(data.get("Subject") or "").strip()
+        if not subject:
+            raise ApiError(400, "Verplicht: Onderwerp")
+        if len(subject) > 200:
+            raise ApiError(400, "Ongeldig: Onderwerp (maximaal 200 tekens)")
+        if data.get("Type") not in DOCUMENT_TYPES:
+            raise ApiError(400, f"Ongeldig: Type ({data.get('Type')!r} is geen documenttype)")
+        account = data.get("Account")
+        if account is not None and str(account).lower() not in div.accounts:
+            raise ApiError(400, "Ongeldig: Relatie")
+        document_id = str(uuid.uuid4())
+        row: dict[str, Any] = {
+            "ID": document_id,
+            "Subject": subject,
+            "Type": data["Type"],
+            "TypeDescription": DOCUMENT_TYPES[data["Type"]],
+            "Account": str(account).lower() if account is not None else None,
+            "Division": div.code,
+            "Created": odata_date(datetime.fromtimestamp(self.clock(), UTC)),
+        }
+        div.documents[document_id] = row
+        return row
+
+    def _create_document_attachment(self, div: Division, data: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(data) - {"Document", "FileName", "Attachment"}
+        if unknown:
+            raise ApiError(400, f"Onbekende eigenschap: {sorted(unknown)[0]}")
+        document = str(data.get("Document") or "").lower()
+        if document not in div.documents:
+            raise ApiError(400, "Ongeldig: Document")
+        name = str(data.get("FileName") or "").strip()
+        if not name:
+            raise ApiError(400, "Verplicht: Bestandsnaam")
+        try:
+            content = base64.b64decode(str(data.get("Attachment") or ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "Ongeldig: Bijlage (geen base64)") from None
+        if not content:
+            raise ApiError(400, "Verplicht: Bijlage")
+        attachment_id = str(uuid.uuid4())
+        row: dict[str, Any] = {
+            "ID": attachment_id,
+            "Document": document,
+            "FileName": name,
+            "FileSize": float(len(content)),
+            # What GET gives instead of the bytes: where to download them.
+            "Url": f"/docs/SysAttachment.aspx?ID={attachment_id}",
+        }
+        div.document_attachments[attachment_id] = row
+        self.attachment_bytes[attachment_id] = content
+        return row
+
+    def _put_entry(self, div: Division, entity: Entity, entry_id: str, body: bytes) -> Response:
+        row = getattr(div, entity.collection).get(entry_id)
+        if row is None:
+            raise ApiError(404, "Het opgegeven object bestaat niet.")
+        try:
+            data = parse_json(body)
+        except ValueError:
+            raise ApiError(400, "Fout bij het verwerken van de aanvraag: ongeldige JSON.") from None
+        if not isinstance(data, dict) or not data:
+            raise ApiError(400, "Fout bij het verwerken van de aanvraag: geen object.")
+        unknown = set(data) - ENTRY_UPDATABLE
+        if unknown:
+            raise ApiError(400, f"Niet te wijzigen eigenschap: {sorted(unknown)[0]}")
+        document = str(data["Document"] or "").lower()
+        if document not in div.documents:
+            raise ApiError(400, "Ongeldig: Document")
+        row["Document"] = document
+        return Response(b"", 204)
 
     def _create_entry(self, div: Division, entity: Entity, data: dict[str, Any]) -> dict[str, Any]:
         sales = entity.name == "SalesEntries"
@@ -948,6 +1044,7 @@ class ExactSim(SimBase):
             "VATAmountDC": vat_total,
             "VATAmountFC": vat_total,
             "PaymentReference": data.get("PaymentReference"),
+            "Document": None,
             "Division": div.code,
             lines_field: {"results": out_lines},
         }

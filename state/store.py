@@ -268,6 +268,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE oauth_tokens ADD COLUMN refresh_idle_seconds REAL DEFAULT 2592000;
     """,
+    # 8: whether a booked row's attachments (the invoice PDF) went along: NULL owed (or none to send),
+    # 'bezig' requested (a crash here: done or not is unknown), 'ja', 'mislukt' (a foutmelding says so),
+    # 'onzeker' (a person checks; never sent twice), 'niet' (the target carries no files).
+    """
+    ALTER TABLE outbox ADD COLUMN attached TEXT;
+    """,
 )
 
 
@@ -305,6 +311,7 @@ class OutboxRow:
     remote_id: str | None
     attempts: int
     last_error: str
+    attached: str | None = None  # how far its attachments got (migration 8)
 
 
 @dataclass(frozen=True)
@@ -572,6 +579,25 @@ class Store:
         ).fetchall()
         for row in rows:
             yield _outbox(row)
+
+    def outbox_attachments_owed(self, koppeling: str, *, again: bool = False) -> Iterator[OutboxRow]:
+        """Booked rows whose attachments have not (surely) gone along; `again` also those that failed."""
+        owed = ("bezig", "mislukt", "onzeker") if again else ("bezig",)
+        rows = self._db.execute(
+            "SELECT * FROM outbox WHERE koppeling = ? AND state = ? AND outgoing IS NOT NULL"
+            f" AND (attached IS NULL OR attached IN ({','.join('?' for _ in owed)}))"
+            " AND json_array_length(outgoing, '$.attachments') > 0 ORDER BY id",
+            (koppeling, OutboxState.SENT, *owed),
+        ).fetchall()
+        for row in rows:
+            yield _outbox(row)
+
+    def outbox_attached(self, row_id: int, outcome: str | None) -> None:
+        """Record how far a booked row's attachments got ('bezig', 'ja', 'mislukt', 'onzeker'; None: owed)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET attached = ?, updated_at = ? WHERE id = ?", (outcome, now_iso(), row_id)
+            )
 
     def outbox_counts(self, koppeling: str) -> dict[str, int]:
         rows = self._db.execute(
@@ -1067,6 +1093,7 @@ def _outbox(row: sqlite3.Row) -> OutboxRow:
         remote_id=row["remote_id"],
         attempts=int(row["attempts"]),
         last_error=row["last_error"],
+        attached=row["attached"],
     )
 
 

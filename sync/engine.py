@@ -256,12 +256,14 @@ class Engine:
         if not report.dry_run:
             self._phase(report, "onzekere boekingen opzoeken")
             await self._reconcile(report)
+            await self._attach_owed(report)
         self._phase(report, "ophalen en boeken")
         reads = await self._pipeline(report)
         if not report.dry_run:
             if self._abort is None:
                 self._phase(report, "onzekere boekingen opzoeken")
                 await self._reconcile(report, only_unknown=True)
+                await self._attach_owed(report)
             for read in reads:
                 self._move_cursor(read)
         p = report.progress
@@ -736,8 +738,105 @@ class Engine:
             self.store.record_outcome(report.run_id, row.reference, result, outcome.remote_id)
             self.store.resolve_records(self.name, row.reference)
             await self._tell(row, RecordOutcome.BOOKED)
+            await self._attach(row, outcome.remote_id, report)
         if self.on_progress and (p.booked + p.already_present + p.failed + p.uncertain) % 25 == 0:
             self.on_progress(p)
+
+    # -- attachments --------------------------------------------------------------------------------
+
+    async def _attach_owed(self, report: RunReport) -> None:
+        """Attachments of booked rows that did not (surely) go along: a crash after the booking, a
+        booking found by the lookup, or (on "opnieuw proberen") one that failed."""
+        for row in self.store.outbox_attachments_owed(self.name, again=bool(self._retry)):
+            failed_before = row.attached in ("mislukt", "onzeker")
+            if failed_before and isinstance(self._retry, frozenset) and row.reference not in self._retry:
+                continue
+            if self._halted():
+                return
+            assert row.remote_id is not None
+            await self._attach(row, row.remote_id, report)
+
+    async def _attach(self, row: OutboxRow, remote_id: str, report: RunReport) -> None:
+        """The booking's files go along. Only after it is SENT: whatever happens here, it stays booked."""
+        fresh = self.store.outbox_get(self.name, row.reference)  # with the relation it was booked on
+        assert fresh is not None and fresh.outgoing is not None
+        row, entry = fresh, JournalEntry.model_validate_json(fresh.outgoing)
+        if not entry.attachments or row.payload is None:
+            return
+        if not self.target.carries_attachments:
+            self.store.outbox_attached(row.id, "niet")  # the PDF stays at the source (README: per target)
+            return
+        if row.attached == "bezig" and not self.target.attach_looks_up:
+            # A crash while attaching: the target cannot tell whether it has the file; never twice.
+            self._attach_uncertain(row, report, "Koppelaar stopte tijdens het meesturen van de pdf.")
+            return
+        wanted = {a.sha256 for a in entry.attachments}
+        files = tuple(a for a in self.flow.attachments(self.flow.parse(row.payload)) if a.sha256 in wanted)
+        self.store.outbox_attached(row.id, "bezig")
+        try:
+            await self.target.attach(
+                remote_id, entry.model_copy(update={"attachments": files}), row.relation_id or ""
+            )
+        except ConnectorError as exc:
+            # Not processed (credentials, rate limit, maintenance), or lost where the target looks up
+            # before it attaches: owed still, the next run tries again. Lost elsewhere: a person checks.
+            not_processed = isinstance(exc, AuthError | TransientError) or (
+                isinstance(exc, UncertainError) and self.target.attach_looks_up
+            )
+            if isinstance(exc, UncertainError) and not not_processed:
+                self._attach_uncertain(row, report, f"{exc.message}.", exc.exchange)
+                return
+            self.store.outbox_attached(row.id, None if not_processed else "mislukt")
+            self._attach_problem(
+                row,
+                report,
+                code=f"bijlage:{exc.code}" if exc.code else "bijlage",
+                title=f"Geboekt, maar de bijlage ging niet mee: {exc.message}",
+                advice=exc.advice
+                or "De boeking staat; voeg de pdf zelf toe in het doelpakket of kies 'opnieuw proberen'.",
+                retryable=not_processed or exc.retryable,
+                exchange=exc.exchange,
+            )
+            return
+        self.store.outbox_attached(row.id, "ja")
+        self.store.resolve_records(self.name, row.reference)  # an earlier failed attempt is settled
+
+    def _attach_uncertain(self, row: OutboxRow, report: RunReport, what: str, exchange: str = "") -> None:
+        self.store.outbox_attached(row.id, "onzeker")
+        self._attach_problem(
+            row,
+            report,
+            code="bijlage-onzeker",
+            title="Geboekt; onbekend of de pdf bij de boeking is aangekomen",
+            advice=f"{what} Kijk bij de boeking in het doelpakket; ontbreekt de pdf, kies dan"
+            " 'opnieuw proberen' (Koppelaar stuurt hem niet uit zichzelf nog eens, om hem niet dubbel"
+            " te zetten).",
+            retryable=False,
+            exchange=exchange,
+        )
+
+    def _attach_problem(
+        self,
+        row: OutboxRow,
+        report: RunReport,
+        *,
+        code: str,
+        title: str,
+        advice: str,
+        retryable: bool,
+        exchange: str = "",
+    ) -> None:
+        report.problems.append(f"{row.label or row.reference}: {title}")
+        self.store.report_problem(
+            self.name,
+            origin=Origin.TARGET,
+            code=code,
+            title=title,
+            advice=advice,
+            retryable=retryable,
+            reference=row.reference,
+            exchange=exchange,
+        )
 
     async def _relation(self, entry: JournalEntry) -> str:
         code = self.flow.party_code(self.source.system, entry)

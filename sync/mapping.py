@@ -15,6 +15,7 @@ from typing import Protocol
 
 from connectors.contract import BookingTarget, Payload, SourceProblem, Stream
 from connectors.model import (
+    Attachment,
     BookingLine,
     ForeignAmount,
     Invoice,
@@ -75,6 +76,10 @@ class BookingFlow(Protocol):
 
     def party_code(self, source_system: str, entry: JournalEntry) -> str:
         """The code the entry's relation has (or gets) in the target."""
+        ...
+
+    def attachments(self, payload: Payload) -> tuple[Attachment, ...]:
+        """The record's files with their content, to go along with its booking."""
         ...
 
 
@@ -155,6 +160,9 @@ class Mapper:
 
     def party_code(self, source_system: str, entry: JournalEntry) -> str:
         return relation_code(source_system, entry.relation.source_id)
+
+    def attachments(self, invoice: Invoice) -> tuple[Attachment, ...]:
+        return tuple(a for a in invoice.attachments if a.content is not None)
 
     def tegenrekening(
         self, kind: InvoiceKind, rate: Decimal, product_group: str, party: Party | None = None
@@ -271,6 +279,8 @@ class Mapper:
             payment_reference=invoice.payment_reference,
             foreign=foreign,
             journal=self.dagboek(invoice.kind),
+            # Only what can go along: an attachment whose bytes the source could not give stays behind.
+            attachments=self.attachments(invoice),
         )
 
     def _vat_per_group(self, invoice: Invoice, keys: list[_Group], nets: list[Decimal]) -> list[Decimal]:

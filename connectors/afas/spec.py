@@ -16,6 +16,7 @@ def _build(name: str, settings: AfasConnection, context: BuildContext) -> Bookin
         verkoopboek=settings.verkoopboek,
         inkoopboek=settings.inkoopboek,
         integration_id=settings.integration_id,
+        dossieritemtype=settings.dossieritemtype,
         rate_limit=RateLimit(settings.rate_limit_per_second, settings.max_concurrency),
     )
 

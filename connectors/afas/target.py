@@ -7,6 +7,7 @@ BcCo, then VAT number, name, KvK number).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -70,6 +71,13 @@ NEEDED_UPDATE: dict[str, str] = {
     "KnPurchaseRelationOrg": "crediteuren aanmaken",
 }
 ATTACHMENT_UPDATE = ("KnSubject", "factuur-pdf als dossieritem")
+# Seed 002 §1.2.9: what an admin does when the dossier-item type refuses the invoice as destination.
+DESTINATION_ADVICE = (
+    "De boeking staat; alleen de pdf ging niet mee. Ga in AFAS naar CRM > Dossier > Configuratie >"
+    " Dossieritemtype, open de eigenschappen van het dossieritemtype van deze koppeling, tabblad"
+    " Bestemming, en zet 'Aankoopcontact + aankoopfactuur' en 'Verkoopcontact + verkoopfactuur' op"
+    " Optioneel (in elke AFAS-organisatie die gekoppeld is). Kies daarna 'opnieuw proberen'."
+)
 TRANSACTIONS = "Profit_Transactions_Allocated"
 # VaAs: what AcNr is on an entry line.
 GL, DEBTOR, CREDITOR = "1", "2", "3"
@@ -108,6 +116,7 @@ class Afas(BookingTargetBase):
         verkoopboek: str = "",
         inkoopboek: str = "",
         integration_id: str = "",
+        dossieritemtype: int = 0,
         rate_limit: RateLimit = DEFAULT_RATE_LIMIT,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: httpx.Timeout | None = None,
@@ -116,6 +125,8 @@ class Afas(BookingTargetBase):
     ) -> None:
         self.rate_limit = RateLimit(rate_limit.per_second, min(5, rate_limit.max_concurrency))
         self.administratie = administratie
+        self.dossieritemtype = dossieritemtype  # StId of the invoice PDF's dossier item; 0: none sent
+        self.carries_attachments = bool(dossieritemtype)
         self.journals_by_kind = {SALES: verkoopboek, PURCHASE: inkoopboek}
         self.client = AfasClient(
             url,
@@ -169,7 +180,7 @@ class Afas(BookingTargetBase):
         ] + [
             f"UpdateConnector {name} ontbreekt in de App Connector '{app}' ({what}) — "
             f"{APP_CONNECTOR_PATH} → UpdateConnectoren → Nieuw"
-            for name, what in NEEDED_UPDATE.items()
+            for name, what in self._needed_update().items()
             if name not in _ids(meta.get("updateConnectors"))
         ]
         if missing:
@@ -399,6 +410,64 @@ class Afas(BookingTargetBase):
                 exchange=self.client.last_exchange,
             )
         return CreateResult(remote_id=number)
+
+    # --- the invoice's PDF as a dossier item on the invoice
+
+    attach_looks_up = False  # our App Connector reads no dossier items: a crash halfway is for a person
+
+    def _needed_update(self) -> dict[str, str]:
+        return {**NEEDED_UPDATE, **(dict([ATTACHMENT_UPDATE]) if self.dossieritemtype else {})}
+
+    async def attach(self, remote_id: str, entry: JournalEntry, relation_id: str) -> None:
+        """One KnSubject of the connection's dossier-item type, linked to the purchase or sales invoice
+        (and through DoCRM to the relation), with the files as KnSubjectAttachment."""
+        files = [a for a in entry.attachments if a.content is not None]
+        if not files or not self.dossieritemtype:
+            return
+        sales = entry.kind is SALES
+        link: dict[str, Any] = {"DoCRM": True, "SfTp": 4 if sales else 11, "SfId": relation_id}
+        prefix = "Si" if sales else "Pi"  # verkoopfactuur / aankoopfactuur
+        link |= {f"{prefix}Un": self.administratie, f"{prefix}Tp": 1, f"{prefix}Id": entry.invoice_number}
+        soort = "Creditnota" if entry.credit_note else "Factuur"
+        body = {
+            "KnSubject": {
+                "Element": {
+                    "Fields": {
+                        "StId": self.dossieritemtype,
+                        "Ds": f"{soort} {entry.invoice_number} {entry.relation.name}"[:255],
+                        "Da": f"{entry.date.isoformat()}T00:00:00",
+                    },
+                    "Objects": [
+                        {"KnSubjectLink": {"Element": {"Fields": link}}},
+                        {
+                            "KnSubjectAttachment": {
+                                "Element": [
+                                    {
+                                        "Fields": {
+                                            "FileName": f.filename,
+                                            "FileStream": base64.b64encode(f.content or b"").decode("ascii"),
+                                        }
+                                    }
+                                    for f in files
+                                ]
+                            }
+                        },
+                    ],
+                }
+            }
+        }
+        try:
+            await self.client.post("KnSubject", body)
+        except RejectedError as exc:
+            if "bestemming" not in exc.message.lower():
+                raise
+            raise RejectedError(
+                f"AFAS staat de pdf van factuur {entry.invoice_number} niet toe als dossieritem bij de"
+                f" {'verkoop' if sales else 'aankoop'}factuur: {exc.message}",
+                advice=DESTINATION_ADVICE,
+                code="bestemming",
+                exchange=exc.exchange,
+            ) from None
 
     async def entry_body(self, entry: JournalEntry, relation_id: str) -> dict[str, Any]:
         """FiEntryPar with the relation line, one line per tegenrekening and an explicit VAT line per

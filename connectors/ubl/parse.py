@@ -614,6 +614,7 @@ class _Reader:
                 size=len(content),
                 sha256=hashlib.sha256(content).hexdigest(),
                 description=self.text("cbc:DocumentDescription", node) or self.text("cbc:ID", node),
+                content=content,
             )
 
 
