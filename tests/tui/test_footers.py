@@ -42,9 +42,8 @@ async def test_every_key_a_tab_needs_is_whole_in_its_footer_at_80_columns(
             await pilot.press(tab)
             await pilot.pause()
             for key in keys:
-                await wait_until(
-                    pilot, lambda key=key: offered(app, key) in footer(app), f"{key} on tab {tab}", timeout=15
-                )
+                item = offered(app, key)
+                await wait_until(pilot, lambda: item in footer(app), f"{item!r} on tab {tab}", timeout=15)  # noqa: B023
             assert "…" not in footer(app), footer(app)
 
 
