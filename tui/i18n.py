@@ -72,6 +72,9 @@ ENGLISH: dict[str, str] = {
     "Hervatten": "Resume",
     "Deactiveren": "Deactivate",
     "Opnieuw verbinden": "Reconnect",
+    "Verbinden": "Reconnect",  # the footer's short 'Opnieuw verbinden'
+    "Pauze": "Pause",
+    "Controle": "Check",  # the footer's short 'Verbindingen controleren'  # the footer's short 'Pauzeren/Hervatten'
     "Opnieuw proberen": "Retry",
     "Negeren": "Ignore",
     "Opgelost": "Resolved",

@@ -29,6 +29,8 @@ KEY_TAKERS = {
 class KoppelingScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", _("Terug"), id="back"),
+        # q still quits here; its place in the footer goes to the tab's own keys (? lists it).
+        Binding("q", "app.quit", _("Afsluiten"), show=False, id="quit"),
         Binding("1", "tab('status')", _("Status"), show=False, id="tab-status"),
         Binding("2", "tab('foutmeldingen')", _("Foutmeldingen"), show=False, id="tab-foutmeldingen"),
         Binding("3", "tab('mapping')", _("Mapping"), show=False, id="tab-mapping"),
@@ -57,7 +59,8 @@ class KoppelingScreen(Screen[None]):
                 yield RunsTab(self.koppeling)
             with TabPane(_("Instellingen"), id="instellingen"):
                 yield InstellingenTab(self.koppeling)
-        yield Footer()
+        # Compact and without ^p (named in ? help): every key of a tab fits 80 columns.
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         if self.start_run or self.start_dry_run:

@@ -85,7 +85,7 @@ class FoutmeldingenTab(Vertical):
         Binding("i", "ignore", _("Negeren"), id="foutmelding-ignore"),
         Binding("m", "resolve", _("Opgelost"), id="foutmelding-resolve"),
         Binding("h", "reopen", _("Heropenen"), id="foutmelding-reopen"),
-        Binding("s", "cycle_status", _("Status-filter"), id="foutmeldingen-status"),
+        Binding("s", "cycle_status", _("Status"), id="foutmeldingen-status"),
         Binding("slash", "filter", _("Filter"), id="foutmeldingen-filter"),
         Binding("r", "refresh", _("Vernieuwen"), show=False, id="foutmeldingen-refresh"),
         Binding("escape", "clear_filter", _("Filter wissen"), show=False, id="foutmeldingen-clear-filter"),

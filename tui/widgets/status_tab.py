@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar, Literal, cast
 
 from rich.text import Text
@@ -12,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.dom import DOMNode
 from textual.widgets import Button, Static
 
 from sync.workspace import (
@@ -32,6 +34,14 @@ if TYPE_CHECKING:
     from tui.app import KoppelaarApp
 
 FOLLOW_SECONDS = 0.25  # how often the tab looks at its koppeling's run
+
+
+def hide_keys(node: DOMNode, ids: tuple[str, ...]) -> None:
+    """Leave the bindings with these ids out of the footer for this widget only (its own copy)."""
+    for key, bindings in node._bindings.key_to_bindings.items():
+        node._bindings.key_to_bindings[key] = [
+            replace(binding, show=False) if binding.id in ids else binding for binding in bindings
+        ]
 
 
 def progress_text(p: Progress) -> str:
@@ -56,12 +66,13 @@ def report_text(report: RunReport) -> str:
 
 class StatusTab(Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "run", _("Nu synchroniseren"), id="run-now"),
+        # Short labels: all six, esc and ? fit one footer line at 80 columns; the buttons say them whole.
+        Binding("n", "run", _("Sync"), id="run-now"),
         Binding("d", "dry_run", _("Dry-run"), id="dry-run"),
-        Binding("p", "toggle_pause", _("Pauzeren") + "/" + _("Hervatten"), id="pause"),
+        Binding("p", "toggle_pause", _("Pauze"), id="pause"),
         Binding("x", "toggle_active", _("Deactiveren"), id="deactivate"),
-        Binding("c", "check", _("Verbindingen controleren"), id="check"),
-        Binding("v", "reconnect", _("Opnieuw verbinden"), id="reconnect"),
+        Binding("c", "check", _("Controle"), id="check"),
+        Binding("v", "reconnect", _("Verbinden"), id="reconnect"),
     ]
 
     # Focusable itself, so n/d/p/x/c/v work as soon as the tab shows without Enter firing a button.
@@ -96,6 +107,8 @@ class StatusTab(Vertical):
         if self.koppelaar.read_only:
             for button_id in ("run", "pause", "deactivate"):
                 self.query_one(f"#{button_id}", Button).disabled = True
+            # Not offered in the footer; typed anyway, they still say why nothing happens.
+            hide_keys(self, ("run-now", "pause", "deactivate"))
         self._show_flags()
         self.action_check()
         self._follow_run()
