@@ -638,6 +638,21 @@ def test_status_says_which_protection_is_in_force(tmp_path: Path) -> None:
     assert not key.exists()  # a read-only command makes no key
 
 
+def test_the_demo_keeps_its_key_in_its_own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Removing the demo's temporary home leaves no key behind in the key directory."""
+    from state.config import load_settings
+    from tui.demo import prepare_home
+
+    keys = tmp_path / "sleutels"
+    monkeypatch.setenv(KEY_DIR_ENV, str(keys))
+    home = Home(tmp_path / "demo")
+    prepare_home(home, "http://127.0.0.1:9", "http://127.0.0.1:9")  # writes config and secrets, no HTTP
+    assert (home.root / "secrets.key").exists() and not keys.exists()
+    store = open_secret_store(load_settings(home.config).app, home.root)
+    assert store.get("factuursturen:api_key") is not None
+    assert not keys.exists()
+
+
 # ---------------------------------------------------------------------------------------------------
 # The sentinel
 
