@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import SecretStr
 
 from state.config import atomic_write, exclusive_lock
+from state.home import KEY_BESIDE_SECRETS, KEY_DIR_ENV, default_key_file
 from state.settings import AppSettings, SecretBackendName
 
 ENV_PREFIX = "KOPPELAAR_SECRET_"
@@ -171,18 +172,27 @@ def load_key(key_file: Path, secret_file: Path, env: Mapping[str, str] = os.envi
         raise _io_error(exc) from None
 
 
-def _load_key(key_file: Path, secret_file: Path, env: Mapping[str, str]) -> tuple[bytes, str]:
+def _credential(env: Mapping[str, str]) -> Path | None:
+    """The key systemd hands over (`LoadCredential=koppelaar.key:…`), when it does."""
     credentials = env.get("CREDENTIALS_DIRECTORY")
     if credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
+        return Path(credentials) / CREDENTIAL_NAME
+    return None
+
+
+def _load_key(key_file: Path, secret_file: Path, env: Mapping[str, str]) -> tuple[bytes, str]:
+    credential = _credential(env)
+    if credential is not None:
         origin = f"$CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME}"
-        return _parse_key((Path(credentials) / CREDENTIAL_NAME).read_bytes(), origin), f"sleutel uit {origin}"
+        return _parse_key(credential.read_bytes(), origin), f"sleutel uit {origin}"
     try:
         fd = os.open(key_file, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         if secret_file.exists() and secret_file.stat().st_size > 0:
             raise SecretStoreError(
                 f"sleutelbestand {key_file} ontbreekt, maar {secret_file} bestaat al: zonder de oorspronkelijke "
-                "sleutel zijn die geheimen niet te lezen. Zet het sleutelbestand terug uit de back-up, of "
+                "sleutel zijn die geheimen niet te lezen. Zet het sleutelbestand terug uit de back-up (of "
+                f"zet ${KEY_DIR_ENV} of $XDG_CONFIG_HOME zoals toen de geheimen werden opgeslagen), of "
                 f"verplaats {secret_file} en voer de verbindingsgegevens opnieuw in met `koppelaar connect`"
             ) from None
         return _create_key(key_file), f"sleutel uit {key_file} (0600, nieuw aangemaakt)"
@@ -226,6 +236,8 @@ class EncryptedFileStore:
     """Secrets in a JSON file `{name: base64(nonce + AES-GCM ciphertext)}`, the name as associated data.
 
     The associated data binds each ciphertext to its name, so swapping two entries is detected too.
+    A key file inside `home` (or beside the secrets) protects nothing against whoever can read the home:
+    `describe` and `protection` say so, with where to move it (`move_to`) when that is known.
     """
 
     def __init__(
@@ -237,6 +249,9 @@ class EncryptedFileStore:
         reason: str = "",
         key_file: Path | None = None,
         env: Mapping[str, str] = os.environ,
+        home: Path | None = None,
+        move_to: Path | None = None,
+        from_credentials: bool = False,
     ) -> None:
         if key is not None and len(key) != _KEY_BYTES:
             raise SecretStoreError("de sleutel moet 32 bytes zijn")
@@ -246,22 +261,42 @@ class EncryptedFileStore:
         self._reason = reason
         self._key_file = key_file
         self._env = env
+        self._home = home or path.parent
+        self._move_to = move_to
+        self._from_credentials = from_credentials
 
     @classmethod
     def open(
-        cls, path: Path, key_file: Path, *, env: Mapping[str, str] = os.environ, reason: str = ""
+        cls,
+        path: Path,
+        key_file: Path,
+        *,
+        env: Mapping[str, str] = os.environ,
+        reason: str = "",
+        home: Path | None = None,
+        move_to: Path | None = None,
     ) -> EncryptedFileStore:
         """Open the store at `path`, with the key from systemd credentials or `key_file`.
 
         Opening only reads: with no key yet and no secrets, the key is made by the first `set`, so a
         read-only command (`koppelaar status`) never creates one."""
-        credentials = env.get("CREDENTIALS_DIRECTORY")
-        has_credential = bool(credentials) and (Path(str(credentials)) / CREDENTIAL_NAME).is_file()
-        if not has_credential and not key_file.exists() and not _has_content(path):
+        has_credential = _credential(env) is not None
+        key: bytes | None = None
+        if has_credential or key_file.exists() or _has_content(path):
+            key, origin = load_key(key_file, path, env)
+        else:
             origin = f"nog geen sleutel; het eerste geheim maakt {key_file} aan (0600)"
-            return cls(path, None, key_origin=origin, reason=reason, key_file=key_file, env=env)
-        key, origin = load_key(key_file, path, env)
-        return cls(path, key, key_origin=origin, reason=reason, key_file=key_file, env=env)
+        return cls(
+            path,
+            key,
+            key_origin=origin,
+            reason=reason,
+            key_file=key_file,
+            env=env,
+            home=home,
+            move_to=move_to,
+            from_credentials=has_credential,
+        )
 
     @property
     def _aes(self) -> AESGCM:
@@ -306,16 +341,40 @@ class EncryptedFileStore:
 
     def describe(self) -> str:
         text = f"versleuteld bestand (AES-GCM) {self._path}, {self._key_origin}"
-        if (
-            self._key_file is not None
-            and self._key_file.parent == self._path.parent
-            and ("CREDENTIALS_DIRECTORY" not in self._key_origin)
-        ):
+        if self._key_beside_secrets():
             text += (
                 "; LET OP: de sleutel ligt naast de geheimen, dus wie deze map kan lezen kan ze ontsleutelen. "
-                "Geef de sleutel via systemd-credentials of zet hem buiten deze map (README, 'Geheimen')"
+                f"{self._move_advice()}"
             )
         return f"{text}; {self._reason}" if self._reason else text
+
+    def protection(self) -> str:
+        """Which protection the key has: systemd credentials, outside the home, or beside the secrets."""
+        if self._from_credentials:
+            return f"sleutel uit systemd-credentials ($CREDENTIALS_DIRECTORY/{CREDENTIAL_NAME})"
+        if self._key_file is None:
+            return self._key_origin
+        if self._key_beside_secrets():
+            return f"ZWAK: sleutel naast de geheimen ({self._key_file}). {self._move_advice()}"
+        made = "" if self._cipher is not None else " (nog niet aangemaakt)"
+        return f"sleutel buiten de home: {self._key_file}{made}"
+
+    def _key_beside_secrets(self) -> bool:
+        if self._from_credentials or self._key_file is None:
+            return False
+        key = self._key_file.resolve()
+        return key.is_relative_to(self._home.resolve()) or key.is_relative_to(self._path.resolve().parent)
+
+    def _move_advice(self) -> str:
+        if self._move_to is None:
+            return (
+                "Geef de sleutel via systemd-credentials of zet secret_key_file in koppelaar.toml op een pad "
+                "buiten deze map (README, 'Geheimen')"
+            )
+        return (
+            f"Verplaats hem (met Koppelaar gestopt): `install -d -m 700 {self._move_to.parent} && "
+            f"mv -n {self._key_file} {self._move_to}`, of geef hem via systemd-credentials (README, 'Geheimen')"
+        )
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -520,25 +579,55 @@ def open_secret_store(
     systemd keep seeing the same secrets even if one of them has a keyring and the other has not.
     """
     secret_file = home / app.secret_file
-    key_file = home / app.secret_key_file
+    key_file, move_to = key_location(app, home, env)
+
+    def file_store(reason: str = "") -> EncryptedFileStore:
+        return EncryptedFileStore.open(
+            secret_file, key_file, env=env, reason=reason, home=home, move_to=move_to
+        )
+
     backend = app.secret_backend
     if backend is SecretBackendName.ENV:
         return EnvStore(env)
     if backend is SecretBackendName.FILE:
-        return EncryptedFileStore.open(secret_file, key_file, env=env)
+        return file_store()
     if backend is SecretBackendName.KEYRING:
         store = KeyringStore(timeout=keyring_timeout)
         store.probe()  # chosen explicitly: an unusable keyring is an error, never a silent fallback
         return store
     if secret_file.exists():
-        return EncryptedFileStore.open(
-            secret_file, key_file, env=env, reason="automatisch gekozen: dit bestand bestaat al"
-        )
+        return file_store("automatisch gekozen: dit bestand bestaat al")
     store = KeyringStore(timeout=keyring_timeout, reason="automatisch gekozen: systeemkeyring werkt")
     try:
         store.probe()
     except SecretStoreError as exc:
-        return EncryptedFileStore.open(
-            secret_file, key_file, env=env, reason=f"automatisch gekozen, want {exc.reason}"
-        )
+        return file_store(f"automatisch gekozen, want {exc.reason}")
     return store
+
+
+def key_location(
+    app: AppSettings, home: Path, env: Mapping[str, str] = os.environ
+) -> tuple[Path, Path | None]:
+    """The key file to use, and where it should move to when it is an old one beside the secrets.
+
+    `secret_key_file` in koppelaar.toml wins. Otherwise a home made before the key moved out keeps its
+    `secrets.key` while it is there, so its secrets stay readable; new homes get a key outside the home.
+    """
+    if app.secret_key_file:
+        return home / app.secret_key_file, None
+    outside = default_key_file(home, env)
+    beside = home / KEY_BESIDE_SECRETS
+    if beside.exists():
+        return beside, outside
+    return outside, None
+
+
+def protection(store: SecretStore) -> str:
+    """Which protection the secrets have, in one line for `koppelaar status`."""
+    if isinstance(store, EncryptedFileStore):
+        return store.protection()
+    if isinstance(store, KeyringStore):
+        return "systeemkeyring (de sleutel beheert het besturingssysteem)"
+    if isinstance(store, EnvStore):
+        return "geen versleuteling: geheimen uit omgevingsvariabelen"
+    return store.describe()

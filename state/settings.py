@@ -29,9 +29,10 @@ class AppSettings(Section):
     language: Literal["nl", "en"] = "nl"
     timezone: str = "Europe/Amsterdam"
     secret_backend: SecretBackendName = SecretBackendName.AUTO
-    # Where the encrypted secret file and its key live; relative paths are relative to the home.
+    # Where the encrypted secret file and its key live; relative paths are relative to the home. No key
+    # file configured: outside the home, in the key directory (state/home.py, README "Geheimen").
     secret_file: str = "secrets.enc"
-    secret_key_file: str = "secrets.key"
+    secret_key_file: str = ""
     # Console key bindings by binding id, e.g. {"run-now" = "ctrl+r"}; see `?` in the console for ids.
     keymap: dict[str, str] = Field(default_factory=dict)
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 
 from state.config import ConfigError, load_settings
 from state.home import Home
-from state.secrets import SecretStoreError, open_secret_store
+from state.secrets import SecretStoreError, open_secret_store, protection
 from state.store import Store
 from sync.connect import disconnect as disconnect_connection
 from sync.connect import open_listener
@@ -199,6 +199,7 @@ def cmd_status(home: Home, args: argparse.Namespace) -> int:
         try:
             data = {
                 "scheduler": scheduler_holder(store),
+                "secret_protection": protection(secrets),
                 "koppelingen": [r.as_json() for r in overview(settings, store, secrets)],
             }
         finally:
@@ -221,6 +222,7 @@ def status_text(home: Home) -> str:
         out = [
             f"Planner: {scheduler_holder(store, timezone)}",
             f"Geheimen: {secrets.describe()}",
+            f"Bescherming van de geheimen: {protection(secrets)}",
             f"Tijden in {timezone}.",
         ]
     finally:

@@ -31,6 +31,9 @@ from state.tokens import TokenVault, vault_key
 Target = Literal["eboekhouden", "exact", "twinfield", "afas", "accountview"]
 
 HEADER = "Koppelaar demo: sandbox koppelingen (alles lokaal, niets gaat naar echte leveranciers)."
+# The demo's key stays in its temporary home, so removing that home leaves nothing behind (a real home
+# keeps its key outside, README "Geheimen"). The same in koppelaar.toml for the console and the runs.
+DEMO_APP = AppSettings(secret_backend=SecretBackendName.FILE, secret_key_file="secrets.key")
 
 
 def prepare_home(
@@ -102,7 +105,7 @@ def prepare_home(
             "mapping": {"tegenrekening_verkoop": "8000"},
         }
     write_new(home.config, config, HEADER)
-    secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
+    secrets = open_secret_store(DEMO_APP, home.root)
     secrets.set("factuursturen:api_key", SecretStr(seed.FS_API_KEY))
     if api == "soap":
         secrets.set("boekhouding:beveiligingscode_1", SecretStr(seed.EB_SOAP_CODE1))
@@ -118,7 +121,7 @@ def _demo_config(
 ) -> dict[str, object]:
     """Koppeling 'facturen': the sandbox's FactuurSturen account into connection 'boekhouding'."""
     return {
-        "app": {"secret_backend": "file"},
+        "app": {"secret_backend": DEMO_APP.secret_backend.value, "secret_key_file": DEMO_APP.secret_key_file},
         "connections": {
             "factuursturen": {
                 "system": "factuursturen",
@@ -218,7 +221,7 @@ def _prepare_afas_home(
         "max_concurrency": min(max_concurrency, 5),
     }
     write_new(home.config, _demo_config(factuursturen_url, boekhouding, AFAS_MAPPING), HEADER)
-    secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
+    secrets = open_secret_store(DEMO_APP, home.root)
     secrets.set("factuursturen:api_key", SecretStr(seed.FS_API_KEY))
     secrets.set("boekhouding:token", SecretStr(TOKEN_DATA))  # the bare data part, as many admins copy it
 
@@ -266,7 +269,7 @@ def _prepare_oauth_home(
         }
         client_secret = seed.TWINFIELD_CLIENT_SECRET
     write_new(home.config, _demo_config(factuursturen_url, boekhouding, OAUTH_MAPPING[target]), HEADER)
-    secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
+    secrets = open_secret_store(DEMO_APP, home.root)
     secrets.set("factuursturen:api_key", SecretStr(seed.FS_API_KEY))
     secrets.set("boekhouding:client_secret", SecretStr(client_secret))
     authorize_sandbox(home, "boekhouding", target, target_url)
@@ -276,7 +279,7 @@ def authorize_sandbox(home: Home, connection: str, target: Target, url: str) -> 
     """Authorize an OAuth connection against a simulator, the steps `koppelaar connect` takes: open the
     authorization URL (the simulator consents at once), take the code from the redirect, exchange it
     and keep the pair in the token vault. Callable from inside a running event loop (tests)."""
-    secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
+    secrets = open_secret_store(DEMO_APP, home.root)
     client_secret = secrets.get(f"{connection}:client_secret")
     if client_secret is None:
         raise ValueError(f"{connection}: geen client secret in de geheimenopslag")
@@ -371,7 +374,7 @@ def add_afas_demo(home: Home, afas_url: str, afas: AfasSim) -> str:
         else:
             config.set(("koppelingen", "facturen-afas", "mapping", name), str(mapped))
     config.save()
-    secrets = open_secret_store(AppSettings(secret_backend=SecretBackendName.FILE), home.root)
+    secrets = open_secret_store(DEMO_APP, home.root)
     secrets.set("afas-organisatie:token", SecretStr(token_xml(TOKEN_DATA)))  # the whole token, as copied
     return "facturen-afas"
 

@@ -8,6 +8,7 @@ import getpass
 import json
 import os
 import stat
+import subprocess
 import threading
 import traceback
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import pytest
 from keyring.backend import KeyringBackend
 from pydantic import SecretStr
 
+from state.home import KEY_DIR_ENV, Home, default_key_file
 from state.secrets import (
     EncryptedFileStore,
     EnvStore,
@@ -30,6 +32,7 @@ from state.secrets import (
     env_var_name,
     keyring_backend_problem,
     open_secret_store,
+    protection,
 )
 from state.settings import AppSettings, SecretBackendName
 
@@ -199,9 +202,23 @@ def test_opening_and_reading_never_create_a_key(tmp_path: Path) -> None:
 
 
 def test_a_key_elsewhere_or_from_systemd_is_not_flagged(tmp_path: Path) -> None:
-    elsewhere = EncryptedFileStore.open(tmp_path / "secrets.enc", tmp_path / "etc" / "secrets.key", env={})
+    # "Elsewhere" is outside the secrets' directory: a subdirectory of it is readable alike (next test).
+    (tmp_path / "home").mkdir()
+    elsewhere = EncryptedFileStore.open(
+        tmp_path / "home" / "secrets.enc", tmp_path / "etc" / "secrets.key", env={}
+    )
     elsewhere.set(NAME, SecretStr(SENTINEL))
     assert "naast de geheimen" not in elsewhere.describe()
+    assert elsewhere.protection() == f"sleutel buiten de home: {tmp_path / 'etc' / 'secrets.key'}"
+
+
+def test_a_key_anywhere_inside_the_home_is_flagged(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    store = EncryptedFileStore.open(home / "data" / "secrets.enc", home / "keys" / "k.key", env={}, home=home)
+    store.set(NAME, SecretStr(SENTINEL))
+    assert "de sleutel ligt naast de geheimen" in store.describe()
+    assert store.protection().startswith("ZWAK: sleutel naast de geheimen")
 
 
 def test_key_from_systemd_credentials(tmp_path: Path) -> None:
@@ -424,16 +441,25 @@ def app(backend: SecretBackendName) -> AppSettings:
     return AppSettings(secret_backend=backend)
 
 
-def test_explicit_backends(tmp_path: Path, use_keyring: list[KeyringBackend]) -> None:
-    assert isinstance(open_secret_store(app(SecretBackendName.ENV), tmp_path, env={}), EnvStore)
+def keys_only() -> dict[str, str]:
+    """An environment with only the suite's key directory (tests/conftest.py): never the real ~/.config."""
+    return {KEY_DIR_ENV: os.environ[KEY_DIR_ENV]}
 
-    store = open_secret_store(app(SecretBackendName.FILE), tmp_path, env={})
+
+def test_explicit_backends(tmp_path: Path, use_keyring: list[KeyringBackend]) -> None:
+    assert isinstance(open_secret_store(app(SecretBackendName.ENV), tmp_path, env=keys_only()), EnvStore)
+
+    store = open_secret_store(app(SecretBackendName.FILE), tmp_path, env=keys_only())
     assert isinstance(store, EncryptedFileStore)
     store.set(NAME, SecretStr(SENTINEL))
-    assert (tmp_path / "secrets.enc").exists() and (tmp_path / "secrets.key").exists()
+    # The key outside the home, in the key directory (tests/conftest.py points it at a temporary one).
+    assert (tmp_path / "secrets.enc").exists() and default_key_file(tmp_path, keys_only()).exists()
+    assert not (tmp_path / "secrets.key").exists()
 
     install(use_keyring, MemoryKeyring())
-    assert isinstance(open_secret_store(app(SecretBackendName.KEYRING), tmp_path, env={}), KeyringStore)
+    assert isinstance(
+        open_secret_store(app(SecretBackendName.KEYRING), tmp_path, env=keys_only()), KeyringStore
+    )
 
 
 def test_chosen_keyring_that_does_not_work_is_an_error(
@@ -441,17 +467,17 @@ def test_chosen_keyring_that_does_not_work_is_an_error(
 ) -> None:
     install(use_keyring, fail_backend())
     with pytest.raises(SecretStoreError, match="niet bruikbaar"):
-        open_secret_store(app(SecretBackendName.KEYRING), tmp_path, env={})
+        open_secret_store(app(SecretBackendName.KEYRING), tmp_path, env=keys_only())
     assert list(tmp_path.iterdir()) == []  # no silent fallback: no file, no key
 
     install(use_keyring, BlockingKeyring())
     with pytest.raises(SecretStoreError, match="reageert niet"):
-        open_secret_store(app(SecretBackendName.KEYRING), tmp_path, env={}, keyring_timeout=0.2)
+        open_secret_store(app(SecretBackendName.KEYRING), tmp_path, env=keys_only(), keyring_timeout=0.2)
 
 
 def test_auto_prefers_a_working_keyring(tmp_path: Path, use_keyring: list[KeyringBackend]) -> None:
     install(use_keyring, MemoryKeyring())
-    store = open_secret_store(app(SecretBackendName.AUTO), tmp_path, env={})
+    store = open_secret_store(app(SecretBackendName.AUTO), tmp_path, env=keys_only())
     assert isinstance(store, KeyringStore)
     assert "automatisch gekozen" in store.describe()
 
@@ -460,7 +486,7 @@ def test_auto_without_keyring_uses_the_encrypted_file(
     tmp_path: Path, use_keyring: list[KeyringBackend]
 ) -> None:
     install(use_keyring, fail_backend())
-    store = open_secret_store(app(SecretBackendName.AUTO), tmp_path, env={})
+    store = open_secret_store(app(SecretBackendName.AUTO), tmp_path, env=keys_only())
     assert isinstance(store, EncryptedFileStore)
     assert "automatisch gekozen, want geen systeemkeyring gevonden" in store.describe()
 
@@ -469,7 +495,7 @@ def test_auto_with_locked_keyring_uses_the_encrypted_file(
     tmp_path: Path, use_keyring: list[KeyringBackend]
 ) -> None:
     install(use_keyring, BlockingKeyring())
-    store = open_secret_store(app(SecretBackendName.AUTO), tmp_path, env={}, keyring_timeout=0.2)
+    store = open_secret_store(app(SecretBackendName.AUTO), tmp_path, env=keys_only(), keyring_timeout=0.2)
     assert isinstance(store, EncryptedFileStore)
     assert "reageert niet" in store.describe()
 
@@ -477,10 +503,154 @@ def test_auto_with_locked_keyring_uses_the_encrypted_file(
 def test_auto_sticks_to_an_existing_secret_file(tmp_path: Path, use_keyring: list[KeyringBackend]) -> None:
     file_store(tmp_path).set(NAME, SecretStr(SENTINEL))
     install(use_keyring, MemoryKeyring())
-    store = open_secret_store(app(SecretBackendName.AUTO), tmp_path, env={})
+    store = open_secret_store(app(SecretBackendName.AUTO), tmp_path, env=keys_only())
     assert isinstance(store, EncryptedFileStore)
     got = store.get(NAME)
     assert got is not None and got.get_secret_value() == SENTINEL
+
+
+# ---------------------------------------------------------------------------------------------------
+# Where the key lives
+
+
+def file_app(**settings: str) -> AppSettings:
+    return AppSettings(secret_backend=SecretBackendName.FILE, **settings)
+
+
+def test_the_key_lives_outside_the_home_one_per_home(tmp_path: Path) -> None:
+    keys = tmp_path / "sleutels"
+    env = {KEY_DIR_ENV: str(keys)}
+    first, second = tmp_path / "home-a", tmp_path / "home-b"
+    for home in (first, second):
+        home.mkdir()
+        store = open_secret_store(file_app(), home, env=env)
+        assert list(keys.glob("*")) if home == second else not keys.exists()  # opening made nothing
+        store.set(NAME, SecretStr(f"{SENTINEL}-{home.name}"))
+        assert not (home / "secrets.key").exists()
+
+    key_a, key_b = default_key_file(first, env), default_key_file(second, env)
+    assert key_a != key_b and key_a.parent == key_b.parent == keys
+    assert sorted(keys.iterdir()) == sorted([key_a, key_b])
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o700
+    assert stat.S_IMODE(key_a.stat().st_mode) == 0o600
+    assert key_a.read_bytes() != key_b.read_bytes()
+    # The name follows the home's absolute path: a relative spelling of the same home finds the same key.
+    assert default_key_file(Path(os.path.relpath(first)), env) == key_a
+
+    store = open_secret_store(file_app(), first, env=env)
+    got = store.get(NAME)
+    assert got is not None and got.get_secret_value() == f"{SENTINEL}-home-a"
+    assert protection(store) == f"sleutel buiten de home: {key_a}"
+    assert "naast de geheimen" not in store.describe()
+
+
+def test_without_a_key_directory_the_key_goes_to_the_xdg_config_home(tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    home = tmp_path / "home"
+    home.mkdir()
+    open_secret_store(file_app(), home, env=env).set(NAME, SecretStr(SENTINEL))
+    [key] = (tmp_path / "config" / "koppelaar").iterdir()
+    assert key == default_key_file(home, env) and key.suffix == ".key"
+
+
+def test_a_configured_key_file_wins(tmp_path: Path) -> None:
+    env = keys_only()
+    home = tmp_path / "home"
+    home.mkdir()
+    relative = open_secret_store(file_app(secret_key_file="sleutel/k.key"), home, env=env)
+    relative.set(NAME, SecretStr(SENTINEL))
+    assert (home / "sleutel" / "k.key").exists()  # relative to the home, as documented
+    assert not default_key_file(home, env).exists()
+    assert "ZWAK" in protection(relative)
+
+    elsewhere = tmp_path / "etc" / "koppelaar.key"
+    (home / "secrets.enc").unlink()
+    absolute = open_secret_store(file_app(secret_key_file=str(elsewhere)), home, env=env)
+    absolute.set(NAME, SecretStr(SENTINEL))
+    assert elsewhere.exists()
+    assert protection(absolute) == f"sleutel buiten de home: {elsewhere}"
+
+
+def test_an_old_key_beside_the_secrets_keeps_working_until_it_is_moved(tmp_path: Path) -> None:
+    """Homes from before the key moved out: their secrets stay readable, and status says how to move it."""
+    env = {KEY_DIR_ENV: str(tmp_path / "sleutels")}
+    home = tmp_path / "home"
+    home.mkdir()
+    file_store(home).set(
+        NAME, SecretStr(SENTINEL)
+    )  # the old layout: secrets.enc and secrets.key side by side
+    assert (home / "secrets.key").exists()
+
+    old = open_secret_store(file_app(), home, env=env)
+    got = old.get(NAME)
+    assert got is not None and got.get_secret_value() == SENTINEL
+    assert protection(old).startswith(f"ZWAK: sleutel naast de geheimen ({home / 'secrets.key'})")
+    assert "de sleutel ligt naast de geheimen" in old.describe()
+    assert not (tmp_path / "sleutels").exists()  # reading moved nothing and made nothing
+
+    # The advice is a command; run it as an admin would.
+    [command] = [part for part in protection(old).split("`")[1::2] if part.startswith("install")]
+    subprocess.run(["sh", "-c", command], check=True)
+    assert not (home / "secrets.key").exists()
+    moved = open_secret_store(file_app(), home, env=env)
+    again = moved.get(NAME)
+    assert again is not None and again.get_secret_value() == SENTINEL
+    assert protection(moved) == f"sleutel buiten de home: {default_key_file(home, env)}"
+    assert stat.S_IMODE((tmp_path / "sleutels").stat().st_mode) == 0o700
+    assert stat.S_IMODE(default_key_file(home, env).stat().st_mode) == 0o600
+
+
+def test_a_lost_key_outside_the_home_is_refused_with_the_place_it_was_looked_for(tmp_path: Path) -> None:
+    env = keys_only()
+    open_secret_store(file_app(), tmp_path, env=env).set(NAME, SecretStr(SENTINEL))
+    default_key_file(tmp_path, env).unlink()
+    with pytest.raises(SecretStoreError, match="ontbreekt") as info:
+        open_secret_store(file_app(), tmp_path, env=env)
+    assert str(default_key_file(tmp_path, env)) in str(info.value) and KEY_DIR_ENV in str(info.value)
+    assert not default_key_file(tmp_path, env).exists()
+
+
+def test_protection_names_each_kind(tmp_path: Path, use_keyring: list[KeyringBackend]) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "koppelaar.key").write_bytes(os.urandom(32))
+    env = {**keys_only(), "CREDENTIALS_DIRECTORY": str(credentials)}
+    systemd = open_secret_store(file_app(), tmp_path, env=env)
+    assert protection(systemd) == "sleutel uit systemd-credentials ($CREDENTIALS_DIRECTORY/koppelaar.key)"
+
+    fresh = open_secret_store(file_app(), tmp_path / "nieuw", env=keys_only())
+    assert protection(fresh).endswith("(nog niet aangemaakt)")
+
+    install(use_keyring, MemoryKeyring())
+    assert "systeemkeyring" in protection(open_secret_store(app(SecretBackendName.KEYRING), tmp_path, env={}))
+    assert "geen versleuteling" in protection(EnvStore({}))
+
+
+def test_status_says_which_protection_is_in_force(tmp_path: Path) -> None:
+    from tui.cli import status_text
+
+    home = Home(tmp_path / "home")
+    home.ensure()
+    home.config.write_text('[app]\nsecret_backend = "file"\n')
+    text = status_text(home)
+    key = default_key_file(home.root)  # os.environ: the suite's key directory
+    assert f"Bescherming van de geheimen: sleutel buiten de home: {key} (nog niet aangemaakt)" in text
+    assert not key.exists()  # a read-only command makes no key
+
+
+def test_the_demo_keeps_its_key_in_its_own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Removing the demo's temporary home leaves no key behind in the key directory."""
+    from state.config import load_settings
+    from tui.demo import prepare_home
+
+    keys = tmp_path / "sleutels"
+    monkeypatch.setenv(KEY_DIR_ENV, str(keys))
+    home = Home(tmp_path / "demo")
+    prepare_home(home, "http://127.0.0.1:9", "http://127.0.0.1:9")  # writes config and secrets, no HTTP
+    assert (home.root / "secrets.key").exists() and not keys.exists()
+    store = open_secret_store(load_settings(home.config).app, home.root)
+    assert store.get("factuursturen:api_key") is not None
+    assert not keys.exists()
 
 
 # ---------------------------------------------------------------------------------------------------
