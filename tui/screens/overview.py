@@ -203,7 +203,7 @@ class OverviewScreen(Screen[None]):
         if sum(w + 1 for w in widest) > room:
             widest[0] = min(widest[0], NAME_WIDTH)
         # 'Bron → doel' last: what does not fit goes over two lines (source →, then target) rather than
-        # being cut ('factuursturen → bo' at 80 columns).
+        # being cut (a long source name cut to 'bron → bo' at 80 columns).
         left = room - sum(w + 1 for w in widest[:-1]) - 1
         two_lines = widest[-1] > left
         if two_lines:
