@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from connectors.errors import AuthError, ConnectorError
+from connectors.errors import AuthError, ConnectorError, RejectedError
 from connectors.model import (
     Administratie,
     CostCenter,
@@ -40,6 +40,15 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return self.health is Health.OK
+
+    @classmethod
+    def failed(cls, exc: ConnectorError) -> CheckResult:
+        """What a connector error during a check means: refused login, refused setting, or unreachable."""
+        if isinstance(exc, AuthError):
+            return cls(Health.AUTH_FAILED, exc.message, exc.advice)
+        if isinstance(exc, RejectedError):
+            return cls(Health.MISCONFIGURED, exc.message, exc.advice)
+        return cls(Health.UNREACHABLE, exc.message, exc.advice)
 
 
 @dataclass(frozen=True)

@@ -345,12 +345,8 @@ class AccountView(BookingTargetBase):
                 )
             await self._company()
             await self._journals_read()  # a call with X-Company: the administratie really answers
-        except AuthError as exc:
-            return CheckResult(Health.AUTH_FAILED, exc.message, exc.advice)
-        except RejectedError as exc:
-            return CheckResult(Health.MISCONFIGURED, exc.message, exc.advice)
         except ConnectorError as exc:
-            return CheckResult(Health.UNREACHABLE, exc.message, exc.advice)
+            return CheckResult.failed(exc)
         return CheckResult(Health.OK, f"Verbonden met AccountView (administratie {self.company})")
 
     async def administraties(self) -> list[Administratie]:

@@ -200,12 +200,8 @@ class EBoekhoudenRest(BookingTargetBase):
                         f"Administratie {self.administratie} hoort niet bij dit API-token",
                         "Maak het API-token aan in de juiste administratie, of kies die administratie.",
                     )
-        except AuthError as exc:
-            return CheckResult(Health.AUTH_FAILED, exc.message, exc.advice)
-        except RejectedError as exc:
-            return CheckResult(Health.MISCONFIGURED, exc.message, exc.advice)
         except ConnectorError as exc:
-            return CheckResult(Health.UNREACHABLE, exc.message, exc.advice)
+            return CheckResult.failed(exc)
         return CheckResult(Health.OK, "Verbonden met e-Boekhouden")
 
     async def administraties(self) -> list[Administratie]:

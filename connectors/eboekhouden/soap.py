@@ -281,12 +281,8 @@ class EBoekhoudenSoap(BookingTargetBase):
         self._session = None
         try:
             await self._session_fields()
-        except AuthError as exc:
-            return CheckResult(Health.AUTH_FAILED, exc.message, exc.advice)
-        except RejectedError as exc:
-            return CheckResult(Health.MISCONFIGURED, exc.message, exc.advice)
         except ConnectorError as exc:
-            return CheckResult(Health.UNREACHABLE, exc.message, exc.advice)
+            return CheckResult.failed(exc)
         return CheckResult(Health.OK, "Verbonden met e-Boekhouden (SOAP)")
 
     async def administraties(self) -> list[Administratie]:

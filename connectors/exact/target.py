@@ -322,12 +322,8 @@ class ExactOnline(BookingTargetBase):
                         f"Kies een van de administraties {', '.join(sorted(codes))}, of autoriseer met een "
                         "account dat toegang heeft.",
                     )
-        except AuthError as exc:
-            return CheckResult(Health.AUTH_FAILED, exc.message, exc.advice)
-        except RejectedError as exc:
-            return CheckResult(Health.MISCONFIGURED, exc.message, exc.advice)
         except ConnectorError as exc:
-            return CheckResult(Health.UNREACHABLE, exc.message, exc.advice)
+            return CheckResult.failed(exc)
         return CheckResult(Health.OK, f"Verbonden met Exact Online (administratie {self.division})")
 
     async def administraties(self) -> list[Administratie]:

@@ -107,12 +107,8 @@ class FactuurSturenSource(SourceBase):
         """One cheap GET: the first invoice, which proves the login and the key."""
         try:
             await self._get_json("invoices", params={"count": 1, "offset": 0})
-        except AuthError as exc:
-            return CheckResult(Health.AUTH_FAILED, exc.message, exc.advice)
-        except RejectedError as exc:
-            return CheckResult(Health.MISCONFIGURED, exc.message, exc.advice)
         except ConnectorError as exc:
-            return CheckResult(Health.UNREACHABLE, exc.message, exc.advice)
+            return CheckResult.failed(exc)
         return CheckResult(Health.OK, "Verbonden met FactuurSturen")
 
     # --- invoices

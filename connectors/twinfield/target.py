@@ -356,12 +356,8 @@ class Twinfield(BookingTargetBase):
         """Token, cluster, office and both daybooks: each failure says what to do."""
         try:
             offices = await self.administraties()
-        except AuthError as exc:
-            return CheckResult(Health.AUTH_FAILED, exc.message, exc.advice)
-        except RejectedError as exc:
-            return CheckResult(Health.MISCONFIGURED, exc.message, exc.advice)
         except ConnectorError as exc:
-            return CheckResult(Health.UNREACHABLE, exc.message, exc.advice)
+            return CheckResult.failed(exc)
         office = next((o for o in offices if o.id == self.office), None)
         if office is None:
             available = ", ".join(f"{o.id} ({o.name})" for o in offices) or "geen"
